@@ -1,0 +1,260 @@
+import type { AuthContext } from './auth-context.js'
+import { resolveClientAddress } from './client-address.js'
+import {
+  type AuthErrorCode,
+  AuthenticationError,
+  isStoreUnavailableError,
+  type PortcullisError,
+  StoreUnavailableError,
+} from './errors.js'
+import { timingSafeEqualString } from './hashing.js'
+import { type AddressMatcher, compileAllowlist } from './ip.js'
+import type { GateContext } from './options.js'
+import { type RequestHeaders, readCredential, readHeader } from './read-credential.js'
+import { looksLikeJws } from './session-token.js'
+import type { StoredKey } from './store.js'
+import type { CredentialKind, KeyType, Mode } from './types.js'
+
+/** The plain values a binding hands to the core. */
+export interface AuthenticateRequest {
+  /** Request headers, lower-case names (Node/Express/Koa), or a fetch `Headers`. */
+  readonly headers: RequestHeaders
+  /** The socket's peer address (`req.socket.remoteAddress`). */
+  readonly remoteAddress?: string | undefined
+}
+
+export interface AuthenticateOptions {
+  /** Which credential the route requires. */
+  readonly credential: CredentialKind
+  /** Require this mode; a credential of the other mode gets `mode_mismatch` (403). */
+  readonly mode?: Mode
+}
+
+export type AuthResult =
+  | { readonly ok: true; readonly auth: AuthContext }
+  | { readonly ok: false; readonly error: PortcullisError }
+
+type Failure = { readonly ok: false; readonly error: PortcullisError }
+
+const TYPE_LABEL: Readonly<Record<KeyType, string>> = {
+  secret: 'A secret key',
+  publishable: 'A publishable key',
+  client: 'A development client key',
+}
+const WANTED_LABEL: Readonly<Record<CredentialKind, string>> = {
+  secret: 'a secret key',
+  publishable: 'a publishable key',
+  session: 'a client session token',
+}
+
+function fail(code: Exclude<AuthErrorCode, 'store_unavailable'>, message?: string): Failure {
+  return { ok: false, error: new AuthenticationError(code, message) }
+}
+
+function wrongType(sent: string, wanted: CredentialKind): Failure {
+  const leak =
+    sent === TYPE_LABEL.secret
+      ? ' Secret keys must stay on your server; roll this key if it was exposed.'
+      : ''
+  return fail(
+    'wrong_key_type',
+    `${sent} was sent where ${WANTED_LABEL[wanted]} is required.${leak}`,
+  )
+}
+
+/** Compiled allowlists, keyed by their canonical text; bounded so churn cannot grow it. */
+const MAX_COMPILED_ALLOWLISTS = 1024
+
+export function createAuthenticator(ctx: GateContext) {
+  const compiled = new Map<string, AddressMatcher>()
+
+  function allowlistOf(entries: readonly string[]): AddressMatcher {
+    const cacheKey = entries.join(',')
+    let matcher = compiled.get(cacheKey)
+    if (matcher === undefined) {
+      if (compiled.size >= MAX_COMPILED_ALLOWLISTS) compiled.clear()
+      matcher = compileAllowlist(entries)
+      compiled.set(cacheKey, matcher)
+    }
+    return matcher
+  }
+
+  function issue(auth: AuthContext): { ok: true; auth: AuthContext } {
+    const frozen = Object.freeze(auth)
+    ctx.issued.add(frozen)
+    return { ok: true, auth: frozen }
+  }
+
+  /** Finds the key record for a well-formed key; null when unknown. */
+  async function lookUpKey(token: string, type: KeyType, mode: Mode): Promise<StoredKey | null> {
+    const hash = ctx.hash(token)
+    const record = await ctx.call(() => ctx.store.findKeyByHash(hash))
+    if (record === null) return null
+    // Defence in depth against a store that matched loosely (prefix, case-insensitive).
+    if (!timingSafeEqualString(record.hash, hash) || record.type !== type || record.mode !== mode) {
+      return null
+    }
+    return record
+  }
+
+  async function authenticateKey(
+    request: AuthenticateRequest,
+    wanted: 'secret' | 'publishable',
+    requiredMode: Mode | undefined,
+  ): Promise<AuthResult> {
+    const read = readCredential(request.headers, ctx.apiKeyHeader)
+    if (read.status === 'missing') return fail('api_key_missing')
+    if (read.status === 'malformed') {
+      return fail(
+        'api_key_invalid',
+        'Malformed credential header; expected "Authorization: Bearer <key>".',
+      )
+    }
+    const parsed = ctx.format.parse(read.token)
+    if (!parsed.ok) {
+      if (looksLikeJws(read.token)) return wrongType('A client session token', wanted)
+      return fail('api_key_invalid')
+    }
+    if (parsed.type !== wanted) return wrongType(TYPE_LABEL[parsed.type], wanted)
+    const record = await lookUpKey(read.token, parsed.type, parsed.mode)
+    if (record === null) return fail('api_key_invalid')
+    const now = ctx.clock()
+    if (record.expiresAt !== null && record.expiresAt <= now) {
+      return fail(
+        'api_key_expired',
+        record.rolledToId === null
+          ? 'This API key has expired.'
+          : 'This API key was rolled and has expired.',
+      )
+    }
+    if (requiredMode !== undefined && record.mode !== requiredMode) {
+      return fail(
+        'mode_mismatch',
+        `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
+      )
+    }
+    if (record.allowedIps.length > 0) {
+      const address = resolveClientAddress(
+        request.remoteAddress,
+        ctx.trust === null ? undefined : readHeader(request.headers, 'x-forwarded-for'),
+        ctx.trust,
+      )
+      if (!allowlistOf(record.allowedIps)(address)) return fail('ip_not_allowed')
+    }
+    ctx.usage.record(record.id, now)
+    return issue({
+      mode: record.mode,
+      livemode: record.mode === 'live',
+      projectId: record.projectId,
+      credential: wanted,
+      keyId: record.id,
+    })
+  }
+
+  async function authenticateSession(
+    request: AuthenticateRequest,
+    requiredMode: Mode | undefined,
+  ): Promise<AuthResult> {
+    const read = readCredential(request.headers, ctx.sessionHeader)
+    if (read.status === 'missing') return fail('session_missing')
+    if (read.status === 'malformed') {
+      return fail(
+        'session_invalid',
+        'Malformed credential header; expected "Authorization: Bearer <token>".',
+      )
+    }
+    const parsed = ctx.format.parse(read.token)
+    if (parsed.ok) {
+      if (parsed.type !== 'client') return wrongType(TYPE_LABEL[parsed.type], 'session')
+      return authenticateClientKey(read.token, parsed.mode, requiredMode)
+    }
+    const now = ctx.clock()
+    const checked = await ctx.tokens.verify(read.token, now)
+    if (!checked.ok)
+      return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
+    const { claims } = checked
+    if (requiredMode !== undefined && claims.mode !== requiredMode) {
+      return fail(
+        'mode_mismatch',
+        `This route requires a ${requiredMode} mode session; a ${claims.mode} mode session was sent.`,
+      )
+    }
+    const session = await ctx.call(() => ctx.store.touchSession(claims.sid, now))
+    // Signed by us but gone from the store: swept after it expired.
+    if (session === null) return fail('session_expired')
+    if (
+      session.projectId !== claims.pid ||
+      session.mode !== claims.mode ||
+      session.clientId !== claims.sub
+    ) {
+      return fail('session_invalid')
+    }
+    if (session.revokedAt !== null) return fail('session_revoked')
+    if (session.expiresAt <= now) return fail('session_expired')
+    return issue({
+      mode: session.mode,
+      livemode: session.mode === 'live',
+      projectId: session.projectId,
+      credential: 'session',
+      clientId: session.clientId,
+      sessionId: session.id,
+    })
+  }
+
+  /** Development client keys: test mode only, no expiry of their own beyond `expiresAt`. */
+  async function authenticateClientKey(
+    token: string,
+    mode: Mode,
+    requiredMode: Mode | undefined,
+  ): Promise<AuthResult> {
+    if (mode !== 'test')
+      return fail('session_invalid', 'Development client keys exist in test mode only.')
+    if (requiredMode === 'live') {
+      return fail(
+        'mode_mismatch',
+        'This route requires a live mode session; a test mode client key was sent.',
+      )
+    }
+    const record = await lookUpKey(token, 'client', mode)
+    if (record === null || record.clientId === null) return fail('session_invalid')
+    const now = ctx.clock()
+    if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
+    ctx.usage.record(record.id, now)
+    return issue({
+      mode: record.mode,
+      livemode: false,
+      projectId: record.projectId,
+      credential: 'session',
+      keyId: record.id,
+      clientId: record.clientId,
+    })
+  }
+
+  /**
+   * The whole decision for one request. Never throws for anything the request contains: every
+   * refusal is returned as `{ ok: false, error }` with a stable code, and any store failure or
+   * timeout becomes `store_unavailable` (fail closed).
+   */
+  return async function authenticate(
+    request: AuthenticateRequest,
+    options: AuthenticateOptions,
+  ): Promise<AuthResult> {
+    const credential = options?.credential
+    if (credential !== 'secret' && credential !== 'publishable' && credential !== 'session') {
+      throw new TypeError(
+        'authenticate() needs { credential: "secret" | "publishable" | "session" }',
+      )
+    }
+    if (options.mode !== undefined && options.mode !== 'test' && options.mode !== 'live') {
+      throw new TypeError('authenticate() option mode must be "test" or "live"')
+    }
+    try {
+      return credential === 'session'
+        ? await authenticateSession(request, options.mode)
+        : await authenticateKey(request, credential, options.mode)
+    } catch (error) {
+      if (isStoreUnavailableError(error)) return { ok: false, error }
+      return { ok: false, error: new StoreUnavailableError(undefined, { cause: error }) }
+    }
+  }
+}

@@ -1,0 +1,141 @@
+import ipaddr from 'ipaddr.js'
+import { InvalidRequestError } from './errors.js'
+
+export type IpAddress = ipaddr.IPv4 | ipaddr.IPv6
+
+/** A parsed allowlist: one matcher per address family. */
+export type AddressMatcher = (address: IpAddress | null) => boolean
+
+/** Upper bound on allowlist entries: a longer list is almost certainly a configuration bug. */
+export const MAX_ALLOWLIST_ENTRIES = 1000
+const MAX_ADDRESS_TEXT = 64
+const PREFIX_TEXT = /^(0|[1-9][0-9]{0,2})$/
+const DOTTED_TAIL = /:([0-9.]+)$/
+
+/**
+ * Parses an address without guessing: IPv4 must be four decimal parts with no leading zeros
+ * (`010.0.0.1` and `0x7f.1` are refused, since other software reads them as octal or hex).
+ * IPv4-mapped IPv6 (`::ffff:10.0.0.1`) becomes the IPv4 address. A zone id (`fe80::1%eth0`)
+ * is accepted only when `allowZone` is set (peer addresses), never in configuration.
+ */
+export function parseAddress(text: string, allowZone = false): IpAddress | null {
+  if (text.length === 0 || text.length > MAX_ADDRESS_TEXT) return null
+  if (text.includes(':')) {
+    if (!allowZone && text.includes('%')) return null
+    if (!ipaddr.IPv6.isValid(text)) return null
+    const dotted = DOTTED_TAIL.exec(text.split('%')[0] as string)
+    if (dotted && !ipaddr.IPv4.isValidFourPartDecimal(dotted[1] as string)) return null
+    const address = ipaddr.IPv6.parse(text)
+    return address.isIPv4MappedAddress() ? address.toIPv4Address() : address
+  }
+  if (!ipaddr.IPv4.isValidFourPartDecimal(text)) return null
+  return ipaddr.IPv4.parse(text)
+}
+
+function hostBitsAreZero(address: IpAddress, prefixLength: number): boolean {
+  const bytes = address.toByteArray()
+  for (let bit = prefixLength; bit < bytes.length * 8; bit++) {
+    if (((bytes[bit >> 3] as number) >> (7 - (bit & 7))) & 1) return false
+  }
+  return true
+}
+
+function refuse(entry: string, why: string, param: string): never {
+  throw new InvalidRequestError(`${JSON.stringify(entry)} ${why}`, param)
+}
+
+/**
+ * Validates one allowlist entry (an address or a CIDR range, IPv4 or IPv6) and returns its
+ * canonical text: IPv6 compressed and lower-case, IPv4-mapped IPv6 rewritten as IPv4, a
+ * full-length prefix dropped. Ambiguous input is refused with an `InvalidRequestError`.
+ */
+export function normalizeAllowlistEntry(entry: string, param = 'allowedIps'): string {
+  if (typeof entry !== 'string') refuse(String(entry), 'is not a string', param)
+  const text = entry.trim()
+  const slash = text.indexOf('/')
+  const addressText = slash === -1 ? text : text.slice(0, slash)
+  const prefixText = slash === -1 ? undefined : text.slice(slash + 1)
+  if (addressText.includes('%'))
+    refuse(entry, 'has a zone id, which an allowlist cannot use', param)
+  const address = parseAddress(addressText)
+  if (address === null) {
+    refuse(
+      entry,
+      'is not an IP address or CIDR range (IPv4 needs four decimal parts without leading zeros)',
+      param,
+    )
+  }
+  const mapped = addressText.includes(':') && address.kind() === 'ipv4'
+  const familyBits = mapped ? 128 : address.kind() === 'ipv4' ? 32 : 128
+  let prefixLength = familyBits
+  if (prefixText !== undefined) {
+    if (!PREFIX_TEXT.test(prefixText)) refuse(entry, 'has a malformed prefix length', param)
+    prefixLength = Number(prefixText)
+    if (prefixLength > familyBits) refuse(entry, `has a prefix longer than /${familyBits}`, param)
+  }
+  if (mapped) {
+    // proxy-addr pitfall: "::ffff:10.0.0.0/8" reads as ::/8 in IPv6 and matches all of IPv4.
+    if (prefixLength < 96) {
+      refuse(
+        entry,
+        'is an IPv4-mapped range shorter than /96, which would cover far more than the IPv4 range it names; write it as an IPv4 CIDR',
+        param,
+      )
+    }
+    prefixLength -= 96
+  }
+  if (!hostBitsAreZero(address, prefixLength)) {
+    refuse(
+      entry,
+      'has bits set after its prefix length; give the network address of the range',
+      param,
+    )
+  }
+  const full = address.kind() === 'ipv4' ? 32 : 128
+  return prefixLength === full ? address.toString() : `${address.toString()}/${prefixLength}`
+}
+
+/**
+ * Validates a whole allowlist: canonical entries, duplicates removed, order kept. An empty
+ * list means "no restriction". Throws `InvalidRequestError` naming the first bad entry.
+ */
+export function normalizeAllowlist(entries: readonly string[], param = 'allowedIps'): string[] {
+  if (!Array.isArray(entries)) throw new InvalidRequestError(`${param} must be an array`, param)
+  if (entries.length > MAX_ALLOWLIST_ENTRIES) {
+    throw new InvalidRequestError(
+      `${param} has ${entries.length} entries; at most ${MAX_ALLOWLIST_ENTRIES} are allowed`,
+      param,
+    )
+  }
+  const seen = new Set<string>()
+  entries.forEach((entry, index) => {
+    seen.add(normalizeAllowlistEntry(entry, `${param}[${index}]`))
+  })
+  return [...seen]
+}
+
+/** Compiles canonical entries (as produced by {@link normalizeAllowlist}) into a matcher. */
+export function compileAllowlist(normalized: readonly string[]): AddressMatcher {
+  const v4: [ipaddr.IPv4, number][] = []
+  const v6: [ipaddr.IPv6, number][] = []
+  for (const entry of normalized) {
+    const [text, prefix] = entry.split('/') as [string, string | undefined]
+    const address = parseAddress(text)
+    if (address === null)
+      throw new TypeError(`allowlist entry ${JSON.stringify(entry)} is not canonical`)
+    if (address.kind() === 'ipv4') {
+      v4.push([address as ipaddr.IPv4, prefix === undefined ? 32 : Number(prefix)])
+    } else {
+      v6.push([address as ipaddr.IPv6, prefix === undefined ? 128 : Number(prefix)])
+    }
+  }
+  return (address) => {
+    if (address === null) return false
+    if (address.kind() === 'ipv4') {
+      const ipv4 = address as ipaddr.IPv4
+      return v4.some(([range, bits]) => ipv4.match(range, bits))
+    }
+    const ipv6 = address as ipaddr.IPv6
+    return v6.some(([range, bits]) => ipv6.match(range, bits))
+  }
+}

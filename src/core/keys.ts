@@ -1,0 +1,285 @@
+import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
+import { timingSafeEqualString } from './hashing.js'
+import { newKeyId } from './ids.js'
+import { normalizeAllowlist } from './ip.js'
+import type { GateContext } from './options.js'
+import { type KeyRecord, toKeyRecord } from './records.js'
+import type { StoredKey } from './store.js'
+import type { KeyType, Mode } from './types.js'
+import {
+  checkClientId,
+  checkDuration,
+  checkFutureInstant,
+  checkKeyName,
+  checkKeyType,
+  checkMode,
+  checkOpaqueId,
+  checkProjectId,
+} from './validate.js'
+
+/** Input of `gate.keys.create`. */
+export interface CreateKeyInput {
+  projectId: string
+  type: KeyType
+  mode: Mode
+  /** Default: "Secret key", "Publishable key" or "Development client key". */
+  name?: string
+  /** Secret keys only: addresses and CIDR ranges allowed to use the key. */
+  allowedIps?: readonly string[]
+  /** Epoch ms after which the key stops working. */
+  expiresAt?: number | null
+  /** Required for `type: 'client'` (test mode only): the end user the key acts for. */
+  clientId?: string
+}
+
+/** A newly issued key: the plaintext, shown this once, and its record. */
+export interface CreatedKey {
+  /** The key itself. It is not stored anywhere; hand it over now. */
+  readonly key: string
+  readonly record: KeyRecord
+}
+
+/** The result of `gate.keys.roll`. */
+export interface RolledKey extends CreatedKey {
+  /** The retired key, with its new `expiresAt` (now, or the end of the grace period). */
+  readonly previous: KeyRecord
+}
+
+export interface RollKeyOptions {
+  /** How long the old key keeps working (never past its own expiry). Default 0: stops now. */
+  gracePeriodMs?: number
+  /** Expiry of the replacement. Default: none. */
+  expiresAt?: number | null
+}
+
+export interface ListKeysFilter {
+  mode?: Mode
+  type?: KeyType
+}
+
+/** The four keys of a freshly provisioned project. */
+export interface ProvisionedProject {
+  readonly projectId: string
+  readonly test: { readonly secretKey: CreatedKey; readonly publishableKey: CreatedKey }
+  readonly live: { readonly secretKey: CreatedKey; readonly publishableKey: CreatedKey }
+}
+
+const DEFAULT_NAMES: Readonly<Record<KeyType, string>> = {
+  secret: 'Secret key',
+  publishable: 'Publishable key',
+  client: 'Development client key',
+}
+
+export function createKeyOperations(ctx: GateContext) {
+  const view = (key: StoredKey) => toKeyRecord(key, ctx.usage.latest(key.id, key.lastUsedAt))
+
+  async function mustGet(keyId: string): Promise<StoredKey> {
+    checkOpaqueId(keyId, 'keyId')
+    const key = await ctx.call(() => ctx.store.getKey(keyId))
+    if (key === null) throw new NotFoundError(`No such key: ${keyId}`)
+    return key
+  }
+
+  /** Builds a new stored key; the plaintext goes back to the caller only. */
+  async function issue(fields: {
+    projectId: string
+    type: KeyType
+    mode: Mode
+    name: string
+    allowedIps: readonly string[]
+    clientId: string | null
+    expiresAt: number | null
+    rolledFromId: string | null
+  }): Promise<{ key: string; stored: StoredKey }> {
+    const id = newKeyId()
+    const key = ctx.format.generate(fields.type, fields.mode)
+    const sealedSecret =
+      fields.mode === 'test' && ctx.sealer !== null ? await ctx.sealer.seal(id, key) : null
+    const stored: StoredKey = {
+      id,
+      projectId: fields.projectId,
+      type: fields.type,
+      mode: fields.mode,
+      name: fields.name,
+      hash: ctx.hash(key),
+      prefix: ctx.format.head(fields.type, fields.mode),
+      last4: key.slice(-4),
+      allowedIps: [...fields.allowedIps],
+      clientId: fields.clientId,
+      createdAt: ctx.clock(),
+      expiresAt: fields.expiresAt,
+      lastUsedAt: null,
+      rolledToId: null,
+      rolledFromId: fields.rolledFromId,
+      sealedSecret,
+    }
+    return { key, stored }
+  }
+
+  async function create(input: CreateKeyInput): Promise<CreatedKey> {
+    if (typeof input !== 'object' || input === null)
+      throw new InvalidRequestError('input is required')
+    const projectId = checkProjectId(input.projectId)
+    const type = checkKeyType(input.type)
+    const mode = checkMode(input.mode)
+    const name = input.name === undefined ? DEFAULT_NAMES[type] : checkKeyName(input.name)
+    const allowedIps = normalizeAllowlist(input.allowedIps ?? [])
+    if (allowedIps.length > 0 && type !== 'secret') {
+      throw new InvalidRequestError('allowedIps applies to secret keys only', 'allowedIps')
+    }
+    let clientId: string | null = null
+    if (type === 'client') {
+      if (mode !== 'test') {
+        throw new InvalidRequestError('development client keys exist in test mode only', 'mode')
+      }
+      clientId = checkClientId(input.clientId)
+    } else if (input.clientId !== undefined) {
+      throw new InvalidRequestError('clientId applies to development client keys only', 'clientId')
+    }
+    const expiresAt = checkFutureInstant(input.expiresAt, ctx.clock(), 'expiresAt')
+    const issued = await issue({
+      projectId,
+      type,
+      mode,
+      name,
+      allowedIps,
+      clientId,
+      expiresAt,
+      rolledFromId: null,
+    })
+    await ctx.call(() => ctx.store.insertKey(issued.stored))
+    return { key: issued.key, record: toKeyRecord(issued.stored) }
+  }
+
+  async function list(projectId: string, filter: ListKeysFilter = {}): Promise<KeyRecord[]> {
+    checkProjectId(projectId)
+    const mode = filter.mode === undefined ? undefined : checkMode(filter.mode, 'filter.mode')
+    const type = filter.type === undefined ? undefined : checkKeyType(filter.type, 'filter.type')
+    const keys = await ctx.call(() => ctx.store.listKeys(projectId))
+    return keys
+      .filter(
+        (key) =>
+          (mode === undefined || key.mode === mode) && (type === undefined || key.type === type),
+      )
+      .map(view)
+  }
+
+  async function get(keyId: string): Promise<KeyRecord | null> {
+    checkOpaqueId(keyId, 'keyId')
+    const key = await ctx.call(() => ctx.store.getKey(keyId))
+    return key === null ? null : view(key)
+  }
+
+  async function roll(keyId: string, options: RollKeyOptions = {}): Promise<RolledKey> {
+    const gracePeriodMs = checkDuration(
+      options.gracePeriodMs ?? 0,
+      ctx.maxGracePeriodMs,
+      'gracePeriodMs',
+    )
+    const now = ctx.clock()
+    const expiresAt = checkFutureInstant(options.expiresAt, now, 'expiresAt')
+    const old = await mustGet(keyId)
+    if (old.rolledToId !== null) {
+      throw new ConflictError(
+        'key_already_rolled',
+        `Key ${keyId} was already rolled to ${old.rolledToId}`,
+      )
+    }
+    const issued = await issue({
+      projectId: old.projectId,
+      type: old.type,
+      mode: old.mode,
+      name: old.name,
+      allowedIps: old.allowedIps,
+      clientId: old.clientId,
+      expiresAt,
+      rolledFromId: old.id,
+    })
+    const result = await ctx.call(() =>
+      ctx.store.rollKey({
+        id: old.id,
+        replacement: issued.stored,
+        oldExpiresAt: now + gracePeriodMs,
+      }),
+    )
+    if (result.outcome === 'not_found') throw new NotFoundError(`No such key: ${keyId}`)
+    if (result.outcome === 'already_rolled') {
+      throw new ConflictError('key_already_rolled', `Key ${keyId} was already rolled`)
+    }
+    return { key: issued.key, record: toKeyRecord(issued.stored), previous: view(result.previous) }
+  }
+
+  async function remove(keyId: string): Promise<boolean> {
+    checkOpaqueId(keyId, 'keyId')
+    return ctx.call(() => ctx.store.deleteKey(keyId))
+  }
+
+  async function setAllowedIps(keyId: string, allowedIps: readonly string[]): Promise<KeyRecord> {
+    const normalized = normalizeAllowlist(allowedIps)
+    const key = await mustGet(keyId)
+    if (key.type !== 'secret') {
+      throw new InvalidRequestError('IP allowlists apply to secret keys only', 'allowedIps')
+    }
+    const updated = await ctx.call(() => ctx.store.setKeyAllowedIps(keyId, normalized))
+    if (updated === null) throw new NotFoundError(`No such key: ${keyId}`)
+    return view(updated)
+  }
+
+  async function reveal(keyId: string): Promise<string> {
+    const key = await mustGet(keyId)
+    if (key.mode === 'live') {
+      throw new ConflictError(
+        'key_not_revealable',
+        'Live keys are never revealable; roll the key to get a new one.',
+      )
+    }
+    if (ctx.sealer === null) {
+      throw new ConflictError(
+        'key_not_revealable',
+        'Revealing test keys needs the revealKey option.',
+      )
+    }
+    if (key.sealedSecret === null) {
+      throw new ConflictError(
+        'key_not_revealable',
+        'This key was created before revealKey was configured.',
+      )
+    }
+    const plaintext = await ctx.sealer.open(key.id, key.sealedSecret)
+    if (!timingSafeEqualString(ctx.hash(plaintext), key.hash)) {
+      throw new ConflictError(
+        'key_not_revealable',
+        'The stored ciphertext does not match this key.',
+      )
+    }
+    return plaintext
+  }
+
+  async function provision(projectId: string): Promise<ProvisionedProject> {
+    checkProjectId(projectId)
+    const existing = await ctx.call(() => ctx.store.listKeys(projectId))
+    if (existing.length > 0) {
+      throw new ConflictError(
+        'project_exists',
+        `Project ${projectId} already has ${existing.length} keys`,
+      )
+    }
+    const make = (type: KeyType, mode: Mode) => create({ projectId, type, mode })
+    return {
+      projectId,
+      test: {
+        secretKey: await make('secret', 'test'),
+        publishableKey: await make('publishable', 'test'),
+      },
+      live: {
+        secretKey: await make('secret', 'live'),
+        publishableKey: await make('publishable', 'live'),
+      },
+    }
+  }
+
+  return {
+    keys: { create, list, get, roll, delete: remove, setAllowedIps, reveal },
+    projects: { provision },
+  }
+}

@@ -1,0 +1,154 @@
+import type { AuthContext } from './auth-context.js'
+import { compileTrustedProxies } from './client-address.js'
+import { createSecretHasher, type SecretHasher } from './hashing.js'
+import type { AddressMatcher } from './ip.js'
+import { createKeyFormat, type KeyFormat } from './key-format.js'
+import { createKeySealer, type KeySealer } from './key-seal.js'
+import {
+  createSessionTokenCodec,
+  type SessionKey,
+  type SessionTokenCodec,
+} from './session-token.js'
+import type { PortcullisStore } from './store.js'
+import { callStore } from './store-call.js'
+import { UsageRecorder } from './usage-recorder.js'
+
+const HOUR_MS = 60 * 60 * 1000
+const DAY_MS = 24 * HOUR_MS
+
+/** Options of {@link createPortcullis}. The object is read once and never modified. */
+export interface PortcullisOptions {
+  /** Where keys and sessions live: `MemoryStore`, `RedisStore`, `SqlStore` or your own. */
+  store: PortcullisStore
+  /**
+   * Signs Client Session Tokens. A string or bytes is an HS256 secret (at least 32 bytes). Pass
+   * a list to rotate: the first key signs, every key verifies (tokens carry a `kid`).
+   */
+  sessionSecret: SessionKey | readonly SessionKey[]
+  /** Current time in epoch milliseconds. Default `Date.now`. */
+  clock?: () => number
+  /** A session dies this long after its last authenticated use. Default 24 h. */
+  idleTimeoutMs?: number
+  /** No session lives longer than this after it was issued. Default 7 days. */
+  maxLifetimeMs?: number
+  /**
+   * Proxies whose `X-Forwarded-For` is believed: addresses, CIDR ranges, or `loopback`,
+   * `linklocal`, `uniquelocal`. Default: none, so the client address is the socket address.
+   */
+  trustedProxies?: readonly string[]
+  /** 32 bytes (or base64url of 32 bytes) that make test keys revealable. Live keys never are. */
+  revealKey?: string | Uint8Array
+  /** HMAC key (at least 32 bytes) mixed into every stored key hash. Default: plain SHA-256. */
+  pepper?: string | Uint8Array
+  /** Product prefix for keys, e.g. `acme` gives `acme_sk_test_…`. Default: none. */
+  keyPrefix?: string
+  /** Header names that carry credentials. Default `authorization` (Bearer scheme) for both. */
+  headers?: { apiKey?: string; session?: string }
+  /** A store call that takes longer fails as `store_unavailable`. Default 2000 ms. */
+  storeTimeoutMs?: number
+  /** Longest grace period `keys.roll` accepts. Default 7 days. */
+  maxGracePeriodMs?: number
+  /** `lastUsedAt` is written in batches at most this often. Default 60 s. */
+  usageFlushIntervalMs?: number
+  /** Receives failures of background work (batched `lastUsedAt` writes). Default: ignored. */
+  onError?: (error: unknown) => void
+}
+
+/** Everything the operations share, resolved once from the options. */
+export interface GateContext {
+  readonly store: PortcullisStore
+  readonly clock: () => number
+  readonly call: <T>(operation: () => Promise<T>) => Promise<T>
+  readonly format: KeyFormat
+  readonly hash: SecretHasher
+  readonly tokens: SessionTokenCodec
+  readonly sealer: KeySealer | null
+  readonly trust: AddressMatcher | null
+  readonly usage: UsageRecorder
+  /** Auth contexts this gate issued; only these may create sessions. */
+  readonly issued: WeakSet<AuthContext>
+  readonly idleTimeoutMs: number
+  readonly maxLifetimeMs: number
+  readonly maxGracePeriodMs: number
+  readonly apiKeyHeader: string
+  readonly sessionHeader: string
+}
+
+function positiveMs(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive integer number of milliseconds`)
+  }
+  return value
+}
+
+function headerName(value: string | undefined, name: string): string {
+  if (value === undefined) return 'authorization'
+  if (typeof value !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(value)) {
+    throw new TypeError(`headers.${name} must be an HTTP header name`)
+  }
+  return value.toLowerCase()
+}
+
+const STORE_METHODS = [
+  'insertKey',
+  'findKeyByHash',
+  'getKey',
+  'listKeys',
+  'setKeyAllowedIps',
+  'rollKey',
+  'deleteKey',
+  'recordKeyUsage',
+  'insertSession',
+  'getSession',
+  'touchSession',
+  'revokeSession',
+  'revokeClientSessions',
+  'listClientSessions',
+] as const
+
+/** Validates the options (throwing `TypeError` on misconfiguration) and builds the context. */
+export function resolveOptions(options: PortcullisOptions): GateContext {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options are required')
+  const { store } = options
+  if (typeof store !== 'object' || store === null) throw new TypeError('options.store is required')
+  for (const method of STORE_METHODS) {
+    if (typeof store[method] !== 'function') {
+      throw new TypeError(`options.store does not implement ${method}() of the storage contract`)
+    }
+  }
+  if (options.sessionSecret === undefined) {
+    throw new TypeError('options.sessionSecret is required (at least 32 random bytes)')
+  }
+  const clock = options.clock ?? Date.now
+  if (typeof clock !== 'function') throw new TypeError('options.clock must be a function')
+  const idleTimeoutMs = positiveMs(options.idleTimeoutMs, DAY_MS, 'idleTimeoutMs')
+  const maxLifetimeMs = positiveMs(options.maxLifetimeMs, 7 * DAY_MS, 'maxLifetimeMs')
+  if (idleTimeoutMs > maxLifetimeMs)
+    throw new TypeError('idleTimeoutMs must not exceed maxLifetimeMs')
+  const storeTimeoutMs = positiveMs(options.storeTimeoutMs, 2000, 'storeTimeoutMs')
+  const onError = options.onError ?? (() => {})
+  const call = <T>(operation: () => Promise<T>) => callStore(storeTimeoutMs, operation)
+  return {
+    store,
+    clock,
+    call,
+    format: createKeyFormat(options.keyPrefix),
+    hash: createSecretHasher(options.pepper),
+    tokens: createSessionTokenCodec(options.sessionSecret),
+    sealer: options.revealKey === undefined ? null : createKeySealer(options.revealKey),
+    trust: compileTrustedProxies(options.trustedProxies),
+    usage: new UsageRecorder({
+      write: (usage) => call(() => store.recordKeyUsage(usage)),
+      clock,
+      flushIntervalMs: positiveMs(options.usageFlushIntervalMs, 60_000, 'usageFlushIntervalMs'),
+      onError,
+    }),
+    issued: new WeakSet(),
+    idleTimeoutMs,
+    maxLifetimeMs,
+    maxGracePeriodMs: positiveMs(options.maxGracePeriodMs, 7 * DAY_MS, 'maxGracePeriodMs'),
+    apiKeyHeader: headerName(options.headers?.apiKey, 'apiKey'),
+    sessionHeader: headerName(options.headers?.session, 'session'),
+  }
+}

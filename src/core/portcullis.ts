@@ -1,0 +1,41 @@
+import { createAuthenticator } from './authenticate.js'
+import { createKeyOperations } from './keys.js'
+import { type PortcullisOptions, resolveOptions } from './options.js'
+import { createSessionOperations } from './sessions.js'
+
+/**
+ * Creates the core instance: key management, Client Session Tokens and `authenticate()`,
+ * over the store you give it. Framework-free; mount it with `portcullis/express` or
+ * `portcullis/koa`, or call `authenticate()` yourself.
+ *
+ * @example
+ * ```ts
+ * import { createPortcullis } from 'portcullis'
+ * import { MemoryStore } from 'portcullis/adapters/memory'
+ *
+ * const gate = createPortcullis({ store: new MemoryStore(), sessionSecret: process.env.CST_SECRET! })
+ * const { test } = await gate.projects.provision('proj_123')
+ * const result = await gate.authenticate(
+ *   { headers: { authorization: `Bearer ${test.secretKey.key}` }, remoteAddress: '127.0.0.1' },
+ *   { credential: 'secret' },
+ * )
+ * if (result.ok) console.log(result.auth.mode) // 'test'
+ * ```
+ */
+export function createPortcullis(options: PortcullisOptions) {
+  const ctx = resolveOptions(options)
+  const { keys, projects } = createKeyOperations(ctx)
+  return {
+    projects,
+    keys,
+    sessions: createSessionOperations(ctx),
+    authenticate: createAuthenticator(ctx),
+    /** Writes pending `lastUsedAt` values now (they are otherwise batched). */
+    flush: (): Promise<void> => ctx.usage.flush(),
+    /** Stops background timers and writes pending `lastUsedAt` values. Does not close the store. */
+    close: (): Promise<void> => ctx.usage.close(),
+  }
+}
+
+/** The core instance returned by {@link createPortcullis}. */
+export type Portcullis = ReturnType<typeof createPortcullis>

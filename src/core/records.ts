@@ -1,0 +1,70 @@
+import type { StoredKey, StoredSession } from './store.js'
+import type { KeyType, Mode } from './types.js'
+
+/** A key as the API shows it: never the secret, never its hash. */
+export interface KeyRecord {
+  readonly id: string
+  readonly projectId: string
+  readonly type: KeyType
+  readonly mode: Mode
+  readonly livemode: boolean
+  readonly name: string
+  /** Safe to display: the non-secret head and the last four characters, e.g. `sk_test_…x9Qa`. */
+  readonly redacted: string
+  readonly allowedIps: readonly string[]
+  readonly clientId: string | null
+  readonly createdAt: number
+  readonly expiresAt: number | null
+  readonly lastUsedAt: number | null
+  readonly rolledToId: string | null
+  readonly rolledFromId: string | null
+  /** True when `keys.reveal` can show this key again. */
+  readonly revealable: boolean
+}
+
+/** A Client Session Token's state as the API shows it (the token itself is not kept). */
+export interface SessionRecord {
+  readonly id: string
+  readonly projectId: string
+  readonly mode: Mode
+  readonly livemode: boolean
+  readonly clientId: string
+  readonly createdAt: number
+  readonly expiresAt: number
+  readonly maxExpiresAt: number
+  readonly revokedAt: number | null
+}
+
+export function toKeyRecord(key: StoredKey, lastUsedAt: number | null = key.lastUsedAt): KeyRecord {
+  return {
+    id: key.id,
+    projectId: key.projectId,
+    type: key.type,
+    mode: key.mode,
+    livemode: key.mode === 'live',
+    name: key.name,
+    redacted: `${key.prefix}_…${key.last4}`,
+    allowedIps: [...key.allowedIps],
+    clientId: key.clientId,
+    createdAt: key.createdAt,
+    expiresAt: key.expiresAt,
+    lastUsedAt,
+    rolledToId: key.rolledToId,
+    rolledFromId: key.rolledFromId,
+    revealable: key.sealedSecret !== null,
+  }
+}
+
+export function toSessionRecord(session: StoredSession): SessionRecord {
+  return {
+    id: session.id,
+    projectId: session.projectId,
+    mode: session.mode,
+    livemode: session.mode === 'live',
+    clientId: session.clientId,
+    createdAt: session.createdAt,
+    expiresAt: session.expiresAt,
+    maxExpiresAt: session.maxExpiresAt,
+    revokedAt: session.revokedAt,
+  }
+}

@@ -1,0 +1,122 @@
+import type { AuthContext } from './auth-context.js'
+import { AuthenticationError, NotFoundError } from './errors.js'
+import { newSessionId } from './ids.js'
+import type { GateContext } from './options.js'
+import { type SessionRecord, toSessionRecord } from './records.js'
+import type { ClientScope, StoredSession } from './store.js'
+import { checkClientId, checkOpaqueId } from './validate.js'
+
+/** A newly issued Client Session Token. */
+export interface CreatedSession {
+  /** The token to hand to the end user's device. Not stored anywhere. */
+  readonly token: string
+  readonly session: SessionRecord
+}
+
+export interface ClientInput {
+  clientId: string
+}
+
+export function createSessionOperations(ctx: GateContext) {
+  /** The caller must hold a secret-key authentication issued by this very gate. */
+  function checkSecretAuth(auth: AuthContext): AuthContext {
+    if (typeof auth !== 'object' || auth === null || !ctx.issued.has(auth)) {
+      throw new TypeError('auth must be the object returned by gate.authenticate() (req.auth)')
+    }
+    if (auth.credential !== 'secret') {
+      throw new AuthenticationError(
+        'wrong_key_type',
+        'Client session tokens are created, refreshed and revoked with a secret key.',
+      )
+    }
+    return auth
+  }
+
+  function secretScope(auth: AuthContext, clientId: unknown): ClientScope {
+    const { projectId, mode } = checkSecretAuth(auth)
+    return { projectId, mode, clientId: checkClientId(clientId) }
+  }
+
+  async function issue(scope: ClientScope): Promise<CreatedSession> {
+    const now = ctx.clock()
+    const maxExpiresAt = now + ctx.maxLifetimeMs
+    const session: StoredSession = {
+      id: newSessionId(),
+      projectId: scope.projectId,
+      mode: scope.mode,
+      clientId: scope.clientId,
+      createdAt: now,
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      expiresAt: Math.min(now + ctx.idleTimeoutMs, maxExpiresAt),
+      maxExpiresAt,
+      revokedAt: null,
+    }
+    await ctx.call(() => ctx.store.insertSession(session))
+    const token = await ctx.tokens.sign(
+      { sid: session.id, pid: session.projectId, mode: session.mode, sub: session.clientId },
+      now,
+      maxExpiresAt,
+    )
+    return { token, session: toSessionRecord(session) }
+  }
+
+  /** Issues a CST for `clientId` in the project and mode of the secret key behind `auth`. */
+  async function create(auth: AuthContext, input: ClientInput): Promise<CreatedSession> {
+    return issue(secretScope(auth, input?.clientId))
+  }
+
+  /** Issues a new CST for a client that already has a session on record in this mode. */
+  async function refresh(auth: AuthContext, input: ClientInput): Promise<CreatedSession> {
+    const scope = secretScope(auth, input?.clientId)
+    const existing = await ctx.call(() => ctx.store.listClientSessions(scope))
+    if (existing.length === 0) {
+      throw new NotFoundError(
+        `No client ${JSON.stringify(scope.clientId)} in ${scope.mode} mode; create a session for it first`,
+      )
+    }
+    return issue(scope)
+  }
+
+  /**
+   * Revokes one session. With `{ auth }`, the session must belong to that auth's project and
+   * mode (`mode_mismatch` otherwise), as an API route would require.
+   */
+  async function revoke(
+    sessionId: string,
+    options: { auth?: AuthContext } = {},
+  ): Promise<SessionRecord> {
+    checkOpaqueId(sessionId, 'sessionId')
+    const now = ctx.clock()
+    if (options.auth !== undefined) {
+      const scope = checkSecretAuth(options.auth)
+      const current = await ctx.call(() => ctx.store.getSession(sessionId))
+      if (current === null || current.projectId !== scope.projectId) {
+        throw new NotFoundError(`No such session: ${sessionId}`)
+      }
+      if (current.mode !== scope.mode) {
+        throw new AuthenticationError(
+          'mode_mismatch',
+          `This session belongs to ${current.mode} mode and cannot be revoked with a ${scope.mode} key.`,
+        )
+      }
+    }
+    const revoked = await ctx.call(() => ctx.store.revokeSession(sessionId, now))
+    if (revoked === null) throw new NotFoundError(`No such session: ${sessionId}`)
+    return toSessionRecord(revoked)
+  }
+
+  /** Revokes every session of `clientId` in the project and mode of `auth`; returns how many. */
+  async function revokeClient(auth: AuthContext, clientId: string): Promise<number> {
+    const scope = secretScope(auth, clientId)
+    return ctx.call(() => ctx.store.revokeClientSessions(scope, ctx.clock()))
+  }
+
+  /** The client's sessions on record (revoked ones included) in the mode of `auth`. */
+  async function list(auth: AuthContext, clientId: string): Promise<SessionRecord[]> {
+    const scope = secretScope(auth, clientId)
+    const sessions = await ctx.call(() => ctx.store.listClientSessions(scope))
+    return sessions.map(toSessionRecord)
+  }
+
+  return { create, refresh, revoke, revokeClient, list }
+}

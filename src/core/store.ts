@@ -1,0 +1,147 @@
+/**
+ * The storage contract. A store keeps key records and session records and performs a few
+ * conditional writes atomically; every decision (expiry, mode, allowlist, signature) stays in
+ * the core. Timestamps are absolute epoch milliseconds; durations end in `Ms`.
+ *
+ * Rules every store follows (the conformance suite in `portcullis/testing` checks each):
+ * - Records are returned as fresh objects; mutating one never changes the store.
+ * - Keys are found by their hash only, compared exactly (case-sensitive, whole string). The
+ *   plaintext of a key never reaches a store.
+ * - A store that cannot answer throws `StoreUnavailableError` (or any error: the core treats
+ *   every store failure as unavailable). It never answers "not found" because it is down.
+ * - `touchSession`, `revokeSession`, `rollKey` and the inserts are atomic with respect to each
+ *   other, also across processes that share the store.
+ */
+import type { KeyType, Mode } from './types.js'
+
+/** A key as stored. Holds no secret: `hash` is a one-way digest of the key. */
+export interface StoredKey {
+  /** Public identifier (`key_…`); safe to log and show. */
+  readonly id: string
+  readonly projectId: string
+  readonly type: KeyType
+  readonly mode: Mode
+  /** Human label, kept across rolls. */
+  readonly name: string
+  /** base64url SHA-256 (or HMAC-SHA-256) of the whole key. Unique. The lookup key. */
+  readonly hash: string
+  /** Non-secret head of the key, e.g. `sk_test`, for display. */
+  readonly prefix: string
+  /** Last four characters of the key, for display. */
+  readonly last4: string
+  /** Canonical IP allowlist entries; empty means unrestricted. Secret keys only. */
+  readonly allowedIps: readonly string[]
+  /** The end user a development client key (`type: 'client'`) acts for; otherwise null. */
+  readonly clientId: string | null
+  readonly createdAt: number
+  /** The key stops authenticating at this instant; null = never. */
+  readonly expiresAt: number | null
+  /** Last successful authentication as last recorded (written in batches, not per request). */
+  readonly lastUsedAt: number | null
+  /** Set when the key was rolled: the id of its replacement. A key is rolled at most once. */
+  readonly rolledToId: string | null
+  /** Set on a replacement key: the id of the key it replaced. */
+  readonly rolledFromId: string | null
+  /** The key encrypted as a compact JWE, for test keys that may be revealed; otherwise null. */
+  readonly sealedSecret: string | null
+}
+
+/** A Client Session Token's server-side state. The token itself is never stored. */
+export interface StoredSession {
+  /** Public identifier (`cs_…`), carried in the signed token as `sid`. */
+  readonly id: string
+  readonly projectId: string
+  readonly mode: Mode
+  /** The end user the session is for; unique per project and mode, not globally. */
+  readonly clientId: string
+  readonly createdAt: number
+  /** Idle window each touch slides `expiresAt` by, fixed when the session is created. */
+  readonly idleTimeoutMs: number
+  /** The session is dead from this instant unless touched before; never above `maxExpiresAt`. */
+  readonly expiresAt: number
+  /** Absolute cap: no touch moves `expiresAt` past it. */
+  readonly maxExpiresAt: number
+  /** When it was revoked; null while it is not. Revocation is final. */
+  readonly revokedAt: number | null
+}
+
+/** Identifies one end user within one project and one mode. */
+export interface ClientScope {
+  readonly projectId: string
+  readonly mode: Mode
+  readonly clientId: string
+}
+
+/** A roll request: insert `replacement` and retire key `id` in one atomic step. */
+export interface KeyRoll {
+  readonly id: string
+  readonly replacement: StoredKey
+  /** The retired key's new expiry; the store keeps `min(current expiresAt, oldExpiresAt)`. */
+  readonly oldExpiresAt: number
+}
+
+/** The outcome of `rollKey`. Only `rolled` wrote anything. */
+export type KeyRollResult =
+  | { readonly outcome: 'rolled'; readonly previous: StoredKey }
+  | { readonly outcome: 'not_found' }
+  | { readonly outcome: 'already_rolled' }
+
+/** One key's most recent use, as batched by the core. */
+export interface KeyUsage {
+  readonly id: string
+  readonly lastUsedAt: number
+}
+
+/** What `prune` may delete: records whose `expiresAt` is at or before these instants. */
+export interface PruneCutoff {
+  readonly sessionsExpiredBefore: number
+  readonly keysExpiredBefore: number
+}
+
+/** The storage contract. Implement it and run `portcullis/testing` against your store. */
+export interface PortcullisStore {
+  /** Adds a key. Throws `ConflictError` (`conflict`) if its id or hash already exists. */
+  insertKey(key: StoredKey): Promise<void>
+  /** The hot-path lookup: the key whose `hash` equals `hash` exactly, or null. */
+  findKeyByHash(hash: string): Promise<StoredKey | null>
+  /** The key with this id, or null. */
+  getKey(id: string): Promise<StoredKey | null>
+  /** Every key of a project, both modes, in creation order. */
+  listKeys(projectId: string): Promise<StoredKey[]>
+  /** Replaces a key's allowlist; returns the updated key, or null if it does not exist. */
+  setKeyAllowedIps(id: string, allowedIps: readonly string[]): Promise<StoredKey | null>
+  /**
+   * Atomically: if key `id` exists and has not been rolled, insert `replacement`, set the old
+   * key's `rolledToId` and lower its `expiresAt` to `oldExpiresAt`. Concurrent rolls of one key:
+   * exactly one succeeds; the others get `already_rolled` and write nothing.
+   */
+  rollKey(roll: KeyRoll): Promise<KeyRollResult>
+  /** Removes a key; true if it existed. */
+  deleteKey(id: string): Promise<boolean>
+  /** Raises `lastUsedAt` of each listed key that exists (never lowers it). */
+  recordKeyUsage(usage: readonly KeyUsage[]): Promise<void>
+
+  /** Adds a session. Throws `ConflictError` (`conflict`) if the id exists. */
+  insertSession(session: StoredSession): Promise<void>
+  /** The session with this id, or null. */
+  getSession(id: string): Promise<StoredSession | null>
+  /**
+   * Atomically slides a live session: if it exists, is not revoked and `expiresAt > now`, set
+   * `expiresAt = max(expiresAt, min(now + idleTimeoutMs, maxExpiresAt))`. Returns the session
+   * as it stands afterwards (touched or not), or null if it does not exist. Never creates,
+   * revives or shortens a session.
+   */
+  touchSession(id: string, now: number): Promise<StoredSession | null>
+  /** Marks a session revoked (keeps the first `revokedAt`); returns it, or null if missing. */
+  revokeSession(id: string, now: number): Promise<StoredSession | null>
+  /** Revokes every unrevoked session of one client in one mode; returns how many. */
+  revokeClientSessions(scope: ClientScope, now: number): Promise<number>
+  /** Every session on record for one client in one mode. */
+  listClientSessions(scope: ClientScope): Promise<StoredSession[]>
+
+  /**
+   * Optional: deletes sessions and keys whose `expiresAt` is at or before the cutoffs, and
+   * returns how many records went. Stores with native expiry (Redis TTLs) may omit it.
+   */
+  prune?(cutoff: PruneCutoff): Promise<number>
+}

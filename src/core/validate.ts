@@ -1,0 +1,90 @@
+import { InvalidRequestError } from './errors.js'
+import { isMode, type KeyType, type Mode } from './types.js'
+
+const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
+const OPAQUE_ID = /^[a-z]{2,4}_[0-9A-Za-z]{1,64}$/
+// Control characters would corrupt logs and some stores' keys; 255 fits every SQL index.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f]/
+export const MAX_CLIENT_ID_LENGTH = 255
+export const MAX_KEY_NAME_LENGTH = 100
+
+export function checkProjectId(value: unknown, param = 'projectId'): string {
+  if (typeof value !== 'string' || !PROJECT_ID.test(value)) {
+    throw new InvalidRequestError(
+      `${param} must be 1-128 characters of letters, digits, "_", ".", ":" or "-", starting with a letter or digit`,
+      param,
+    )
+  }
+  return value
+}
+
+export function checkClientId(value: unknown, param = 'clientId'): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CLIENT_ID_LENGTH) {
+    throw new InvalidRequestError(
+      `${param} must be a string of 1-${MAX_CLIENT_ID_LENGTH} characters`,
+      param,
+    )
+  }
+  if (CONTROL.test(value))
+    throw new InvalidRequestError(`${param} must not contain control characters`, param)
+  return value
+}
+
+export function checkKeyName(value: unknown, param = 'name'): string {
+  if (
+    typeof value !== 'string' ||
+    value.trim().length === 0 ||
+    value.length > MAX_KEY_NAME_LENGTH
+  ) {
+    throw new InvalidRequestError(
+      `${param} must be a non-blank string of at most ${MAX_KEY_NAME_LENGTH} characters`,
+      param,
+    )
+  }
+  if (CONTROL.test(value))
+    throw new InvalidRequestError(`${param} must not contain control characters`, param)
+  return value
+}
+
+/** Ids the library issued (`key_…`, `cs_…`); anything else cannot exist, so no lookup is made. */
+export function checkOpaqueId(value: unknown, param: string): string {
+  if (typeof value !== 'string' || !OPAQUE_ID.test(value)) {
+    throw new InvalidRequestError(`${param} is not a valid id`, param)
+  }
+  return value
+}
+
+export function checkMode(value: unknown, param = 'mode'): Mode {
+  if (!isMode(value)) throw new InvalidRequestError(`${param} must be "test" or "live"`, param)
+  return value
+}
+
+export function checkKeyType(value: unknown, param = 'type'): KeyType {
+  if (value !== 'secret' && value !== 'publishable' && value !== 'client') {
+    throw new InvalidRequestError(`${param} must be "secret", "publishable" or "client"`, param)
+  }
+  return value
+}
+
+/** An optional absolute instant that must lie in the future. */
+export function checkFutureInstant(value: unknown, now: number, param: string): number | null {
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw new InvalidRequestError(`${param} must be an integer epoch-millisecond timestamp`, param)
+  }
+  if (value <= now) throw new InvalidRequestError(`${param} must be in the future`, param)
+  return value
+}
+
+/** A non-negative whole number of milliseconds, at most `max`. */
+export function checkDuration(value: unknown, max: number, param: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidRequestError(
+      `${param} must be a non-negative integer number of milliseconds`,
+      param,
+    )
+  }
+  if (value > max) throw new InvalidRequestError(`${param} must be at most ${max} ms`, param)
+  return value
+}

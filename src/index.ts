@@ -1,0 +1,56 @@
+export type { AuthContext } from './core/auth-context.js'
+export type {
+  AuthenticateOptions,
+  AuthenticateRequest,
+  AuthResult,
+} from './core/authenticate.js'
+export { resolveClientAddress } from './core/client-address.js'
+export {
+  type AuthErrorCode,
+  AuthenticationError,
+  ConflictError,
+  ERROR_TABLE,
+  type ErrorCode,
+  type ErrorEnvelope,
+  type ErrorType,
+  InvalidRequestError,
+  isPortcullisError,
+  isStoreUnavailableError,
+  type ManagementErrorCode,
+  NotFoundError,
+  PortcullisError,
+  StoreCapacityError,
+  StoreUnavailableError,
+} from './core/errors.js'
+export { type HttpErrorResponse, toHttpError } from './core/http.js'
+export { normalizeAllowlist } from './core/ip.js'
+export type {
+  CreatedKey,
+  CreateKeyInput,
+  ListKeysFilter,
+  ProvisionedProject,
+  RolledKey,
+  RollKeyOptions,
+} from './core/keys.js'
+export type { PortcullisOptions } from './core/options.js'
+export { createPortcullis, type Portcullis } from './core/portcullis.js'
+export { type CredentialRead, type RequestHeaders, readCredential } from './core/read-credential.js'
+export type { KeyRecord, SessionRecord } from './core/records.js'
+export type {
+  AsymmetricSessionAlgorithm,
+  SessionKey,
+  SessionKeyMaterial,
+  SymmetricSessionAlgorithm,
+} from './core/session-token.js'
+export type { ClientInput, CreatedSession } from './core/sessions.js'
+export type {
+  ClientScope,
+  KeyRoll,
+  KeyRollResult,
+  KeyUsage,
+  PortcullisStore,
+  PruneCutoff,
+  StoredKey,
+  StoredSession,
+} from './core/store.js'
+export type { CredentialKind, KeyType, Mode } from './core/types.js'
