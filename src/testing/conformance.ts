@@ -1,0 +1,829 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { isPortcullisError, isStoreUnavailableError } from '../core/errors.js'
+import { createKeyFormat } from '../core/key-format.js'
+import { createPortcullis, type Portcullis } from '../core/portcullis.js'
+import type { PortcullisStore, StoredKey, StoredSession } from '../core/store.js'
+import { makeKey, makeSession, randomHash, randomProjectId } from './fixtures.js'
+import { createManualClock, type ManualClock } from './manual-clock.js'
+
+const HOUR_MS = 60 * 60 * 1000
+const DAY_MS = 24 * HOUR_MS
+
+type TestBody = () => Promise<void>
+
+/** The test runner's registration functions: vitest, jest, mocha and node:test all fit. */
+export interface ConformanceRunner {
+  describe(name: string, body: () => void): unknown
+  it: {
+    (name: string, body: TestBody): unknown
+    /** Registers a test reported as skipped (used for capabilities a store lacks). */
+    skip(name: string, body: TestBody): unknown
+  }
+}
+
+/** Handed to `createStore`: use `clock.now` wherever your store reads the time. */
+export interface ConformanceContext {
+  readonly clock: ManualClock
+}
+
+export interface StoreConformanceOptions<S extends PortcullisStore> extends ConformanceRunner {
+  /** Shown in the suite's title. */
+  readonly name: string
+  /** A ready store. Called once per test; records are namespaced by random ids, so a shared server needs no cleanup. */
+  createStore(context: ConformanceContext): S | Promise<S>
+  /** Releases what `createStore` made (connections, timers). */
+  destroyStore?(store: S): void | Promise<void>
+  /**
+   * A store whose backend is down or unreachable (a client aimed at a closed port, a stopped
+   * server). Omit it for stores that cannot be down, such as an in-process store: the
+   * outage tests are then reported as skipped.
+   */
+  createUnavailableStore?(): PortcullisStore | Promise<PortcullisStore>
+  destroyUnavailableStore?(store: PortcullisStore): void | Promise<void>
+  /**
+   * Everything the store holds, as text (a dump of tables, keys and values), so the suite can
+   * check that no plaintext key or token was stored. Omit it and that test is skipped.
+   */
+  dumpContents?(store: S): string | Promise<string>
+  /** What the store supports beyond the required methods; the suite checks the claim. */
+  readonly capabilities?: {
+    /** The store implements `prune()`. Default false: the pruning tests are skipped. */
+    readonly prune?: boolean
+  }
+  /** How long an unavailable store may take to fail. Default 5000 ms. */
+  readonly unavailableWithinMs?: number
+  /** Parallel touches in the convergence test. Default 100. */
+  readonly concurrentTouches?: number
+}
+
+function assertConflict(error: unknown): true {
+  assert.ok(isPortcullisError(error), `expected a ConflictError, got ${String(error)}`)
+  assert.equal(error.code, 'conflict')
+  return true
+}
+
+function flipCase(text: string): string {
+  const index = text.search(/[a-zA-Z]/)
+  const char = text[index] as string
+  const flipped = char === char.toLowerCase() ? char.toUpperCase() : char.toLowerCase()
+  return text.slice(0, index) + flipped + text.slice(index + 1)
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = randomBytes(4).readUInt32BE(0) % (i + 1)
+    ;[items[i], items[j]] = [items[j] as T, items[i] as T]
+  }
+  return items
+}
+
+/**
+ * Registers the storage conformance suite: every rule of the `PortcullisStore` contract,
+ * checked on your store directly and through a real `createPortcullis` instance. Runner-
+ * agnostic (pass your runner's `describe` and `it`), driven by a manual clock (no sleeping).
+ *
+ * @example
+ * ```ts
+ * import { describe, it } from 'vitest'
+ * import { describeStoreConformance } from 'portcullis/testing'
+ *
+ * describeStoreConformance({
+ *   name: 'MyStore',
+ *   describe,
+ *   it,
+ *   createStore: ({ clock }) => new MyStore({ clock: clock.now }),
+ * })
+ * ```
+ */
+export function describeStoreConformance<S extends PortcullisStore>(
+  options: StoreConformanceOptions<S>,
+): void {
+  const { describe, it } = options
+  const parallel = options.concurrentTouches ?? 100
+  const canPrune = options.capabilities?.prune === true
+  const itIf = (enabled: boolean, name: string, body: TestBody) =>
+    enabled ? it(name, body) : it.skip(name, body)
+
+  /** Runs `body` with a fresh store and clock, releasing the store afterwards. */
+  const withStore =
+    (body: (store: S, clock: ManualClock) => Promise<void>): TestBody =>
+    async () => {
+      const clock = createManualClock()
+      const store = await options.createStore({ clock })
+      try {
+        await body(store, clock)
+      } finally {
+        await options.destroyStore?.(store)
+      }
+    }
+
+  const withGate = (
+    body: (gate: Portcullis, store: S, clock: ManualClock) => Promise<void>,
+  ): TestBody =>
+    withStore(async (store, clock) => {
+      const gate = createPortcullis({
+        store,
+        clock: clock.now,
+        sessionSecret: randomBytes(32),
+        revealKey: randomBytes(32),
+      })
+      try {
+        await body(gate, store, clock)
+      } finally {
+        await gate.close()
+      }
+    })
+
+  const bearer = (credential: string) => ({
+    headers: { authorization: `Bearer ${credential}` },
+    remoteAddress: '203.0.113.7',
+  })
+
+  describe(`${options.name}: storage conformance`, () => {
+    describe('keys', () => {
+      it(
+        'stores a key and finds it by id and by exact hash',
+        withStore(async (store, clock) => {
+          const key = makeKey(clock.now(), {
+            allowedIps: ['203.0.113.0/24'],
+            expiresAt: clock.now() + DAY_MS,
+          })
+          await store.insertKey(key)
+          assert.deepEqual(await store.getKey(key.id), key)
+          assert.deepEqual(await store.findKeyByHash(key.hash), key)
+        }),
+      )
+
+      it(
+        'looks keys up by the whole hash, case-sensitively, and by nothing else',
+        withStore(async (store, clock) => {
+          const key = makeKey(clock.now())
+          await store.insertKey(key)
+          assert.equal(
+            await store.findKeyByHash(flipCase(key.hash)),
+            null,
+            'case-insensitive match',
+          )
+          assert.equal(await store.findKeyByHash(key.hash.slice(0, -1)), null, 'prefix match')
+          assert.equal(await store.findKeyByHash(`${key.hash}A`), null, 'extension match')
+          assert.equal(await store.findKeyByHash(key.id), null, 'id used as hash')
+          // Two hashes that differ only in case are two keys (case-insensitive SQL collations).
+          const twin = makeKey(clock.now(), { hash: flipCase(key.hash) })
+          await store.insertKey(twin)
+          assert.equal((await store.findKeyByHash(twin.hash))?.id, twin.id)
+          assert.equal((await store.findKeyByHash(key.hash))?.id, key.id)
+        }),
+      )
+
+      it(
+        'refuses a duplicate id or hash with ConflictError and keeps the original',
+        withStore(async (store, clock) => {
+          const key = makeKey(clock.now())
+          await store.insertKey(key)
+          await assert.rejects(
+            store.insertKey(makeKey(clock.now(), { id: key.id })),
+            assertConflict,
+          )
+          await assert.rejects(
+            store.insertKey(makeKey(clock.now(), { hash: key.hash })),
+            assertConflict,
+          )
+          assert.deepEqual(await store.getKey(key.id), key)
+          assert.deepEqual(await store.findKeyByHash(key.hash), key)
+        }),
+      )
+
+      it(
+        'lists the keys of one project, both modes, in creation order',
+        withStore(async (store, clock) => {
+          const projectId = randomProjectId()
+          const first = makeKey(clock.now(), { projectId, mode: 'test' })
+          clock.advance(1)
+          const second = makeKey(clock.now(), {
+            projectId,
+            mode: 'live',
+            type: 'publishable',
+            prefix: 'pk_live',
+          })
+          clock.advance(1)
+          const third = makeKey(clock.now(), { projectId, mode: 'live' })
+          await store.insertKey(first)
+          await store.insertKey(second)
+          await store.insertKey(third)
+          await store.insertKey(makeKey(clock.now()))
+          const listed = await store.listKeys(projectId)
+          assert.deepEqual(
+            listed.map((key) => key.id),
+            [first.id, second.id, third.id],
+          )
+          assert.deepEqual(await store.listKeys(randomProjectId()), [])
+        }),
+      )
+
+      it(
+        'returns snapshots: changing a returned record does not change the store',
+        withStore(async (store, clock) => {
+          const key = makeKey(clock.now())
+          await store.insertKey(key)
+          const copy = (await store.getKey(key.id)) as StoredKey
+          try {
+            ;(copy as { name: string }).name = 'changed'
+            ;(copy.allowedIps as string[]).push('10.0.0.0/8')
+          } catch {
+            // Frozen records refuse the change, which is just as good.
+          }
+          assert.deepEqual(await store.getKey(key.id), key)
+        }),
+      )
+
+      it(
+        'replaces an allowlist, and answers null for a missing key',
+        withStore(async (store, clock) => {
+          const key = makeKey(clock.now(), { allowedIps: ['203.0.113.0/24'] })
+          await store.insertKey(key)
+          const updated = await store.setKeyAllowedIps(key.id, ['2001:db8::/32', '198.51.100.7'])
+          assert.deepEqual(updated?.allowedIps, ['2001:db8::/32', '198.51.100.7'])
+          assert.deepEqual((await store.findKeyByHash(key.hash))?.allowedIps, [
+            '2001:db8::/32',
+            '198.51.100.7',
+          ])
+          assert.deepEqual((await store.setKeyAllowedIps(key.id, []))?.allowedIps, [])
+          assert.equal(await store.setKeyAllowedIps('key_missing', ['10.0.0.1']), null)
+        }),
+      )
+
+      it(
+        'rolls a key atomically: the replacement exists and the old key is retired together',
+        withStore(async (store, clock) => {
+          const old = makeKey(clock.now())
+          await store.insertKey(old)
+          const replacement = makeKey(clock.now(), {
+            projectId: old.projectId,
+            rolledFromId: old.id,
+          })
+          const result = await store.rollKey({
+            id: old.id,
+            replacement,
+            oldExpiresAt: clock.now() + HOUR_MS,
+          })
+          assert.equal(result.outcome, 'rolled')
+          assert.ok(result.outcome === 'rolled')
+          assert.equal(result.previous.rolledToId, replacement.id)
+          assert.equal(result.previous.expiresAt, clock.now() + HOUR_MS)
+          assert.deepEqual(await store.findKeyByHash(replacement.hash), replacement)
+          assert.deepEqual(await store.getKey(old.id), result.previous)
+          assert.deepEqual(
+            (await store.listKeys(old.projectId)).map((key) => key.id),
+            [old.id, replacement.id],
+          )
+        }),
+      )
+
+      it(
+        'never extends a rolled key past its own expiry',
+        withStore(async (store, clock) => {
+          const old = makeKey(clock.now(), { expiresAt: clock.now() + HOUR_MS })
+          await store.insertKey(old)
+          const replacement = makeKey(clock.now(), { projectId: old.projectId })
+          const result = await store.rollKey({
+            id: old.id,
+            replacement,
+            oldExpiresAt: clock.now() + DAY_MS,
+          })
+          assert.ok(result.outcome === 'rolled')
+          assert.equal(result.previous.expiresAt, clock.now() + HOUR_MS)
+        }),
+      )
+
+      it(
+        'rolls a key at most once: a second or concurrent roll writes nothing',
+        withStore(async (store, clock) => {
+          const old = makeKey(clock.now())
+          await store.insertKey(old)
+          const replacements = Array.from({ length: 10 }, () =>
+            makeKey(clock.now(), { projectId: old.projectId }),
+          )
+          const results = await Promise.all(
+            replacements.map((replacement) =>
+              store.rollKey({ id: old.id, replacement, oldExpiresAt: clock.now() }),
+            ),
+          )
+          const winners = results.filter((result) => result.outcome === 'rolled')
+          assert.equal(winners.length, 1, 'exactly one concurrent roll wins')
+          assert.ok(results.every((result) => result.outcome !== 'not_found'))
+          const found = await Promise.all(
+            replacements.map((replacement) => store.findKeyByHash(replacement.hash)),
+          )
+          assert.equal(
+            found.filter((key) => key !== null).length,
+            1,
+            'exactly one replacement exists',
+          )
+          const current = await store.getKey(old.id)
+          assert.equal(current?.rolledToId, found.find((key) => key !== null)?.id)
+          assert.equal((await store.listKeys(old.projectId)).length, 2)
+          const missing = await store.rollKey({
+            id: 'key_missing',
+            replacement: makeKey(clock.now()),
+            oldExpiresAt: clock.now(),
+          })
+          assert.equal(missing.outcome, 'not_found')
+        }),
+      )
+
+      it(
+        'deletes a key from every lookup',
+        withStore(async (store, clock) => {
+          const key = makeKey(clock.now())
+          await store.insertKey(key)
+          assert.equal(await store.deleteKey(key.id), true)
+          assert.equal(await store.getKey(key.id), null)
+          assert.equal(await store.findKeyByHash(key.hash), null)
+          assert.deepEqual(await store.listKeys(key.projectId), [])
+          assert.equal(await store.deleteKey(key.id), false)
+        }),
+      )
+
+      it(
+        'records usage in batches, only ever raising lastUsedAt',
+        withStore(async (store, clock) => {
+          const a = makeKey(clock.now())
+          const b = makeKey(clock.now(), { lastUsedAt: clock.now() + 5000 })
+          await store.insertKey(a)
+          await store.insertKey(b)
+          await store.recordKeyUsage([
+            { id: a.id, lastUsedAt: clock.now() + 1000 },
+            { id: b.id, lastUsedAt: clock.now() + 1000 },
+            { id: 'key_missing', lastUsedAt: clock.now() },
+          ])
+          assert.equal((await store.getKey(a.id))?.lastUsedAt, clock.now() + 1000)
+          assert.equal((await store.getKey(b.id))?.lastUsedAt, clock.now() + 5000)
+          assert.equal(await store.getKey('key_missing'), null, 'usage never creates a key')
+          await store.recordKeyUsage([])
+        }),
+      )
+    })
+
+    describe('sessions', () => {
+      it(
+        'stores a session and refuses a duplicate id',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          assert.deepEqual(await store.getSession(session.id), session)
+          await assert.rejects(
+            store.insertSession(makeSession(clock.now(), { id: session.id })),
+            assertConflict,
+          )
+          assert.deepEqual(await store.getSession(session.id), session)
+          assert.equal(await store.getSession('cs_missing'), null)
+        }),
+      )
+
+      it(
+        'touch slides the idle expiry to now + idle timeout',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          clock.advance(3 * HOUR_MS)
+          const touched = await store.touchSession(session.id, clock.now())
+          assert.equal(touched?.expiresAt, clock.now() + session.idleTimeoutMs)
+          assert.equal(
+            (await store.getSession(session.id))?.expiresAt,
+            clock.now() + session.idleTimeoutMs,
+          )
+        }),
+      )
+
+      it(
+        'touch never moves the expiry past the absolute cap',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now(), { maxExpiresAt: clock.now() + 30 * HOUR_MS })
+          await store.insertSession(session)
+          clock.advance(20 * HOUR_MS)
+          const touched = await store.touchSession(session.id, clock.now())
+          assert.equal(touched?.expiresAt, session.maxExpiresAt)
+          clock.advance(9 * HOUR_MS)
+          assert.equal(
+            (await store.touchSession(session.id, clock.now()))?.expiresAt,
+            session.maxExpiresAt,
+          )
+        }),
+      )
+
+      it(
+        'touch never revives an expired session',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          clock.advance(session.idleTimeoutMs)
+          const touched = await store.touchSession(session.id, clock.now())
+          assert.equal(touched?.expiresAt, session.expiresAt)
+          assert.equal(
+            (await store.getSession(session.id))?.expiresAt ?? session.expiresAt,
+            session.expiresAt,
+          )
+        }),
+      )
+
+      it(
+        'touch never revives a revoked session',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          clock.advance(HOUR_MS)
+          const revoked = await store.revokeSession(session.id, clock.now())
+          assert.equal(revoked?.revokedAt, clock.now())
+          clock.advance(HOUR_MS)
+          const touched = await store.touchSession(session.id, clock.now())
+          assert.equal(touched?.revokedAt, revoked?.revokedAt)
+          assert.equal(touched?.expiresAt, session.expiresAt, 'a revoked session is not slid')
+        }),
+      )
+
+      it(
+        'touch never creates a session',
+        withStore(async (store, clock) => {
+          assert.equal(await store.touchSession('cs_missing', clock.now()), null)
+          assert.equal(await store.getSession('cs_missing'), null)
+        }),
+      )
+
+      it(
+        'touch never shortens a session (an out-of-order touch loses)',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          const early = clock.now() + HOUR_MS
+          const late = clock.now() + 2 * HOUR_MS
+          await store.touchSession(session.id, late)
+          const touched = await store.touchSession(session.id, early)
+          assert.equal(touched?.expiresAt, late + session.idleTimeoutMs)
+        }),
+      )
+
+      it(
+        `${parallel} concurrent touches converge on the latest and never pass the cap`,
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now(), { maxExpiresAt: clock.now() + 30 * HOUR_MS })
+          await store.insertSession(session)
+          const start = clock.now()
+          const instants = shuffle(
+            Array.from({ length: parallel }, (_, i) => start + (i + 1) * 60_000),
+          )
+          const results = await Promise.all(
+            instants.map((now) => store.touchSession(session.id, now)),
+          )
+          for (const result of results) {
+            assert.ok(result !== null)
+            assert.ok(result.expiresAt <= session.maxExpiresAt, 'a touch passed the cap')
+          }
+          const latest = Math.max(...instants)
+          const expected = Math.min(latest + session.idleTimeoutMs, session.maxExpiresAt)
+          assert.equal((await store.getSession(session.id))?.expiresAt, expected)
+        }),
+      )
+
+      it(
+        'a revoke racing touches always wins',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          const now = clock.now()
+          const touches = Array.from(
+            { length: 20 },
+            (_, i) => () => store.touchSession(session.id, now + i + 1),
+          )
+          await Promise.all([
+            ...touches.slice(0, 10).map((touch) => touch()),
+            store.revokeSession(session.id, now),
+            ...touches.slice(10).map((touch) => touch()),
+          ])
+          const after = await store.getSession(session.id)
+          assert.equal(after?.revokedAt, now)
+          const again = await store.touchSession(session.id, now + HOUR_MS)
+          assert.equal(again?.expiresAt, after?.expiresAt)
+          assert.equal(again?.revokedAt, now)
+        }),
+      )
+
+      it(
+        'revocation is final: a second revoke keeps the first instant',
+        withStore(async (store, clock) => {
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          const first = clock.now()
+          await store.revokeSession(session.id, first)
+          clock.advance(1000)
+          assert.equal((await store.revokeSession(session.id, clock.now()))?.revokedAt, first)
+          assert.equal(await store.revokeSession('cs_missing', clock.now()), null)
+        }),
+      )
+
+      it(
+        'keeps test and live apart: the same clientId in both modes is two clients',
+        withStore(async (store, clock) => {
+          const projectId = randomProjectId()
+          const clientId = 'user_42'
+          const test = [
+            makeSession(clock.now(), { projectId, clientId }),
+            makeSession(clock.now(), { projectId, clientId }),
+          ]
+          const live = makeSession(clock.now(), { projectId, clientId, mode: 'live' })
+          const otherProject = makeSession(clock.now(), { clientId })
+          const otherClient = makeSession(clock.now(), { projectId, clientId: 'user_43' })
+          for (const session of [...test, live, otherProject, otherClient])
+            await store.insertSession(session)
+
+          const testScope = { projectId, mode: 'test' as const, clientId }
+          const liveScope = { projectId, mode: 'live' as const, clientId }
+          const ids = (sessions: StoredSession[]) => sessions.map((session) => session.id).sort()
+          assert.deepEqual(ids(await store.listClientSessions(testScope)), ids(test))
+          assert.deepEqual(ids(await store.listClientSessions(liveScope)), [live.id])
+
+          assert.equal(await store.revokeClientSessions(testScope, clock.now()), 2)
+          assert.equal(
+            await store.revokeClientSessions(testScope, clock.now()),
+            0,
+            'already revoked',
+          )
+          for (const session of test)
+            assert.notEqual((await store.getSession(session.id))?.revokedAt, null)
+          for (const session of [live, otherProject, otherClient]) {
+            assert.equal(
+              (await store.getSession(session.id))?.revokedAt,
+              null,
+              'revoked outside its scope',
+            )
+          }
+          assert.deepEqual(
+            await store.listClientSessions({ projectId, mode: 'live', clientId: 'nobody' }),
+            [],
+          )
+        }),
+      )
+    })
+
+    describe('pruning', () => {
+      itIf(
+        canPrune,
+        'prune deletes what expired and keeps what is live',
+        withStore(async (store, clock) => {
+          assert.equal(
+            typeof store.prune,
+            'function',
+            'capabilities.prune is set but prune() is missing',
+          )
+          const prune = (store.prune as NonNullable<PortcullisStore['prune']>).bind(store)
+          const expiredSession = makeSession(clock.now(), { idleTimeoutMs: HOUR_MS })
+          const liveSession = makeSession(clock.now())
+          const expiredKey = makeKey(clock.now(), { expiresAt: clock.now() + HOUR_MS })
+          const liveKey = makeKey(clock.now(), { expiresAt: clock.now() + DAY_MS })
+          const eternalKey = makeKey(clock.now())
+          for (const session of [expiredSession, liveSession]) await store.insertSession(session)
+          for (const key of [expiredKey, liveKey, eternalKey]) await store.insertKey(key)
+          clock.advance(2 * HOUR_MS)
+          const removed = await prune({
+            sessionsExpiredBefore: clock.now(),
+            keysExpiredBefore: clock.now(),
+          })
+          assert.ok(removed >= 2, `prune reported ${removed} removals`)
+          assert.equal(await store.getSession(expiredSession.id), null)
+          assert.equal(await store.getKey(expiredKey.id), null)
+          assert.equal(await store.findKeyByHash(expiredKey.hash), null)
+          assert.notEqual(await store.getSession(liveSession.id), null)
+          assert.notEqual(await store.getKey(liveKey.id), null)
+          assert.notEqual(await store.getKey(eternalKey.id), null)
+        }),
+      )
+
+      itIf(
+        canPrune,
+        'touch never revives a pruned session',
+        withStore(async (store, clock) => {
+          const prune = (store.prune as NonNullable<PortcullisStore['prune']>).bind(store)
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          clock.advance(session.idleTimeoutMs + 1)
+          await prune({ sessionsExpiredBefore: clock.now(), keysExpiredBefore: 0 })
+          assert.equal(await store.touchSession(session.id, clock.now()), null)
+          assert.equal(await store.getSession(session.id), null)
+        }),
+      )
+    })
+
+    describe('through createPortcullis', () => {
+      it(
+        'slides a session on every use, expires it after 24 h idle, and caps it at 7 days',
+        withGate(async (gate, _store, clock) => {
+          const { test } = await gate.projects.provision(randomProjectId())
+          const server = await gate.authenticate(bearer(test.secretKey.key), {
+            credential: 'secret',
+          })
+          assert.ok(server.ok)
+          const issuedAt = clock.now()
+          const { token, session } = await gate.sessions.create(server.auth, { clientId: 'user_1' })
+          assert.equal(session.expiresAt, issuedAt + DAY_MS)
+          assert.equal(session.maxExpiresAt, issuedAt + 7 * DAY_MS)
+
+          // Used every 23 hours, it lives until the cap and not a moment longer.
+          while (clock.now() + 23 * HOUR_MS < issuedAt + 7 * DAY_MS) {
+            clock.advance(23 * HOUR_MS)
+            const used = await gate.authenticate(bearer(token), { credential: 'session' })
+            assert.ok(used.ok, `refused ${(clock.now() - issuedAt) / HOUR_MS} h after issue`)
+          }
+          clock.set(issuedAt + 7 * DAY_MS)
+          const capped = await gate.authenticate(bearer(token), { credential: 'session' })
+          assert.ok(!capped.ok)
+          assert.equal(capped.error.code, 'session_expired')
+
+          const second = await gate.sessions.create(server.auth, { clientId: 'user_1' })
+          clock.advance(DAY_MS)
+          const idle = await gate.authenticate(bearer(second.token), { credential: 'session' })
+          assert.ok(!idle.ok)
+          assert.equal(idle.error.code, 'session_expired')
+        }),
+      )
+
+      it(
+        'refuses a revoked session with session_revoked',
+        withGate(async (gate) => {
+          const { live } = await gate.projects.provision(randomProjectId())
+          const server = await gate.authenticate(bearer(live.secretKey.key), {
+            credential: 'secret',
+          })
+          assert.ok(server.ok)
+          const { token, session } = await gate.sessions.create(server.auth, { clientId: 'user_1' })
+          assert.ok((await gate.authenticate(bearer(token), { credential: 'session' })).ok)
+          await gate.sessions.revoke(session.id)
+          const refused = await gate.authenticate(bearer(token), { credential: 'session' })
+          assert.ok(!refused.ok)
+          assert.equal(refused.error.code, 'session_revoked')
+        }),
+      )
+
+      it(
+        'keeps test and live clients apart end to end',
+        withGate(async (gate) => {
+          const { test, live } = await gate.projects.provision(randomProjectId())
+          const testAuth = await gate.authenticate(bearer(test.secretKey.key), {
+            credential: 'secret',
+          })
+          const liveAuth = await gate.authenticate(bearer(live.secretKey.key), {
+            credential: 'secret',
+          })
+          assert.ok(testAuth.ok && liveAuth.ok)
+          const testSession = await gate.sessions.create(testAuth.auth, { clientId: 'same' })
+          const liveSession = await gate.sessions.create(liveAuth.auth, { clientId: 'same' })
+          assert.equal(await gate.sessions.revokeClient(testAuth.auth, 'same'), 1)
+          const testUse = await gate.authenticate(bearer(testSession.token), {
+            credential: 'session',
+          })
+          const liveUse = await gate.authenticate(bearer(liveSession.token), {
+            credential: 'session',
+          })
+          assert.ok(!testUse.ok && testUse.error.code === 'session_revoked')
+          assert.ok(liveUse.ok)
+          assert.equal(liveUse.auth.mode, 'live')
+          await assert.rejects(
+            gate.sessions.revoke(liveSession.session.id, { auth: testAuth.auth }),
+            (error: unknown) => isPortcullisError(error) && error.code === 'mode_mismatch',
+          )
+          await assert.rejects(
+            gate.sessions.refresh(liveAuth.auth, { clientId: 'only-in-test' }),
+            (error: unknown) => isPortcullisError(error) && error.code === 'resource_missing',
+          )
+        }),
+      )
+
+      it(
+        'rolls a key with a grace period: both work until it ends, then only the new one',
+        withGate(async (gate, _store, clock) => {
+          const { test } = await gate.projects.provision(randomProjectId())
+          const rolled = await gate.keys.roll(test.secretKey.record.id, { gracePeriodMs: HOUR_MS })
+          assert.ok(
+            (await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })).ok,
+          )
+          assert.ok((await gate.authenticate(bearer(rolled.key), { credential: 'secret' })).ok)
+          clock.advance(HOUR_MS)
+          const old = await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+          assert.ok(!old.ok)
+          assert.equal(old.error.code, 'api_key_expired')
+          assert.ok((await gate.authenticate(bearer(rolled.key), { credential: 'secret' })).ok)
+        }),
+      )
+
+      itIf(
+        options.dumpContents !== undefined,
+        'stores no plaintext key or token',
+        withGate(async (gate, store) => {
+          const { test, live } = await gate.projects.provision(randomProjectId())
+          const client = await gate.keys.create({
+            projectId: test.secretKey.record.projectId,
+            type: 'client',
+            mode: 'test',
+            clientId: 'dev',
+          })
+          const server = await gate.authenticate(bearer(live.secretKey.key), {
+            credential: 'secret',
+          })
+          assert.ok(server.ok)
+          const { token } = await gate.sessions.create(server.auth, { clientId: 'user_1' })
+          await gate.flush()
+          const dump = await (options.dumpContents as (store: S) => string | Promise<string>)(store)
+          assert.ok(dump.length > 0, 'dumpContents returned nothing')
+          const secrets = [
+            test.secretKey,
+            test.publishableKey,
+            live.secretKey,
+            live.publishableKey,
+            client,
+          ]
+          for (const { key } of secrets) {
+            assert.ok(!dump.includes(key), 'a plaintext key is stored')
+            assert.ok(!dump.includes(key.slice(-30)), 'part of a plaintext key is stored')
+          }
+          assert.ok(!dump.includes(token), 'a session token is stored')
+          assert.ok(!dump.includes(token.split('.')[2] as string), 'a token signature is stored')
+        }),
+      )
+    })
+
+    describe('when the backend is down', () => {
+      const factory = options.createUnavailableStore
+      const within = options.unavailableWithinMs ?? 5000
+      itIf(
+        factory !== undefined,
+        'every operation fails with the typed unavailable error, never "not found"',
+        async () => {
+          const store = await (factory as () => PortcullisStore | Promise<PortcullisStore>)()
+          try {
+            const now = Date.now()
+            const scope = {
+              projectId: randomProjectId(),
+              mode: 'test' as const,
+              clientId: 'user_1',
+            }
+            const calls: [string, () => Promise<unknown>][] = [
+              ['findKeyByHash', () => store.findKeyByHash(randomHash())],
+              ['getKey', () => store.getKey('key_x')],
+              ['listKeys', () => store.listKeys(scope.projectId)],
+              ['insertKey', () => store.insertKey(makeKey(now))],
+              ['setKeyAllowedIps', () => store.setKeyAllowedIps('key_x', [])],
+              [
+                'rollKey',
+                () => store.rollKey({ id: 'key_x', replacement: makeKey(now), oldExpiresAt: now }),
+              ],
+              ['deleteKey', () => store.deleteKey('key_x')],
+              ['recordKeyUsage', () => store.recordKeyUsage([{ id: 'key_x', lastUsedAt: now }])],
+              ['insertSession', () => store.insertSession(makeSession(now))],
+              ['getSession', () => store.getSession('cs_x')],
+              ['touchSession', () => store.touchSession('cs_x', now)],
+              ['revokeSession', () => store.revokeSession('cs_x', now)],
+              ['revokeClientSessions', () => store.revokeClientSessions(scope, now)],
+              ['listClientSessions', () => store.listClientSessions(scope)],
+            ]
+            for (const [name, call] of calls) {
+              const started = performance.now()
+              await assert.rejects(
+                call(),
+                (error: unknown) => {
+                  assert.ok(
+                    isStoreUnavailableError(error),
+                    `${name} rejected with ${String(error)}`,
+                  )
+                  return true
+                },
+                `${name} answered instead of failing`,
+              )
+              const took = performance.now() - started
+              assert.ok(
+                took <= within,
+                `${name} took ${Math.round(took)} ms to fail (limit ${within} ms)`,
+              )
+            }
+            const gate = createPortcullis({
+              store,
+              sessionSecret: randomBytes(32),
+              storeTimeoutMs: within,
+            })
+            const result = await gate.authenticate(
+              {
+                headers: {
+                  authorization: `Bearer ${createKeyFormat().generate('secret', 'test')}`,
+                },
+              },
+              { credential: 'secret' },
+            )
+            assert.ok(!result.ok)
+            assert.equal(result.error.code, 'store_unavailable')
+            await gate.close()
+          } finally {
+            await options.destroyUnavailableStore?.(store)
+          }
+        },
+      )
+    })
+  })
+}
