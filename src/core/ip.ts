@@ -10,7 +10,6 @@ export type AddressMatcher = (address: IpAddress | null) => boolean
 export const MAX_ALLOWLIST_ENTRIES = 1000
 const MAX_ADDRESS_TEXT = 64
 const PREFIX_TEXT = /^(0|[1-9][0-9]{0,2})$/
-const DOTTED_TAIL = /:([0-9.]+)$/
 
 /**
  * Parses an address without guessing: IPv4 must be four decimal parts with no leading zeros
@@ -23,8 +22,11 @@ export function parseAddress(text: string, allowZone = false): IpAddress | null 
   if (text.includes(':')) {
     if (!allowZone && text.includes('%')) return null
     if (!ipaddr.IPv6.isValid(text)) return null
-    const dotted = DOTTED_TAIL.exec(text.split('%')[0] as string)
-    if (dotted && !ipaddr.IPv4.isValidFourPartDecimal(dotted[1] as string)) return null
+    // An embedded IPv4 tail (::ffff:1.2.3.4) follows the same no-leading-zeros rule.
+    const bare = text.split('%')[0] as string
+    if (bare.includes('.') && !ipaddr.IPv4.isValidFourPartDecimal(bare.slice(bare.lastIndexOf(':') + 1))) {
+      return null
+    }
     const address = ipaddr.IPv6.parse(text)
     return address.isIPv4MappedAddress() ? address.toIPv4Address() : address
   }

@@ -245,7 +245,12 @@ export function createKeyOperations(ctx: GateContext) {
         'This key was created before revealKey was configured.',
       )
     }
-    const plaintext = await ctx.sealer.open(key.id, key.sealedSecret)
+    let plaintext: string
+    try {
+      plaintext = await ctx.sealer.open(key.id, key.sealedSecret)
+    } catch {
+      throw new ConflictError('key_not_revealable', 'This key was sealed with another revealKey.')
+    }
     if (!timingSafeEqualString(ctx.hash(plaintext), key.hash)) {
       throw new ConflictError(
         'key_not_revealable',

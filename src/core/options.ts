@@ -90,6 +90,14 @@ function headerName(value: string | undefined, name: string): string {
   return value.toLowerCase()
 }
 
+function trustedProxiesOf(list: readonly string[] | undefined): AddressMatcher | null {
+  try {
+    return compileTrustedProxies(list)
+  } catch (error) {
+    throw new TypeError(`options.trustedProxies: ${(error as Error).message}`)
+  }
+}
+
 const STORE_METHODS = [
   'insertKey',
   'findKeyByHash',
@@ -137,7 +145,7 @@ export function resolveOptions(options: PortcullisOptions): GateContext {
     hash: createSecretHasher(options.pepper),
     tokens: createSessionTokenCodec(options.sessionSecret),
     sealer: options.revealKey === undefined ? null : createKeySealer(options.revealKey),
-    trust: compileTrustedProxies(options.trustedProxies),
+    trust: trustedProxiesOf(options.trustedProxies),
     usage: new UsageRecorder({
       write: (usage) => call(() => store.recordKeyUsage(usage)),
       clock,
