@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../adapters/memory/index.js'
+import {
+  ConflictError,
+  type KeyRoll,
+  type KeyRollResult,
+  type PortcullisStore,
+  type StoredKey,
+  type StoredSession,
+} from '../src/index.js'
+import { describeStoreConformance, type StoreConformanceOptions } from '../src/testing/index.js'
+
+type Outcome = { name: string; status: 'passed' | 'failed' | 'skipped' }
+
+/** Registers the suite with a collecting runner, then runs every test and reports outcomes. */
+async function runSuite(
+  options: Omit<StoreConformanceOptions<PortcullisStore>, 'describe' | 'it'>,
+) {
+  const tests: { name: string; body: (() => Promise<void>) | null }[] = []
+  const path: string[] = []
+  const it = Object.assign(
+    (name: string, body: () => Promise<void>) =>
+      tests.push({ name: [...path, name].join(' > '), body }),
+    { skip: (name: string) => tests.push({ name: [...path, name].join(' > '), body: null }) },
+  )
+  const describe = (name: string, body: () => void) => {
+    path.push(name)
+    body()
+    path.pop()
+  }
+  describeStoreConformance({ ...options, describe, it })
+  const outcomes: Outcome[] = []
+  for (const test of tests) {
+    if (test.body === null) {
+      outcomes.push({ name: test.name, status: 'skipped' })
+      continue
+    }
+    try {
+      await test.body()
+      outcomes.push({ name: test.name, status: 'passed' })
+    } catch {
+      outcomes.push({ name: test.name, status: 'failed' })
+    }
+  }
+  return outcomes
+}
+
+const failed = (outcomes: Outcome[]) =>
+  outcomes.filter((outcome) => outcome.status === 'failed').map((outcome) => outcome.name)
+
+/** A MemoryStore with one method replaced by a broken version. */
+function breakStore(patch: (store: MemoryStore) => Partial<PortcullisStore>) {
+  return ({ clock }: { clock: { now: () => number } }) => {
+    const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+    return Object.assign(store, patch(store))
+  }
+}
+
+describe('the conformance suite itself', () => {
+  it('passes a correct store, and reports missing capabilities as skipped', async () => {
+    const outcomes = await runSuite({
+      name: 'memory',
+      createStore: ({ clock }) => new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }),
+    })
+    expect(failed(outcomes)).toEqual([])
+    const skipped = outcomes
+      .filter((outcome) => outcome.status === 'skipped')
+      .map((outcome) => outcome.name)
+    expect(skipped.length).toBe(4)
+    expect(skipped.join('\n')).toMatch(/prune/)
+    expect(skipped.join('\n')).toMatch(/plaintext/)
+    expect(skipped.join('\n')).toMatch(/unavailable error/)
+  })
+
+  it('fails a touch that ignores the absolute cap', async () => {
+    const outcomes = await runSuite({
+      name: 'uncapped',
+      createStore: sessionsInMap((session, now) =>
+        session.revokedAt !== null || session.expiresAt <= now
+          ? session
+          : { ...session, expiresAt: Math.max(session.expiresAt, now + session.idleTimeoutMs) },
+      ),
+    })
+    expect(failed(outcomes).join('\n')).toMatch(/never moves the expiry past the absolute cap/)
+    expect(failed(outcomes).join('\n')).toMatch(/concurrent touches converge/)
+  })
+
+  it('fails a touch written as get-then-set that revives revoked sessions', async () => {
+    const outcomes = await runSuite({
+      name: 'reviving',
+      createStore: sessionsInMap((session, now) => ({
+        ...session,
+        revokedAt: null,
+        expiresAt: Math.min(now + session.idleTimeoutMs, session.maxExpiresAt),
+      })),
+    })
+    const names = failed(outcomes).join('\n')
+    expect(names).toMatch(/never revives a revoked session/)
+    expect(names).toMatch(/never revives an expired session/)
+    expect(names).toMatch(/never shortens a session/)
+    expect(names).toMatch(/revoke racing touches always wins/)
+  })
+
+  it('fails a case-insensitive hash lookup', async () => {
+    const outcomes = await runSuite({
+      name: 'case-folding',
+      createStore: breakStore((store) => {
+        const byLower = new Map<string, StoredKey>()
+        return {
+          insertKey: async (key: StoredKey) => {
+            if (byLower.has(key.hash.toLowerCase())) throw new Error('duplicate')
+            byLower.set(key.hash.toLowerCase(), key)
+            await MemoryStore.prototype.insertKey.call(store, key)
+          },
+          findKeyByHash: async (hash: string) => byLower.get(hash.toLowerCase()) ?? null,
+        }
+      }),
+    })
+    expect(failed(outcomes).join('\n')).toMatch(/case-sensitively/)
+  })
+
+  it('fails a roll that lets two concurrent rolls both win', async () => {
+    const outcomes = await runSuite({
+      name: 'racy-roll',
+      createStore: breakStore((store) => ({
+        async rollKey(roll: KeyRoll): Promise<KeyRollResult> {
+          const old = await store.getKey(roll.id)
+          if (old === null) return { outcome: 'not_found' }
+          await new Promise((resolve) => setImmediate(resolve))
+          await store.insertKey(roll.replacement)
+          return { outcome: 'rolled', previous: { ...old, rolledToId: roll.replacement.id } }
+        },
+      })),
+    })
+    expect(failed(outcomes).join('\n')).toMatch(/rolls a key at most once/)
+  })
+
+  it('fails a store that answers "not found" while it is down', async () => {
+    const outcomes = await runSuite({
+      name: 'silent-outage',
+      createStore: ({ clock }) => new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }),
+      createUnavailableStore: () => new MemoryStore({ sweepIntervalMs: 0 }),
+    })
+    expect(failed(outcomes)).toEqual([
+      'silent-outage: storage conformance > when the backend is down > every operation fails with the typed unavailable error, never "not found"',
+    ])
+  })
+})
+
+/** A MemoryStore whose sessions live in a plain map and are touched by `touch` (a broken rule). */
+function sessionsInMap(touch: (session: StoredSession, now: number) => StoredSession) {
+  return breakStore(() => {
+    const sessions = new Map<string, StoredSession>()
+    return {
+      insertSession: async (session: StoredSession) => {
+        if (sessions.has(session.id)) throw new ConflictError('conflict')
+        sessions.set(session.id, session)
+      },
+      getSession: async (id: string) => sessions.get(id) ?? null,
+      revokeSession: async (id: string, now: number) => {
+        const session = sessions.get(id)
+        if (session === undefined) return null
+        const revoked = { ...session, revokedAt: session.revokedAt ?? now }
+        sessions.set(id, revoked)
+        return revoked
+      },
+      touchSession: async (id: string, now: number) => {
+        const session = sessions.get(id)
+        if (session === undefined) return null
+        const touched = touch(session, now)
+        sessions.set(id, touched)
+        return touched
+      },
+    }
+  })
+}

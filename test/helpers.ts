@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto'
+import { MemoryStore } from '../adapters/memory/index.js'
+import { createPortcullis, type PortcullisOptions, type PortcullisStore } from '../src/index.js'
+import { createManualClock } from '../src/testing/index.js'
+
+export const HOUR_MS = 60 * 60 * 1000
+export const DAY_MS = 24 * HOUR_MS
+
+/** Wraps a store so tests can count the calls the core makes. */
+export function spyOn(store: PortcullisStore): { store: PortcullisStore; calls: string[] } {
+  const calls: string[] = []
+  const proxy = new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        calls.push(String(property))
+        return value.apply(target, args)
+      }
+    },
+  })
+  return { store: proxy, calls }
+}
+
+/** A gate over a spied MemoryStore with a manual clock. */
+export function makeGate(options: Partial<PortcullisOptions> = {}) {
+  const clock = createManualClock()
+  const memory = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+  const spied = spyOn(options.store ?? memory)
+  const gate = createPortcullis({
+    sessionSecret: randomBytes(32),
+    clock: clock.now,
+    ...options,
+    store: spied.store,
+  })
+  return { gate, clock, memory, calls: spied.calls }
+}
+
+export function bearer(credential: string, remoteAddress = '203.0.113.7') {
+  return { headers: { authorization: `Bearer ${credential}` }, remoteAddress }
+}
+
+/** The `auth` of a secret key, failing the test if it does not authenticate. */
+export async function secretAuth(gate: ReturnType<typeof makeGate>['gate'], key: string) {
+  const result = await gate.authenticate(bearer(key), { credential: 'secret' })
+  if (!result.ok) throw new Error(`secret key refused: ${result.error.code}`)
+  return result.auth
+}
