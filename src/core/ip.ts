@@ -24,7 +24,10 @@ export function parseAddress(text: string, allowZone = false): IpAddress | null 
     if (!ipaddr.IPv6.isValid(text)) return null
     // An embedded IPv4 tail (::ffff:1.2.3.4) follows the same no-leading-zeros rule.
     const bare = text.split('%')[0] as string
-    if (bare.includes('.') && !ipaddr.IPv4.isValidFourPartDecimal(bare.slice(bare.lastIndexOf(':') + 1))) {
+    if (
+      bare.includes('.') &&
+      !ipaddr.IPv4.isValidFourPartDecimal(bare.slice(bare.lastIndexOf(':') + 1))
+    ) {
       return null
     }
     const address = ipaddr.IPv6.parse(text)

@@ -468,7 +468,9 @@ export function describeStoreConformance<S extends PortcullisStore>(
         withStore(async (store, clock) => {
           // The cap falls halfway through the touches, so half of them would pass it if allowed.
           const start = clock.now()
-          const session = makeSession(start, { maxExpiresAt: start + DAY_MS + (parallel / 2) * 60_000 })
+          const session = makeSession(start, {
+            maxExpiresAt: start + DAY_MS + (parallel / 2) * 60_000,
+          })
           await store.insertSession(session)
           const instants = shuffle(
             Array.from({ length: parallel }, (_, i) => start + (i + 1) * 60_000),
