@@ -1,7 +1,8 @@
+import type { IPv4, IPv6 } from 'ipaddr.js'
 import ipaddr from 'ipaddr.js'
 import { InvalidRequestError } from './errors.js'
 
-export type IpAddress = ipaddr.IPv4 | ipaddr.IPv6
+export type IpAddress = IPv4 | IPv6
 
 /** A parsed allowlist: one matcher per address family. */
 export type AddressMatcher = (address: IpAddress | null) => boolean

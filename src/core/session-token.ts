@@ -27,8 +27,13 @@ export type AsymmetricSessionAlgorithm =
   | 'PS384'
   | 'PS512'
 
+// Import types with resolution-mode: the CommonJS .d.ts must name types of the ESM-only jose
+// without a plain import, which `module: node16` consumers reject (TS1479).
 /** Key material jose accepts. */
-export type SessionKeyMaterial = CryptoKey | KeyObject | JWK
+export type SessionKeyMaterial =
+  | import('jose', { with: { 'resolution-mode': 'import' }}).CryptoKey
+  | import('jose', { with: { 'resolution-mode': 'import' }}).KeyObject
+  | import('jose', { with: { 'resolution-mode': 'import' }}).JWK
 
 /**
  * One key that signs or verifies Client Session Tokens:

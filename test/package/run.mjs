@@ -16,8 +16,10 @@ let failures = 0
 function run(command, args, cwd, timeoutMs = 60_000) {
   return new Promise((resolve) => {
     const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: '1' } })
+    let stdout = ''
     let output = ''
     child.stdout.on('data', (chunk) => {
+      stdout += chunk
       output += chunk
     })
     child.stderr.on('data', (chunk) => {
@@ -26,11 +28,11 @@ function run(command, args, cwd, timeoutMs = 60_000) {
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      resolve({ code: signal ? `signal ${signal}` : code, output: output.trim() })
+      resolve({ code: signal ? `signal ${signal}` : code, stdout, output: noise(output) })
     })
     child.on('error', (error) => {
       clearTimeout(timer)
-      resolve({ code: 'spawn error', output: String(error) })
+      resolve({ code: 'spawn error', stdout, output: String(error) })
     })
   })
 }
@@ -44,17 +46,20 @@ const noise = (text) =>
     .trim()
 
 async function expectSuccess(name, command, args, cwd, detail) {
-  const { code, output } = await run(command, args, cwd)
-  const text = noise(output)
-  if (code === 0) {
-    const note = detail?.(text)
+  const result = await run(command, args, cwd)
+  if (result.code === 0) {
+    const note = detail?.(result.output)
     console.log(`ok   ${name}${note ? ` (${note})` : ''}`)
-    return text
+    return result
   }
-  failures++
-  console.log(`FAIL ${name} (exit ${code})`)
-  console.log(text.replace(/^/gm, '     | '))
+  fail(`${name} (exit ${result.code})`, result.output)
   return null
+}
+
+function fail(name, detail) {
+  failures++
+  console.log(`FAIL ${name}`)
+  if (detail) console.log(detail.replace(/^/gm, '     | '))
 }
 
 if (!existsSync(join(root, 'dist', 'cjs', 'package.json'))) {
@@ -84,7 +89,18 @@ async function main() {
     root,
   )
   if (packed === null) return
-  const tarball = join(tmp, JSON.parse(packed.slice(packed.indexOf('[')))[0].filename)
+  const [pack] = JSON.parse(packed.stdout)
+  const tarball = join(tmp, pack.filename)
+  const paths = pack.files.map((file) => file.path)
+  const unwanted = paths.filter((path) => /\.test\.|(^|\/)test\/|\.tsbuildinfo$/.test(path))
+  const missing = ['package.json', 'dist/cjs/package.json', 'dist/esm/src/index.d.ts'].filter(
+    (path) => !paths.includes(path),
+  )
+  if (unwanted.length > 0 || missing.length > 0) {
+    fail('tarball contents', `unwanted: ${unwanted.join(', ')}\nmissing: ${missing.join(', ')}`)
+  } else {
+    console.log(`ok   tarball contents (${paths.length} files, no tests, dist/cjs/package.json)`)
+  }
 
   const consumer = join(tmp, 'consumer')
   mkdirSync(consumer)
@@ -100,9 +116,7 @@ async function main() {
     how = 'online, offline install failed'
   }
   if (installed.code !== 0) {
-    failures++
-    console.log(`FAIL npm install tarball (exit ${installed.code})`)
-    console.log(noise(installed.output).replace(/^/gm, '     | '))
+    fail(`npm install tarball (exit ${installed.code})`, installed.output)
     return
   }
   console.log(`ok   npm install tarball (${how})`)
@@ -126,6 +140,10 @@ async function main() {
   for (const [file, source] of Object.entries(typeFixtures())) {
     writeFileSync(join(consumer, file), source)
   }
+  // skipLibCheck is off on purpose: the package's own .d.ts files are what is under test, and a
+  // consumer that checks libraries must not get errors from them. No emit, so no esModuleInterop
+  // either (node10/commonjs consumers without it are common). This repo's tsc and @types/node
+  // do the checking.
   const tsconfigs = {
     'node16 (.mts + .cts)': {
       module: 'node16',
