@@ -2,7 +2,7 @@ import {
   type AddressMatcher,
   compileAllowlist,
   type IpAddress,
-  normalizeAllowlist,
+  normalizeAllowlistEntry,
   parseAddress,
 } from './ip.js'
 
@@ -24,8 +24,12 @@ const MAX_FORWARDED_HOPS = 64
 export function compileTrustedProxies(list: readonly string[] | undefined): AddressMatcher | null {
   if (list === undefined || list.length === 0) return null
   if (!Array.isArray(list)) throw new TypeError('trustedProxies must be an array of strings')
-  const expanded = list.flatMap((entry) => PRESETS[entry] ?? [entry])
-  return compileAllowlist(normalizeAllowlist(expanded, 'trustedProxies'))
+  const canonical = list.flatMap((entry, index) =>
+    Object.hasOwn(PRESETS, entry)
+      ? (PRESETS[entry] as readonly string[])
+      : [normalizeAllowlistEntry(entry, `trustedProxies[${index}]`)],
+  )
+  return compileAllowlist(canonical)
 }
 
 /**
@@ -41,11 +45,13 @@ export function resolveClientAddress(
 ): IpAddress | null {
   let current = remoteAddress === undefined ? null : parseAddress(remoteAddress, true)
   if (trust === null || current === null || forwardedFor === undefined) return current
+  // An untrusted peer is the client, whatever its header says (however long).
+  if (!trust(current)) return current
   const joined = typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(',')
   const hops = joined.split(',')
   if (hops.length > MAX_FORWARDED_HOPS) return null
   for (let i = hops.length - 1; i >= 0; i--) {
-    if (!trust(current)) return current
+    if (i < hops.length - 1 && !trust(current)) return current
     const hop = (hops[i] as string).trim()
     if (hop === '' && hops.length === 1) return current
     current = parseAddress(hop, true)

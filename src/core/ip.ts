@@ -23,15 +23,20 @@ export function parseAddress(text: string, allowZone = false): IpAddress | null 
   if (text.includes(':')) {
     if (!allowZone && text.includes('%')) return null
     if (!ipaddr.IPv6.isValid(text)) return null
-    // An embedded IPv4 tail (::ffff:1.2.3.4) follows the same no-leading-zeros rule.
-    const bare = text.split('%')[0] as string
-    if (
-      bare.includes('.') &&
-      !ipaddr.IPv4.isValidFourPartDecimal(bare.slice(bare.lastIndexOf(':') + 1))
-    ) {
-      return null
+    const zoneAt = text.indexOf('%')
+    let bare = zoneAt === -1 ? text : text.slice(0, zoneAt)
+    if (bare.includes('.')) {
+      // An embedded IPv4 tail follows the same no-leading-zeros rule, and is rewritten as two
+      // hex groups before parsing: ipaddr.js reads the deprecated IPv4-compatible form
+      // (::1.2.3.4) as IPv4-mapped, which would turn it into an IPv4 address.
+      const split = bare.lastIndexOf(':')
+      const tail = bare.slice(split + 1)
+      if (!ipaddr.IPv4.isValidFourPartDecimal(tail)) return null
+      const [a, b, c, d] = ipaddr.IPv4.parse(tail).octets as [number, number, number, number]
+      bare = `${bare.slice(0, split + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+      if (!ipaddr.IPv6.isValid(bare)) return null
     }
-    const address = ipaddr.IPv6.parse(text)
+    const address = ipaddr.IPv6.parse(zoneAt === -1 ? bare : bare + text.slice(zoneAt))
     return address.isIPv4MappedAddress() ? address.toIPv4Address() : address
   }
   if (!ipaddr.IPv4.isValidFourPartDecimal(text)) return null
@@ -120,15 +125,24 @@ export function normalizeAllowlist(entries: readonly string[], param = 'allowedI
   return [...seen]
 }
 
-/** Compiles canonical entries (as produced by {@link normalizeAllowlist}) into a matcher. */
+/**
+ * Compiles canonical entries (as produced by {@link normalizeAllowlist}) into a matcher. The
+ * entries usually come back from a store, so an entry that is not canonical (a corrupted or
+ * hand-edited row) is dropped: it matches nobody, and the allowlist fails closed.
+ */
 export function compileAllowlist(normalized: readonly string[]): AddressMatcher {
   const v4: [ipaddr.IPv4, number][] = []
   const v6: [ipaddr.IPv6, number][] = []
   for (const entry of normalized) {
+    let canonical: string
+    try {
+      canonical = normalizeAllowlistEntry(entry)
+    } catch {
+      continue
+    }
+    if (canonical !== entry) continue
     const [text, prefix] = entry.split('/') as [string, string | undefined]
-    const address = parseAddress(text)
-    if (address === null)
-      throw new TypeError(`allowlist entry ${JSON.stringify(entry)} is not canonical`)
+    const address = parseAddress(text) as IpAddress
     if (address.kind() === 'ipv4') {
       v4.push([address as ipaddr.IPv4, prefix === undefined ? 32 : Number(prefix)])
     } else {

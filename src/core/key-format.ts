@@ -19,6 +19,7 @@ const TAG_TYPE: Readonly<Record<string, KeyType>> = {
 }
 
 const PRODUCT_PREFIX = /^[a-z][a-z0-9]{1,15}$/
+const RESERVED_PREFIXES = new Set(['sk', 'pk', 'ck', 'test', 'live'])
 
 export type KeyParseResult =
   | { ok: true; type: KeyType; mode: Mode }
@@ -36,12 +37,7 @@ export interface KeyFormat {
 
 /** Throws a `TypeError` for a product prefix that could be confused with a key part. */
 export function assertProductPrefix(prefix: string): void {
-  if (
-    !PRODUCT_PREFIX.test(prefix) ||
-    prefix in TAG_TYPE ||
-    prefix === 'test' ||
-    prefix === 'live'
-  ) {
+  if (!PRODUCT_PREFIX.test(prefix) || RESERVED_PREFIXES.has(prefix)) {
     throw new TypeError(
       `keyPrefix must be 2-16 lowercase letters or digits, start with a letter and not be sk, pk, ck, test or live (got ${JSON.stringify(prefix)})`,
     )
