@@ -50,7 +50,9 @@ export type {
   KeyUsage,
   PortcullisStore,
   PruneCutoff,
+  StoreChange,
   StoredKey,
   StoredSession,
+  Unwatch,
 } from './core/store.js'
 export type { CredentialKind, KeyType, Mode } from './core/types.js'

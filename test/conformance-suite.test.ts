@@ -66,8 +66,9 @@ describe('the conformance suite itself', () => {
     const skipped = outcomes
       .filter((outcome) => outcome.status === 'skipped')
       .map((outcome) => outcome.name)
-    expect(skipped.length).toBe(4)
+    expect(skipped.length).toBe(5)
     expect(skipped.join('\n')).toMatch(/prune/)
+    expect(skipped.join('\n')).toMatch(/announces/)
     expect(skipped.join('\n')).toMatch(/plaintext/)
     expect(skipped.join('\n')).toMatch(/unavailable error/)
   })
@@ -133,6 +134,16 @@ describe('the conformance suite itself', () => {
       })),
     })
     expect(failed(outcomes).join('\n')).toMatch(/rolls a key at most once/)
+  })
+
+  it('fails a store that claims watch() but never delivers a change', async () => {
+    const outcomes = await runSuite({
+      name: 'deaf',
+      capabilities: { watch: true },
+      watchWithinMs: 100,
+      createStore: breakStore(() => ({ watch: async () => async () => {} })),
+    })
+    expect(failed(outcomes).join('\n')).toMatch(/announces key and session changes/)
   })
 
   it('fails a store that answers "not found" while it is down', async () => {

@@ -17,7 +17,7 @@ describeStoreConformance({
   it,
   createStore: ({ clock }) => new MemoryStore({ clock: clock.now }),
   destroyStore: (store) => store.close(),
-  capabilities: { prune: true },
+  capabilities: { prune: true, watch: true },
   dumpContents: (store) => JSON.stringify(store.entries()),
 })
 

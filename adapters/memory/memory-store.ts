@@ -7,8 +7,10 @@ import {
   type PortcullisStore,
   type PruneCutoff,
   StoreCapacityError,
+  type StoreChange,
   type StoredKey,
   type StoredSession,
+  type Unwatch,
 } from '../../src/index.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
@@ -77,6 +79,7 @@ export class MemoryStore implements PortcullisStore {
   readonly #maxSessions: number
   readonly #clock: () => number
   readonly #retentionMs: number
+  readonly #listeners = new Set<(change: StoreChange) => void>()
   #timer: NodeJS.Timeout | null = null
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -139,6 +142,7 @@ export class MemoryStore implements PortcullisStore {
     if (key === undefined) return null
     const updated = freezeKey({ ...key, allowedIps })
     this.#keys.set(id, updated)
+    this.#announce({ type: 'key', keyId: id, hash: key.hash })
     return updated
   }
 
@@ -158,6 +162,7 @@ export class MemoryStore implements PortcullisStore {
     })
     this.#keys.set(old.id, previous)
     this.#putKey(freezeKey(replacement))
+    this.#announce({ type: 'key', keyId: old.id, hash: old.hash })
     return { outcome: 'rolled', previous }
   }
 
@@ -165,6 +170,7 @@ export class MemoryStore implements PortcullisStore {
     const key = this.#keys.get(id)
     if (key === undefined) return false
     this.#dropKey(key)
+    this.#announce({ type: 'key', keyId: id, hash: key.hash })
     return true
   }
 
@@ -215,6 +221,7 @@ export class MemoryStore implements PortcullisStore {
     if (session.revokedAt !== null) return session
     const revoked = Object.freeze({ ...session, revokedAt: now })
     this.#sessions.set(id, revoked)
+    this.#announce({ type: 'session', sessionId: id })
     return revoked
   }
 
@@ -227,6 +234,7 @@ export class MemoryStore implements PortcullisStore {
         count++
       }
     }
+    if (count > 0) this.#announce({ type: 'client', ...scope })
     return count
   }
 
@@ -252,6 +260,14 @@ export class MemoryStore implements PortcullisStore {
     return removed
   }
 
+  /** Listens to changes made through this store (several gates may share one MemoryStore). */
+  async watch(listener: (change: StoreChange) => void): Promise<Unwatch> {
+    this.#listeners.add(listener)
+    return async () => {
+      this.#listeners.delete(listener)
+    }
+  }
+
   /** Removes expired sessions, and keys expired longer than the retention period. */
   sweep(): Promise<number> {
     const now = this.#clock()
@@ -262,6 +278,16 @@ export class MemoryStore implements PortcullisStore {
   close(): void {
     if (this.#timer !== null) clearInterval(this.#timer)
     this.#timer = null
+  }
+
+  #announce(change: StoreChange): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(change)
+      } catch {
+        // A listener's failure must not undo or fail the write that was already made.
+      }
+    }
   }
 
   #putKey(key: StoredKey): void {

@@ -92,6 +92,24 @@ export interface KeyUsage {
   readonly lastUsedAt: number
 }
 
+/**
+ * A write that in-process caches on other instances must hear about: a key rolled, deleted or
+ * re-allowlisted, a session revoked, a client's sessions revoked. Inserts, touches and usage
+ * are not announced (nothing cached can depend on a record that did not exist yet).
+ */
+export type StoreChange =
+  | { readonly type: 'key'; readonly keyId: string; readonly hash: string }
+  | { readonly type: 'session'; readonly sessionId: string }
+  | {
+      readonly type: 'client'
+      readonly projectId: string
+      readonly mode: Mode
+      readonly clientId: string
+    }
+
+/** Stops a `watch` subscription. */
+export type Unwatch = () => Promise<void>
+
 /** What `prune` may delete: records whose `expiresAt` is at or before these instants. */
 export interface PruneCutoff {
   readonly sessionsExpiredBefore: number
@@ -138,6 +156,13 @@ export interface PortcullisStore {
   revokeClientSessions(scope: ClientScope, now: number): Promise<number>
   /** Every session on record for one client in one mode. */
   listClientSessions(scope: ClientScope): Promise<StoredSession[]>
+
+  /**
+   * Optional: calls `listener` for every {@link StoreChange} made through any store instance
+   * sharing this backend, this one included, as soon as the backend can deliver it (Redis
+   * pub/sub, PostgreSQL LISTEN/NOTIFY, an in-process emitter). Resolves once listening.
+   */
+  watch?(listener: (change: StoreChange) => void): Promise<Unwatch>
 
   /**
    * Optional: deletes sessions and keys whose `expiresAt` is at or before the cutoffs, and

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { isPortcullisError, isStoreUnavailableError } from '../core/errors.js'
 import { createKeyFormat } from '../core/key-format.js'
 import { createPortcullis, type Portcullis } from '../core/portcullis.js'
-import type { PortcullisStore, StoredKey, StoredSession } from '../core/store.js'
+import type { PortcullisStore, StoreChange, StoredKey, StoredSession } from '../core/store.js'
 import { makeKey, makeSession, randomHash, randomProjectId } from './fixtures.js'
 import { createManualClock, type ManualClock } from './manual-clock.js'
 
@@ -50,7 +50,16 @@ export interface StoreConformanceOptions<S extends PortcullisStore> extends Conf
   readonly capabilities?: {
     /** The store implements `prune()`. Default false: the pruning tests are skipped. */
     readonly prune?: boolean
+    /** The store implements `watch()`. Default false: the change-notification tests are skipped. */
+    readonly watch?: boolean
   }
+  /**
+   * A second store instance on the same backend as `store` (another app instance), used to
+   * check that changes reach other instances. Default: `store` itself.
+   */
+  createPeerStore?(store: S, context: ConformanceContext): S | Promise<S>
+  /** How long a change may take to reach a watcher. Default 2000 ms. */
+  readonly watchWithinMs?: number
   /** How long an unavailable store may take to fail. Default 5000 ms. */
   readonly unavailableWithinMs?: number
   /** Parallel touches in the convergence test. Default 100. */
@@ -102,6 +111,7 @@ export function describeStoreConformance<S extends PortcullisStore>(
   const { describe, it } = options
   const parallel = options.concurrentTouches ?? 100
   const canPrune = options.capabilities?.prune === true
+  const canWatch = options.capabilities?.watch === true
   const itIf = (enabled: boolean, name: string, body: TestBody) =>
     enabled ? it(name, body) : it.skip(name, body)
 
@@ -612,6 +622,101 @@ export function describeStoreConformance<S extends PortcullisStore>(
           await prune({ sessionsExpiredBefore: clock.now(), keysExpiredBefore: 0 })
           assert.equal(await store.touchSession(session.id, clock.now()), null)
           assert.equal(await store.getSession(session.id), null)
+        }),
+      )
+    })
+
+    describe('change notifications', () => {
+      itIf(
+        canWatch,
+        'announces key and session changes to every instance on the backend',
+        withStore(async (store, clock) => {
+          assert.equal(
+            typeof store.watch,
+            'function',
+            'capabilities.watch is set but watch() is missing',
+          )
+          const peer = options.createPeerStore
+            ? await options.createPeerStore(store, { clock })
+            : store
+          const within = options.watchWithinMs ?? 2000
+          const seen: StoreChange[] = []
+          const waiters: { match: (change: StoreChange) => boolean; resolve: () => void }[] = []
+          const unwatch = await (peer.watch as NonNullable<PortcullisStore['watch']>).call(
+            peer,
+            (change) => {
+              seen.push(change)
+              for (const waiter of [...waiters]) {
+                if (waiter.match(change)) {
+                  waiters.splice(waiters.indexOf(waiter), 1)
+                  waiter.resolve()
+                }
+              }
+            },
+          )
+          const expectChange = async (
+            what: string,
+            match: (change: StoreChange) => boolean,
+            write: () => Promise<unknown>,
+          ) => {
+            let timer: NodeJS.Timeout | undefined
+            const arrived = new Promise<void>((resolve, reject) => {
+              waiters.push({ match, resolve })
+              timer = setTimeout(
+                () =>
+                  reject(
+                    new Error(`no ${what} change within ${within} ms; saw ${JSON.stringify(seen)}`),
+                  ),
+                within,
+              )
+            })
+            try {
+              await write()
+              await arrived
+            } finally {
+              clearTimeout(timer)
+            }
+          }
+          try {
+            const key = makeKey(clock.now())
+            const other = makeKey(clock.now())
+            await store.insertKey(key)
+            await store.insertKey(other)
+            const isKey = (target: StoredKey) => (change: StoreChange) =>
+              change.type === 'key' && change.keyId === target.id && change.hash === target.hash
+            await expectChange('allowlist', isKey(key), () =>
+              store.setKeyAllowedIps(key.id, ['10.0.0.0/8']),
+            )
+            await expectChange('roll', isKey(key), () =>
+              store.rollKey({
+                id: key.id,
+                replacement: makeKey(clock.now()),
+                oldExpiresAt: clock.now(),
+              }),
+            )
+            await expectChange('delete', isKey(other), () => store.deleteKey(other.id))
+            const session = makeSession(clock.now())
+            await store.insertSession(session)
+            await expectChange(
+              'session revoke',
+              (change) => change.type === 'session' && change.sessionId === session.id,
+              () => store.revokeSession(session.id, clock.now()),
+            )
+            const client = makeSession(clock.now(), { mode: 'live', clientId: 'user_7' })
+            await store.insertSession(client)
+            await expectChange(
+              'client revoke',
+              (change) =>
+                change.type === 'client' &&
+                change.projectId === client.projectId &&
+                change.mode === 'live' &&
+                change.clientId === 'user_7',
+              () => store.revokeClientSessions(client, clock.now()),
+            )
+          } finally {
+            await unwatch()
+            if (peer !== store) await options.destroyStore?.(peer)
+          }
         }),
       )
     })
