@@ -1,3 +1,4 @@
+export type { AddressCheck } from './core/address-guard.js'
 export type { AuthContext } from './core/auth-context.js'
 export type {
   AuthenticateOptions,

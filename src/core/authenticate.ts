@@ -1,5 +1,5 @@
 import type { AuthContext } from './auth-context.js'
-import { resolveClientAddress } from './client-address.js'
+import { requestClientAddress } from './client-address.js'
 import {
   type AuthErrorCode,
   AuthenticationError,
@@ -10,7 +10,7 @@ import {
 import { timingSafeEqualString } from './hashing.js'
 import { type AddressMatcher, compileAllowlist } from './ip.js'
 import type { GateContext } from './options.js'
-import { type RequestHeaders, readCredential, readHeader } from './read-credential.js'
+import { type RequestHeaders, readCredential } from './read-credential.js'
 import { looksLikeJws } from './session-token.js'
 import type { StoredKey } from './store.js'
 import type { CredentialKind, KeyType, Mode } from './types.js'
@@ -134,11 +134,7 @@ export function createAuthenticator(ctx: GateContext) {
       )
     }
     if (record.allowedIps.length > 0) {
-      const address = resolveClientAddress(
-        request.remoteAddress,
-        ctx.trust === null ? undefined : readHeader(request.headers, 'x-forwarded-for'),
-        ctx.trust,
-      )
+      const address = requestClientAddress(request, ctx.trust)
       if (!allowlistOf(record.allowedIps)(address)) return fail('ip_not_allowed')
     }
     ctx.usage.record(record.id, now)

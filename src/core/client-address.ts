@@ -5,6 +5,7 @@ import {
   normalizeAllowlistEntry,
   parseAddress,
 } from './ip.js'
+import { type RequestHeaders, readHeader } from './read-credential.js'
 
 /** Named ranges, as proxy-addr and Express's `trust proxy` know them. */
 const PRESETS: Readonly<Record<string, readonly string[]>> = {
@@ -58,4 +59,13 @@ export function resolveClientAddress(
     if (current === null) return null
   }
   return current
+}
+
+/** The client address of a request as the bindings describe it (headers + socket address). */
+export function requestClientAddress(
+  request: { readonly headers: RequestHeaders; readonly remoteAddress?: string | undefined },
+  trust: AddressMatcher | null,
+): IpAddress | null {
+  const forwardedFor = trust === null ? undefined : readHeader(request.headers, 'x-forwarded-for')
+  return resolveClientAddress(request.remoteAddress, forwardedFor, trust)
 }

@@ -1,3 +1,4 @@
+import { createAddressGuard } from './address-guard.js'
 import { createAuthenticator } from './authenticate.js'
 import { createKeyOperations } from './keys.js'
 import { type PortcullisOptions, resolveOptions } from './options.js'
@@ -30,6 +31,11 @@ export function createPortcullis(options: PortcullisOptions) {
     keys,
     sessions: createSessionOperations(ctx),
     authenticate: createAuthenticator(ctx),
+    /**
+     * A reusable check of a static allowlist (independent of keys), with the same client-address
+     * rules as `authenticate`. Used by the `ipAllowlist` middleware.
+     */
+    allowlist: createAddressGuard(ctx),
     /** Writes pending `lastUsedAt` values now (they are otherwise batched). */
     flush: (): Promise<void> => ctx.usage.flush(),
     /** Stops background timers and writes pending `lastUsedAt` values. Does not close the store. */
