@@ -1,10 +1,21 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+
 export default defineConfig({
+  resolve: {
+    // The examples import the package by name, as users do; tests run them against the source.
+    alias: [
+      { find: /^portcullis$/, replacement: source('./src/index.ts') },
+      { find: /^portcullis\/express$/, replacement: source('./src/express/index.ts') },
+      { find: /^portcullis\/koa$/, replacement: source('./src/koa/index.ts') },
+      { find: /^portcullis\/adapters\/memory$/, replacement: source('./adapters/memory/index.ts') },
+      { find: /^portcullis\/testing$/, replacement: source('./src/testing/index.ts') },
+    ],
+  },
   test: {
     include: ['src/**/*.test.ts', 'adapters/**/*.test.ts', 'test/**/*.test.ts'],
-    // Skipped suites (a service that is not reachable) must show up as skipped, not vanish.
-    reporters: ['default'],
     testTimeout: 20_000,
   },
 })

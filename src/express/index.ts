@@ -1,0 +1,15 @@
+export type { AuthContext } from '../core/auth-context.js'
+export type { GuardOptions } from '../core/binding.js'
+export {
+  type ExpressAllowlistOptions,
+  type ExpressGuardOptions,
+  type ExpressMiddleware,
+  type ExpressNext,
+  type ExpressRequest,
+  type ExpressResponse,
+  getAuth,
+  ipAllowlist,
+  requirePublishableKey,
+  requireSecretKey,
+  requireSession,
+} from './middleware.js'

@@ -1,0 +1,176 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { AuthContext } from '../core/auth-context.js'
+import { createAllowlistGuard, createGuard, type GuardOptions } from '../core/binding.js'
+import type { PortcullisError } from '../core/errors.js'
+import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
+import type { Portcullis } from '../core/portcullis.js'
+import type { CredentialKind } from '../core/types.js'
+
+/** The part of an Express (4 or 5) request the middleware reads. */
+export interface ExpressRequest {
+  headers: IncomingHttpHeaders
+  socket: { remoteAddress?: string | undefined }
+}
+
+/** The part of an Express response the middleware writes. */
+export interface ExpressResponse {
+  status(code: number): unknown
+  setHeader(name: string, value: string): unknown
+  json(body: unknown): unknown
+}
+
+export type ExpressNext = (error?: unknown) => void
+
+/** An Express middleware; assignable to Express 4's and 5's `RequestHandler`. */
+export type ExpressMiddleware = (
+  req: ExpressRequest,
+  res: ExpressResponse,
+  next: ExpressNext,
+) => Promise<void>
+
+/** Options of the Express middleware. */
+export interface ExpressGuardOptions extends GuardOptions {
+  /**
+   * Render refusals yourself (your own error format). Receives the error with its `status` and
+   * `code`, and the default rendering (status, headers, body) to reuse or ignore.
+   */
+  onError?: (
+    error: PortcullisError,
+    req: ExpressRequest,
+    res: ExpressResponse,
+    next: ExpressNext,
+    response: HttpErrorResponse,
+  ) => void
+  /** Call `next(error)` instead of answering, so your error handler renders it. Default false. */
+  passErrors?: boolean
+}
+
+export type ExpressAllowlistOptions = HttpErrorOptions &
+  Pick<ExpressGuardOptions, 'onError' | 'passErrors'>
+
+function refuse(
+  error: PortcullisError,
+  response: HttpErrorResponse,
+  req: ExpressRequest,
+  res: ExpressResponse,
+  next: ExpressNext,
+  options: ExpressAllowlistOptions,
+): void {
+  if (options.passErrors === true) {
+    next(error)
+    return
+  }
+  if (options.onError !== undefined) {
+    options.onError(error, req, res, next, response)
+    return
+  }
+  res.status(response.status)
+  for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value)
+  res.json(response.body)
+}
+
+function guard(
+  gate: Portcullis,
+  credential: CredentialKind,
+  options: ExpressGuardOptions = {},
+): ExpressMiddleware {
+  const check = createGuard(gate, credential, options)
+  return async function portcullis(req, res, next) {
+    try {
+      const result = await check({ headers: req.headers, remoteAddress: req.socket?.remoteAddress })
+      if (result.ok) {
+        ;(req as ExpressRequest & { auth?: AuthContext }).auth = result.auth
+        return next()
+      }
+      refuse(result.error, result.response, req, res, next, options)
+    } catch (error) {
+      // Only a bug (or a throwing onError) lands here; Express 4 would not catch a rejection.
+      next(error)
+    }
+  }
+}
+
+/**
+ * Requires a secret key (`sk_…`) and enforces that key's own IP allowlist. Sets `req.auth`.
+ *
+ * @example
+ * ```ts
+ * app.post('/v1/charges', requireSecretKey(gate), (req, res) => {
+ *   res.json({ livemode: getAuth(req).livemode })
+ * })
+ * ```
+ */
+export function requireSecretKey(
+  gate: Portcullis,
+  options?: ExpressGuardOptions,
+): ExpressMiddleware {
+  return guard(gate, 'secret', options)
+}
+
+/**
+ * Requires a publishable key (`pk_…`); a secret key is refused with `wrong_key_type`.
+ *
+ * @example
+ * ```ts
+ * app.get('/v1/config', requirePublishableKey(gate), (req, res) => res.json(getAuth(req)))
+ * ```
+ */
+export function requirePublishableKey(
+  gate: Portcullis,
+  options?: ExpressGuardOptions,
+): ExpressMiddleware {
+  return guard(gate, 'publishable', options)
+}
+
+/**
+ * Requires a Client Session Token (or a test-mode development client key); each accepted
+ * request slides the session's idle expiry.
+ *
+ * @example
+ * ```ts
+ * app.get('/v1/me', requireSession(gate), (req, res) => res.json({ clientId: getAuth(req).clientId }))
+ * ```
+ */
+export function requireSession(gate: Portcullis, options?: ExpressGuardOptions): ExpressMiddleware {
+  return guard(gate, 'session', options)
+}
+
+/**
+ * Guards a route with a static list of addresses and CIDR ranges, with or without keys.
+ * The list is validated once, here. Others get 403 `ip_not_allowed`.
+ *
+ * @example
+ * ```ts
+ * app.use('/internal', ipAllowlist(gate, ['10.0.0.0/8', '::1']))
+ * ```
+ */
+export function ipAllowlist(
+  gate: Portcullis,
+  list: readonly string[],
+  options: ExpressAllowlistOptions = {},
+): ExpressMiddleware {
+  const check = createAllowlistGuard(gate, list, options)
+  return async function portcullisAllowlist(req, res, next) {
+    try {
+      const result = check({ headers: req.headers, remoteAddress: req.socket?.remoteAddress })
+      if (result.ok) return next()
+      refuse(result.error, result.response, req, res, next, options)
+    } catch (error) {
+      next(error)
+    }
+  }
+}
+
+/**
+ * The `auth` a portcullis middleware attached to this request; throws if none ran. Typed
+ * without the global augmentation (`import 'portcullis/express/global'` adds `req.auth`).
+ */
+export function getAuth(req: object): AuthContext {
+  const auth = (req as { auth?: unknown }).auth
+  if (auth === undefined || auth === null) {
+    throw new Error(
+      'No portcullis auth on this request: mount requireSecretKey, requirePublishableKey or requireSession first',
+    )
+  }
+  return auth as AuthContext
+}

@@ -1,0 +1,14 @@
+export type { AuthContext } from '../core/auth-context.js'
+export type { GuardOptions } from '../core/binding.js'
+export {
+  ipAllowlist,
+  type KoaAllowlistOptions,
+  type KoaContext,
+  type KoaGuardOptions,
+  type KoaMiddleware,
+  type KoaNext,
+  type PortcullisState,
+  requirePublishableKey,
+  requireSecretKey,
+  requireSession,
+} from './middleware.js'

@@ -1,0 +1,436 @@
+import { randomBytes } from 'node:crypto'
+import type { RequestListener } from 'node:http'
+import { createServer } from 'node:http'
+import { connect } from 'node:net'
+import Router from '@koa/router'
+import express5 from 'express'
+import express4 from 'express4'
+import Koa3 from 'koa'
+import Koa2 from 'koa2'
+import request from 'supertest'
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../adapters/memory/index.js'
+import * as forExpress from '../src/express/index.js'
+import { createPortcullis, type Portcullis, type PortcullisStore } from '../src/index.js'
+import * as forKoa from '../src/koa/index.js'
+import { DAY_MS, HOUR_MS, makeGate, secretAuth } from './helpers.js'
+
+/** One framework major: how to build the test app with the guards under test. */
+interface Framework {
+  name: string
+  /** The standard app: guarded routes under /secret, /publishable, /session, /live, /internal; /open is not. */
+  app(gate: Portcullis): RequestListener
+  /** Guards mounted on a sub-router among other routes, with the app's own error handler. */
+  subRouterApp(gate: Portcullis): RequestListener
+  /** An app whose refusals are rendered by the onError hook. */
+  hookedApp(gate: Portcullis): RequestListener
+}
+
+function expressFramework(name: string, express: typeof express5): Framework {
+  const { requireSecretKey, requirePublishableKey, requireSession, ipAllowlist, getAuth } =
+    forExpress
+  const echo = (req: object, res: { json(body: unknown): unknown }) => res.json(getAuth(req))
+  return {
+    name,
+    app(gate) {
+      const app = express()
+      app.get('/secret', requireSecretKey(gate), echo)
+      app.get('/publishable', requirePublishableKey(gate), echo)
+      app.get('/session', requireSession(gate), echo)
+      app.get('/live', requireSecretKey(gate, { mode: 'live' }), echo)
+      app.get('/internal', ipAllowlist(gate, ['10.0.0.0/8']), (_req, res) =>
+        res.json({ internal: true }),
+      )
+      app.get('/open', (_req, res) => res.json({ open: true }))
+      return app
+    },
+    subRouterApp(gate) {
+      const app = express()
+      app.get('/health', (_req, res) => res.json({ healthy: true }))
+      const api = express.Router()
+      api.use(requireSecretKey(gate, { passErrors: true }))
+      api.get('/me', (req, res) => res.json({ project: getAuth(req).projectId }))
+      app.use('/api', api)
+      app.get('/after', (_req, res) => res.json({ after: true }))
+      app.use(
+        (
+          error: { status?: number; code?: string },
+          _req: unknown,
+          res: express5.Response,
+          _next: unknown,
+        ) => {
+          res.status(error.status ?? 500).json({ failure: error.code })
+        },
+      )
+      return app
+    },
+    hookedApp(gate) {
+      const app = express()
+      app.get(
+        '/secret',
+        requireSecretKey(gate, {
+          onError: (error, _req, res, _next, response) => {
+            res.status(response.status)
+            res.json({ errorCode: error.code, detail: error.message })
+          },
+        }),
+        echo,
+      )
+      return app
+    },
+  }
+}
+
+function koaFramework(name: string, Koa: typeof Koa3): Framework {
+  const { requireSecretKey, requirePublishableKey, requireSession, ipAllowlist } = forKoa
+  const route = (router: Router, path: string, guard: forKoa.KoaMiddleware) =>
+    router.get(path, guard, (ctx) => {
+      ctx.body = ctx.state.auth
+    })
+  return {
+    name,
+    app(gate) {
+      const app = new Koa()
+      const router = new Router()
+      route(router, '/secret', requireSecretKey(gate))
+      route(router, '/publishable', requirePublishableKey(gate))
+      route(router, '/session', requireSession(gate))
+      route(router, '/live', requireSecretKey(gate, { mode: 'live' }))
+      router.get('/internal', ipAllowlist(gate, ['10.0.0.0/8']), (ctx) => {
+        ctx.body = { internal: true }
+      })
+      router.get('/open', (ctx) => {
+        ctx.body = { open: true }
+      })
+      app.use(router.routes())
+      return app.callback()
+    },
+    subRouterApp(gate) {
+      const app = new Koa()
+      app.use(async (ctx, next) => {
+        try {
+          await next()
+        } catch (error) {
+          const { status, code } = error as { status?: number; code?: string }
+          ctx.status = status ?? 500
+          ctx.body = { failure: code }
+        }
+      })
+      const open = new Router()
+      open.get('/health', (ctx) => {
+        ctx.body = { healthy: true }
+      })
+      open.get('/after', (ctx) => {
+        ctx.body = { after: true }
+      })
+      const api = new Router({ prefix: '/api' })
+      api.use(requireSecretKey(gate, { passErrors: true }))
+      api.get('/me', (ctx) => {
+        ctx.body = { project: ctx.state.auth.projectId }
+      })
+      app.use(open.routes())
+      app.use(api.routes())
+      return app.callback()
+    },
+    hookedApp(gate) {
+      const app = new Koa()
+      const router = new Router()
+      route(
+        router,
+        '/secret',
+        requireSecretKey(gate, {
+          onError: (error, ctx, response) => {
+            ctx.status = response.status
+            ctx.body = { errorCode: error.code, detail: error.message }
+          },
+        }),
+      )
+      app.use(router.routes())
+      return app.callback()
+    },
+  }
+}
+
+const frameworks: Framework[] = [
+  expressFramework('Express 5', express5),
+  expressFramework('Express 4', express4),
+  koaFramework('Koa 3', Koa3),
+  koaFramework('Koa 2', Koa2 as typeof Koa3),
+]
+
+/** A store whose every call fails like a dropped connection. */
+function deadStore(): PortcullisStore {
+  return new Proxy(new MemoryStore({ sweepIntervalMs: 0 }), {
+    get: (target, property) =>
+      typeof Reflect.get(target, property) === 'function'
+        ? () => Promise.reject(new Error('ECONNREFUSED'))
+        : Reflect.get(target, property),
+  })
+}
+
+const ENVELOPE = {
+  error: { type: expect.any(String), code: expect.any(String), message: expect.any(String) },
+}
+
+describe.each(frameworks)('$name', (framework) => {
+  async function setup() {
+    const made = makeGate()
+    const { test, live } = await made.gate.projects.provision('proj_a')
+    const app = framework.app(made.gate)
+    return { ...made, test, live, app }
+  }
+
+  async function refused(response: request.Response, status: number, code: string) {
+    expect(response.status).toBe(status)
+    expect(response.headers['content-type']).toMatch(/application\/json/)
+    expect(response.body).toMatchObject(ENVELOPE)
+    expect(response.body.error.code).toBe(code)
+    if (status === 401) expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="api"/)
+    else expect(response.headers['www-authenticate']).toBeUndefined()
+  }
+
+  it('passes authenticated requests through with their mode attached', async () => {
+    const { app, test, live } = await setup()
+    const secret = await request(app)
+      .get('/secret')
+      .set('Authorization', `Bearer ${live.secretKey.key}`)
+    expect(secret.status).toBe(200)
+    expect(secret.body).toEqual({
+      mode: 'live',
+      livemode: true,
+      projectId: 'proj_a',
+      credential: 'secret',
+      keyId: live.secretKey.record.id,
+    })
+    const publishable = await request(app)
+      .get('/publishable')
+      .set('Authorization', `Bearer ${test.publishableKey.key}`)
+    expect(publishable.body).toMatchObject({ mode: 'test', credential: 'publishable' })
+    expect((await request(app).get('/open')).body).toEqual({ open: true })
+  })
+
+  it('api_key_missing and session_missing: 401 with a bare Bearer challenge', async () => {
+    const { app } = await setup()
+    const key = await request(app).get('/secret')
+    await refused(key, 401, 'api_key_missing')
+    expect(key.headers['www-authenticate']).toBe('Bearer realm="api"')
+    const session = await request(app).get('/session')
+    await refused(session, 401, 'session_missing')
+    expect(session.headers['www-authenticate']).toBe('Bearer realm="api"')
+  })
+
+  it('api_key_invalid and session_invalid: 401 invalid_token', async () => {
+    const { app, test } = await setup()
+    const flipped = `${test.secretKey.key.slice(0, -1)}${test.secretKey.key.endsWith('a') ? 'b' : 'a'}`
+    for (const value of ['Bearer nope', `Bearer ${flipped}`, 'Basic dXNlcjpwYXNz', 'Bearer']) {
+      const response = await request(app).get('/secret').set('Authorization', value)
+      await refused(response, 401, 'api_key_invalid')
+      expect(response.headers['www-authenticate']).toMatch(
+        /error="invalid_token", error_description="[^"]+"$/,
+      )
+    }
+    await refused(
+      await request(app).get('/session').set('Authorization', 'Bearer a.b.c'),
+      401,
+      'session_invalid',
+    )
+  })
+
+  it('wrong_key_type: 401 for a secret key on a publishable route and the reverse', async () => {
+    const { app, test } = await setup()
+    const leak = await request(app)
+      .get('/publishable')
+      .set('Authorization', `Bearer ${test.secretKey.key}`)
+    await refused(leak, 401, 'wrong_key_type')
+    expect(leak.body.error.message).toMatch(/secret key/i)
+    await refused(
+      await request(app).get('/secret').set('Authorization', `Bearer ${test.publishableKey.key}`),
+      401,
+      'wrong_key_type',
+    )
+  })
+
+  it('api_key_expired: 401 once a rolled key’s grace period ends', async () => {
+    const { app, gate, clock, test } = await setup()
+    await gate.keys.roll(test.secretKey.record.id, { gracePeriodMs: HOUR_MS })
+    expect(
+      (await request(app).get('/secret').set('Authorization', `Bearer ${test.secretKey.key}`))
+        .status,
+    ).toBe(200)
+    clock.advance(HOUR_MS)
+    await refused(
+      await request(app).get('/secret').set('Authorization', `Bearer ${test.secretKey.key}`),
+      401,
+      'api_key_expired',
+    )
+  })
+
+  it('session_expired and session_revoked: 401', async () => {
+    const { app, gate, clock, test } = await setup()
+    const auth = await secretAuth(gate, test.secretKey.key)
+    const idle = await gate.sessions.create(auth, { clientId: 'u1' })
+    const revoked = await gate.sessions.create(auth, { clientId: 'u2' })
+    const session = await request(app).get('/session').set('Authorization', `Bearer ${idle.token}`)
+    expect(session.body).toMatchObject({ credential: 'session', clientId: 'u1', mode: 'test' })
+    await gate.sessions.revoke(revoked.session.id)
+    await refused(
+      await request(app).get('/session').set('Authorization', `Bearer ${revoked.token}`),
+      401,
+      'session_revoked',
+    )
+    clock.advance(DAY_MS)
+    await refused(
+      await request(app).get('/session').set('Authorization', `Bearer ${idle.token}`),
+      401,
+      'session_expired',
+    )
+  })
+
+  it('mode_mismatch: 403 for a test key on a live-only route', async () => {
+    const { app, test, live } = await setup()
+    await refused(
+      await request(app).get('/live').set('Authorization', `Bearer ${test.secretKey.key}`),
+      403,
+      'mode_mismatch',
+    )
+    expect(
+      (await request(app).get('/live').set('Authorization', `Bearer ${live.secretKey.key}`)).status,
+    ).toBe(200)
+  })
+
+  it('ip_not_allowed: 403 with the exact body, from a key’s allowlist and from ipAllowlist', async () => {
+    const { app, gate } = await setup()
+    const exact = {
+      error: {
+        type: 'invalid_request_error',
+        code: 'ip_not_allowed',
+        message: 'Access is limited for this address',
+      },
+    }
+    const elsewhere = await gate.keys.create({
+      projectId: 'proj_a',
+      type: 'secret',
+      mode: 'live',
+      allowedIps: ['203.0.113.0/24'],
+    })
+    const response = await request(app)
+      .get('/secret')
+      .set('Authorization', `Bearer ${elsewhere.key}`)
+    await refused(response, 403, 'ip_not_allowed')
+    expect(response.body).toEqual(exact)
+    // X-Forwarded-For from an untrusted peer does not help.
+    const spoofed = await request(app)
+      .get('/secret')
+      .set('Authorization', `Bearer ${elsewhere.key}`)
+      .set('X-Forwarded-For', '203.0.113.9')
+    expect(spoofed.status).toBe(403)
+    const here = await gate.keys.create({
+      projectId: 'proj_a',
+      type: 'secret',
+      mode: 'live',
+      allowedIps: ['127.0.0.1', '::1'],
+    })
+    expect(
+      (await request(app).get('/secret').set('Authorization', `Bearer ${here.key}`)).status,
+    ).toBe(200)
+    const internal = await request(app).get('/internal')
+    expect(internal.status).toBe(403)
+    expect(internal.body).toEqual(exact)
+  })
+
+  it('store_unavailable: 503 with Retry-After, and the route never runs', async () => {
+    const source = makeGate()
+    const { test } = await source.gate.projects.provision('proj_a')
+    const gate = createPortcullis({ store: deadStore(), sessionSecret: randomBytes(32) })
+    const response = await request(framework.app(gate))
+      .get('/secret')
+      .set('Authorization', `Bearer ${test.secretKey.key}`)
+    await refused(response, 503, 'store_unavailable')
+    expect(response.headers['retry-after']).toBe('1')
+  })
+
+  it('never answers 5xx to malformed or hostile headers', async () => {
+    const { app } = await setup()
+    const server = createServer(app)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    const raw = (head: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1')
+        let data = ''
+        socket.on('data', (chunk) => {
+          data += chunk.toString('latin1')
+        })
+        socket.on('end', () => resolve(data))
+        socket.on('error', reject)
+        socket.end(
+          Buffer.from(
+            `GET /secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${head}\r\n`,
+            'latin1',
+          ),
+        )
+      })
+    try {
+      const hostile = [
+        'Authorization: Bearer a\r\nAuthorization: Bearer b\r\n',
+        'Authorization: Bearer \xff\xfe\xc3\xa9\r\n',
+        `Authorization: Bearer ${'A'.repeat(9000)}\r\n`,
+        'Authorization: bearer\t sk_test_x\r\n',
+        'Authorization: Bearer sk_test_\x01\r\n',
+      ]
+      for (const head of hostile) {
+        const status = Number((await raw(head)).split(' ')[1])
+        expect(status, JSON.stringify(head.slice(0, 40))).toBeGreaterThanOrEqual(400)
+        expect(status, JSON.stringify(head.slice(0, 40))).toBeLessThan(500)
+      }
+    } finally {
+      server.close()
+    }
+  })
+
+  it('lives in an existing app: sub-router, other routes untouched, the app’s error handler', async () => {
+    const { gate, test } = await setup()
+    const app = framework.subRouterApp(gate)
+    expect((await request(app).get('/health')).body).toEqual({ healthy: true })
+    expect((await request(app).get('/after')).body).toEqual({ after: true })
+    const denied = await request(app).get('/api/me')
+    expect(denied.status).toBe(401)
+    expect(denied.body).toEqual({ failure: 'api_key_missing' })
+    const allowed = await request(app)
+      .get('/api/me')
+      .set('Authorization', `Bearer ${test.secretKey.key}`)
+    expect(allowed.body).toEqual({ project: 'proj_a' })
+  })
+
+  it('lets the application render refusals with its own format', async () => {
+    const { gate } = await setup()
+    const response = await request(framework.hookedApp(gate)).get('/secret')
+    expect(response.status).toBe(401)
+    expect(response.body).toEqual({
+      errorCode: 'api_key_missing',
+      detail: expect.stringContaining('No API key'),
+    })
+  })
+})
+
+describe('ipAllowlist configuration', () => {
+  it('refuses a bad list when the middleware is created, not on the first request', () => {
+    const { gate } = makeGate()
+    expect(() => forExpress.ipAllowlist(gate, ['::ffff:10.0.0.0/8'])).toThrow(/IPv4-mapped/)
+    expect(() => forKoa.ipAllowlist(gate, ['10.0.0.1/8'])).toThrow(/network address/)
+  })
+
+  it('follows trustedProxies like authenticate does', async () => {
+    const { gate } = makeGate({ trustedProxies: ['loopback'] })
+    const app = express5()
+    app.get('/internal', forExpress.ipAllowlist(gate, ['203.0.113.0/24']), (_req, res) =>
+      res.json({ ok: true }),
+    )
+    expect((await request(app).get('/internal').set('X-Forwarded-For', '203.0.113.7')).status).toBe(
+      200,
+    )
+    expect(
+      (await request(app).get('/internal').set('X-Forwarded-For', '198.51.100.7')).status,
+    ).toBe(403)
+  })
+})
