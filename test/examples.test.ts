@@ -1,18 +1,129 @@
-import { execFile } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import request from 'supertest'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createApp as createExpressApp } from '../examples/express/app.js'
+import { createApp as createKoaApp } from '../examples/koa/app.js'
+import { startDemo } from '../examples/shared/demo.js'
 
 const run = promisify(execFile)
 const root = fileURLToPath(new URL('..', import.meta.url))
+const children: ChildProcess[] = []
 
-describe('examples', () => {
-  it('quickstart walks from provisioning to an idle-expired session', async () => {
+afterEach(() => {
+  for (const child of children.splice(0)) child.kill('SIGTERM')
+})
+
+/** Starts an example server on a free port and resolves with everything it printed up to its walk-through. */
+function startServer(script: string): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: root,
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`no banner within 20 s:\n${out}`)), 20_000)
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+      if (out.includes('/v1/internal/stats')) {
+        clearTimeout(timer)
+        resolve(out)
+      }
+    })
+    child.stderr.on('data', (chunk) => {
+      out += chunk
+    })
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)))
+  })
+}
+
+/** Runs the printed curl lines in one bash, returning each line's output. */
+async function walkThrough(banner: string): Promise<string[]> {
+  const lines = banner.split('\n').filter((line) => /^(curl|TOKEN=)/.test(line))
+  expect(lines).toHaveLength(7)
+  const script = lines.map((line) => `${line}\necho; echo '<<end>>'`).join('\n')
+  const { stdout } = await run('bash', ['-c', script], { cwd: root })
+  return stdout.split('<<end>>\n').map((part) => part.trim())
+}
+
+describe.each([
+  ['Express', 'examples/express/server.ts'],
+  ['Koa', 'examples/koa/server.ts'],
+])('the %s example', (framework, script) => {
+  it('prints four keys and a curl walk-through that works as printed', async () => {
+    const banner = await startServer(script)
+    expect(banner).toContain(`portcullis ${framework} example listening on http://127.0.0.1:`)
+    for (const label of [
+      'test secret key',
+      'test publishable key',
+      'live secret key',
+      'live publishable key',
+    ]) {
+      expect(banner).toMatch(new RegExp(`${label} +[sp]k_(test|live)_[0-9A-Za-z]{49}\\n`))
+    }
+    const [account, config, wrongType, created, me, refreshed, stats] = (
+      await walkThrough(banner)
+    ).map((text) => (text === '' ? null : JSON.parse(text)))
+    expect(account).toMatchObject({
+      mode: 'test',
+      livemode: false,
+      projectId: 'proj_demo',
+      credential: 'secret',
+    })
+    expect(config).toEqual({ projectId: 'proj_demo', mode: 'test', livemode: false })
+    expect(wrongType.error.code).toBe('wrong_key_type')
+    expect(created).toBeNull() // the token went into $TOKEN
+    expect(me).toEqual({ clientId: 'user_42', mode: 'test', livemode: false })
+    expect(refreshed).toMatchObject({ clientId: 'user_42', clientSessionToken: expect.any(String) })
+    expect(stats).toMatchObject({ ok: true })
+  })
+})
+
+describe.each([
+  ['Express', createExpressApp],
+  ['Koa', (gate: Parameters<typeof createExpressApp>[0]) => createKoaApp(gate).callback()],
+])('the %s example app', (_framework, createApp) => {
+  it('answers bad session requests in the envelope', async () => {
+    const demo = await startDemo()
+    const app = createApp(demo.gate)
+    const sk = demo.project.live.secretKey.key
+    const missing = await request(app)
+      .post('/v1/client-sessions')
+      .set('Authorization', `Bearer ${sk}`)
+      .send({})
+    expect(missing.status).toBe(400)
+    expect(missing.body.error).toMatchObject({
+      code: 'invalid_request',
+      type: 'invalid_request_error',
+    })
+    const unknown = await request(app)
+      .post('/v1/client-sessions/refresh')
+      .set('Authorization', `Bearer ${sk}`)
+      .send({ clientId: 'nobody' })
+    expect(unknown.status).toBe(404)
+    expect(unknown.body.error.code).toBe('resource_missing')
+    const live = await request(app)
+      .post('/v1/client-sessions')
+      .set('Authorization', `Bearer ${sk}`)
+      .send({ clientId: 'u' })
+    expect(live.status).toBe(201)
+    const me = await request(app)
+      .get('/v1/me')
+      .set('Authorization', `Bearer ${live.body.clientSessionToken}`)
+    expect(me.body).toEqual({ clientId: 'u', mode: 'live', livemode: true })
+    await demo.gate.close()
+  })
+})
+
+describe('the quick start', () => {
+  it('walks from provisioning to an idle-expired session', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/quickstart.ts'], {
       cwd: root,
     })
     expect(stdout).toMatch(/test secret key: +sk_test_[0-9A-Za-z]{49}\n/)
-    expect(stdout).toMatch(/test publishable key: pk_test_[0-9A-Za-z]{49}\n/)
     expect(stdout).toContain("credential: 'session'")
     expect(stdout).toContain('after 23 h idle -> ok, expiry slid forward')
     expect(stdout).toContain('after 25 more idle hours -> session_expired')
