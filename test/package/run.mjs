@@ -207,12 +207,25 @@ function runtimeFixtures() {
 async function main(check) {
   switch (check) {
     case 'resolve': {
-      for (const spec of ['portcullis', 'portcullis/adapters/memory', 'portcullis/testing']) {
+      const specs = [
+        'portcullis',
+        'portcullis/express',
+        'portcullis/express/global',
+        'portcullis/koa',
+        'portcullis/adapters/memory',
+        'portcullis/testing',
+      ]
+      for (const spec of specs) {
         const file = String(${format === 'esm' ? 'import.meta.resolve(spec)' : 'require.resolve(spec)'})
         assert.ok(file.includes('/dist/${format}/'), spec + ' resolved to ' + file)
       }
       assert.equal(typeof createManualClock, 'function')
-      console.log('3 subpaths -> dist/${format}')
+      for (const binding of [forExpress, forKoa]) {
+        for (const name of ['requireSecretKey', 'requirePublishableKey', 'requireSession', 'ipAllowlist']) {
+          assert.equal(typeof binding[name], 'function', name)
+        }
+      }
+      console.log(specs.length + ' subpaths -> dist/${format}, both bindings export the four middlewares')
       break
     }
     case 'auth': {
@@ -261,6 +274,8 @@ async function main(check) {
 import { createPortcullis, PortcullisError, StoreCapacityError } from 'portcullis'
 import { MemoryStore } from 'portcullis/adapters/memory'
 import { createManualClock } from 'portcullis/testing'
+import * as forExpress from 'portcullis/express'
+import * as forKoa from 'portcullis/koa'
 ${body('esm')}
 await main(process.argv[2])
 `,
@@ -269,6 +284,8 @@ const assert = require('node:assert/strict')
 const { createPortcullis, PortcullisError, StoreCapacityError } = require('portcullis')
 const { MemoryStore } = require('portcullis/adapters/memory')
 const { createManualClock } = require('portcullis/testing')
+const forExpress = require('portcullis/express')
+const forKoa = require('portcullis/koa')
 ${body('cjs')}
 main(process.argv[2]).catch((error) => {
   console.error(error)
@@ -283,6 +300,9 @@ function typeFixtures() {
 import { createPortcullis, PortcullisError, StoreCapacityError } from 'portcullis'
 import { MemoryStore, type MemoryStoreOptions } from 'portcullis/adapters/memory'
 import { createManualClock, type ManualClock } from 'portcullis/testing'
+import { type ExpressMiddleware, requireSecretKey } from 'portcullis/express'
+import { type KoaMiddleware, requireSession } from 'portcullis/koa'
+import 'portcullis/express/global'
 
 const options: MemoryStoreOptions = { maxKeys: 10 }
 const store: PortcullisStore = new MemoryStore(options)
@@ -303,6 +323,11 @@ export async function authenticate(key: string): Promise<AuthContext> {
   result.auth.notAProperty
   return { ...result.auth, mode }
 }
+
+export const expressGuard: ExpressMiddleware = requireSecretKey(gate, { mode: 'live' })
+export const koaGuard: KoaMiddleware = requireSession(gate)
+// The opt-in augmentation types req.auth on Express's Request.
+export const augmented: Express.Request['auth'] = undefined as AuthContext | undefined
 
 export const isCapacityError = (error: unknown): error is StoreCapacityError =>
   error instanceof StoreCapacityError && error instanceof PortcullisError
