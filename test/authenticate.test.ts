@@ -1,16 +1,23 @@
 import { randomBytes } from 'node:crypto'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { MemoryStore } from '../adapters/memory/index.js'
 import {
   type AuthResult,
   createPortcullis,
   type ErrorCode,
-  type PortcullisStore,
   StoreUnavailableError,
   toHttpError,
 } from '../src/index.js'
-import { bearer, DAY_MS, HOUR_MS, makeGate, secretAuth } from './helpers.js'
+import {
+  bearer,
+  DAY_MS,
+  faultyStore,
+  HOUR_MS,
+  hung,
+  makeGate,
+  refused,
+  secretAuth,
+} from './helpers.js'
 
 function expectError(result: AuthResult, code: ErrorCode, status: number) {
   expect(result.ok).toBe(false)
@@ -18,26 +25,6 @@ function expectError(result: AuthResult, code: ErrorCode, status: number) {
   expect(result.error.code).toBe(code)
   expect(result.error.status).toBe(status)
   return result.error
-}
-
-/** A store whose every method fails like a dropped connection. */
-function brokenStore(): PortcullisStore {
-  return new Proxy(new MemoryStore({ sweepIntervalMs: 0 }), {
-    get: (target, property) =>
-      typeof Reflect.get(target, property) === 'function'
-        ? () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:6379'))
-        : Reflect.get(target, property),
-  })
-}
-
-/** A store whose every method never answers. */
-function hangingStore(): PortcullisStore {
-  return new Proxy(new MemoryStore({ sweepIntervalMs: 0 }), {
-    get: (target, property) =>
-      typeof Reflect.get(target, property) === 'function'
-        ? () => new Promise(() => {})
-        : Reflect.get(target, property),
-  })
 }
 
 describe('authenticate: API keys', () => {
@@ -514,7 +501,7 @@ describe('authenticate: store failures fail closed', () => {
     const { test } = await source.gate.projects.provision('proj_a')
     const auth = await secretAuth(source.gate, test.secretKey.key)
     const { token } = await source.gate.sessions.create(auth, { clientId: 'u1' })
-    const gate = createPortcullis({ store: brokenStore(), sessionSecret: randomBytes(32) })
+    const gate = createPortcullis({ store: faultyStore(refused), sessionSecret: randomBytes(32) })
     const error = expectError(
       await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' }),
       'store_unavailable',
@@ -524,7 +511,10 @@ describe('authenticate: store failures fail closed', () => {
     expect(error?.cause).toBeInstanceOf(Error)
     expect(toHttpError(error as StoreUnavailableError).headers['retry-after']).toBe('1')
     // Sessions too: a token signed by a gate that shares the secret, checked against a dead store.
-    const sharing = createPortcullis({ store: brokenStore(), sessionSecret: randomBytes(32) })
+    const sharing = createPortcullis({
+      store: faultyStore(refused),
+      sessionSecret: randomBytes(32),
+    })
     expect((await sharing.authenticate(bearer(token), { credential: 'session' })).ok).toBe(false)
   })
 
@@ -532,7 +522,7 @@ describe('authenticate: store failures fail closed', () => {
     const source = makeGate()
     const { test } = await source.gate.projects.provision('proj_a')
     const gate = createPortcullis({
-      store: hangingStore(),
+      store: faultyStore(hung),
       sessionSecret: randomBytes(32),
       storeTimeoutMs: 50,
     })
@@ -547,15 +537,7 @@ describe('authenticate: store failures fail closed', () => {
 
   it('recovers as soon as the store answers again', async () => {
     let down = true
-    const memory = new MemoryStore({ sweepIntervalMs: 0 })
-    const flaky = new Proxy(memory, {
-      get: (target, property) => {
-        const value = Reflect.get(target, property)
-        if (typeof value !== 'function') return value
-        return (...args: unknown[]) =>
-          down ? Promise.reject(new Error('connection reset')) : value.apply(target, args)
-      },
-    })
+    const flaky = faultyStore(refused, () => down)
     const gate = createPortcullis({ store: flaky, sessionSecret: randomBytes(32) })
     down = false
     const { test } = await gate.projects.provision('proj_a')

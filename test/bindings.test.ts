@@ -9,11 +9,17 @@ import Koa3 from 'koa'
 import Koa2 from 'koa2'
 import request from 'supertest'
 import { describe, expect, it } from 'vitest'
-import { MemoryStore } from '../adapters/memory/index.js'
 import * as forExpress from '../src/express/index.js'
-import { createPortcullis, type Portcullis, type PortcullisStore } from '../src/index.js'
+import { createPortcullis, type Portcullis } from '../src/index.js'
 import * as forKoa from '../src/koa/index.js'
-import { DAY_MS, HOUR_MS, makeGate, secretAuth } from './helpers.js'
+import {
+  DAY_MS,
+  refused as failure,
+  faultyStore,
+  HOUR_MS,
+  makeGate,
+  secretAuth,
+} from './helpers.js'
 
 /** One framework major: how to build the test app with the guards under test. */
 interface Framework {
@@ -157,16 +163,6 @@ const frameworks: Framework[] = [
   koaFramework('Koa 3', Koa3),
   koaFramework('Koa 2', Koa2 as typeof Koa3),
 ]
-
-/** A store whose every call fails like a dropped connection. */
-function deadStore(): PortcullisStore {
-  return new Proxy(new MemoryStore({ sweepIntervalMs: 0 }), {
-    get: (target, property) =>
-      typeof Reflect.get(target, property) === 'function'
-        ? () => Promise.reject(new Error('ECONNREFUSED'))
-        : Reflect.get(target, property),
-  })
-}
 
 const ENVELOPE = {
   error: { type: expect.any(String), code: expect.any(String), message: expect.any(String) },
@@ -341,7 +337,7 @@ describe.each(frameworks)('$name', (framework) => {
   it('store_unavailable: 503 with Retry-After, and the route never runs', async () => {
     const source = makeGate()
     const { test } = await source.gate.projects.provision('proj_a')
-    const gate = createPortcullis({ store: deadStore(), sessionSecret: randomBytes(32) })
+    const gate = createPortcullis({ store: faultyStore(failure), sessionSecret: randomBytes(32) })
     const response = await request(framework.app(gate))
       .get('/secret')
       .set('Authorization', `Bearer ${test.secretKey.key}`)

@@ -46,3 +46,23 @@ export async function secretAuth(gate: ReturnType<typeof makeGate>['gate'], key:
   if (!result.ok) throw new Error(`secret key refused: ${result.error.code}`)
   return result.auth
 }
+
+/**
+ * A MemoryStore whose every method is replaced by `call` while `isDown()` says so: a dropped
+ * connection (`() => Promise.reject(...)`) or a hung one (`() => new Promise(() => {})`).
+ */
+export function faultyStore(
+  call: () => Promise<never>,
+  isDown: () => boolean = () => true,
+): PortcullisStore {
+  return new Proxy(new MemoryStore({ sweepIntervalMs: 0 }), {
+    get(target, property) {
+      const value = Reflect.get(target, property)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => (isDown() ? call() : value.apply(target, args))
+    },
+  })
+}
+
+export const refused = () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:6379'))
+export const hung = () => new Promise<never>(() => {})
