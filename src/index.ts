@@ -14,6 +14,7 @@ export {
   type ErrorCode,
   type ErrorEnvelope,
   type ErrorType,
+  ForbiddenError,
   InvalidRequestError,
   isPortcullisError,
   isStoreUnavailableError,
@@ -57,3 +58,13 @@ export type {
   Unwatch,
 } from './core/store.js'
 export type { CredentialKind, KeyType, Mode } from './core/types.js'
+export {
+  clientSessionOperations,
+  createOpenApiDocument,
+  keyManagementOperations,
+  type OpenApiDocument,
+  type OpenApiOptions,
+  type OperatorEvent,
+  type OperatorOptions,
+  type OperatorRoute,
+} from './operator/index.js'

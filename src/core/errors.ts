@@ -27,6 +27,7 @@ export type ManagementErrorCode =
   | 'project_exists'
   | 'conflict'
   | 'store_full'
+  | 'forbidden'
 
 export type ErrorCode = AuthErrorCode | ManagementErrorCode
 
@@ -114,6 +115,11 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorTableRow>> = Object.fr
     message: 'This project already has keys.',
   },
   conflict: { status: 409, type: 'invalid_request_error', message: 'The resource already exists.' },
+  forbidden: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'You are not allowed to perform this operation.',
+  },
   store_full: {
     status: 507,
     type: 'api_error',
@@ -123,7 +129,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorTableRow>> = Object.fr
 
 /** The JSON body every error renders to: `{"error":{"type","code","message"}}`. */
 export interface ErrorEnvelope {
-  error: { type: ErrorType; code: ErrorCode; message: string }
+  error: { type: ErrorType; code: ErrorCode; message: string; param?: string }
 }
 
 /** Base class of every error portcullis throws or returns. */
@@ -181,6 +187,13 @@ export class InvalidRequestError extends PortcullisError {
     this.name = 'InvalidRequestError'
     this.param = param
   }
+
+  /** The envelope, naming the offending parameter as Stripe's does. */
+  override toJSON(): ErrorEnvelope {
+    const envelope = super.toJSON()
+    if (this.param !== undefined) envelope.error.param = this.param
+    return envelope
+  }
 }
 
 /** The key, session or client named does not exist (in this project and mode). */
@@ -200,6 +213,15 @@ export class ConflictError extends PortcullisError {
   constructor(code: ConflictCode, message?: string) {
     super(code, message)
     this.name = 'ConflictError'
+  }
+}
+
+/** The application's `authorize` hook refused an operator request. */
+export class ForbiddenError extends PortcullisError {
+  declare readonly code: 'forbidden'
+  constructor(message?: string) {
+    super('forbidden', message)
+    this.name = 'ForbiddenError'
   }
 }
 

@@ -27,6 +27,14 @@ export function createPortcullis(options: PortcullisOptions) {
   const ctx = resolveOptions(options)
   const { keys, projects } = createKeyOperations(ctx)
   return {
+    /** The limits this gate enforces, for documentation and request validation. */
+    limits: Object.freeze({
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      maxLifetimeMs: ctx.maxLifetimeMs,
+      maxGracePeriodMs: ctx.maxGracePeriodMs,
+    }),
+    /** The gate's time source (epoch ms): `options.clock`, or `Date.now`. */
+    clock: ctx.clock,
     projects,
     keys,
     sessions: createSessionOperations(ctx),

@@ -13,3 +13,9 @@ export {
   requireSecretKey,
   requireSession,
 } from './middleware.js'
+export {
+  clientSessionRoutes,
+  type ExpressRouteRequest,
+  type ExpressRouter,
+  keyManagementRoutes,
+} from './routers.js'

@@ -12,3 +12,10 @@ export {
   requireSecretKey,
   requireSession,
 } from './middleware.js'
+export {
+  clientSessionRoutes,
+  type KoaRouteContext,
+  type KoaRouter,
+  type KoaRoutesOptions,
+  keyManagementRoutes,
+} from './routers.js'

@@ -1,0 +1,90 @@
+import type { Portcullis } from '../core/portcullis.js'
+import { createOperatorDispatcher, type OperatorOptions } from '../operator/dispatch.js'
+import { readJson } from '../operator/read-json.js'
+import {
+  clientSessionOperations,
+  keyManagementOperations,
+  type OperatorRoute,
+} from '../operator/routes.js'
+import type { ExpressNext, ExpressRequest, ExpressResponse } from './middleware.js'
+
+/** What the routers read from an Express request, beyond what the guards read. */
+export interface ExpressRouteRequest extends ExpressRequest, AsyncIterable<Uint8Array | string> {
+  method: string
+  /** Relative to the mount point, as Express sets it. */
+  url: string
+  /** Set when a body parser (`express.json()`) ran; otherwise the routers read the body. */
+  body?: unknown
+}
+
+export type ExpressRouter = (
+  req: ExpressRouteRequest,
+  res: ExpressResponse,
+  next: ExpressNext,
+) => Promise<void>
+
+function mount(
+  gate: Portcullis,
+  routes: OperatorRoute[],
+  options: OperatorOptions<ExpressRouteRequest>,
+): ExpressRouter {
+  const dispatch = createOperatorDispatcher(gate, routes, options)
+  return async function portcullisRoutes(req, res, next) {
+    try {
+      const response = await dispatch({
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        remoteAddress: req.socket?.remoteAddress,
+        readBody: () =>
+          req.body === undefined
+            ? readJson(req, req.headers['content-type'])
+            : Promise.resolve(req.body),
+        native: req,
+      })
+      if (response === null) return next()
+      res.status(response.status)
+      for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value)
+      res.json(response.body)
+    } catch (error) {
+      next(error)
+    }
+  }
+}
+
+/**
+ * The client-session routes, guarded by the caller's secret key:
+ * `POST /client-sessions`, `POST /client-sessions/refresh`, `POST /client-sessions/revoke`,
+ * each with body `{ clientId }`. Works with or without `express.json()`.
+ *
+ * @example
+ * ```ts
+ * app.use('/v1', clientSessionRoutes(gate))
+ * ```
+ */
+export function clientSessionRoutes(
+  gate: Portcullis,
+  options: OperatorOptions<ExpressRouteRequest> = {},
+): ExpressRouter {
+  return mount(gate, clientSessionOperations(gate), options)
+}
+
+/**
+ * The key-management routes for a dashboard backend (provision, list, create, roll, delete,
+ * allowlist, reveal). `authorize(req)` is required: who your operators are is yours to decide.
+ *
+ * @example
+ * ```ts
+ * app.use('/v1/admin', keyManagementRoutes(gate, {
+ *   authorize: (req) => req.headers['x-admin-token'] === process.env.ADMIN_TOKEN,
+ *   onEvent: (event) => auditLog.write(event),
+ * }))
+ * ```
+ */
+export function keyManagementRoutes(
+  gate: Portcullis,
+  options: OperatorOptions<ExpressRouteRequest> &
+    Required<Pick<OperatorOptions<ExpressRouteRequest>, 'authorize'>>,
+): ExpressRouter {
+  return mount(gate, keyManagementOperations(gate), options)
+}

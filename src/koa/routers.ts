@@ -1,0 +1,86 @@
+import type { Portcullis } from '../core/portcullis.js'
+import { createOperatorDispatcher, type OperatorOptions } from '../operator/dispatch.js'
+import { readJson } from '../operator/read-json.js'
+import {
+  clientSessionOperations,
+  keyManagementOperations,
+  type OperatorRoute,
+} from '../operator/routes.js'
+import type { KoaContext, KoaNext } from './middleware.js'
+
+/** What the routers read from a Koa context, beyond what the guards read. */
+export interface KoaRouteContext extends KoaContext {
+  method: string
+  path: string
+  querystring: string
+  request: KoaContext['request'] & { body?: unknown }
+  req: KoaContext['req'] & AsyncIterable<Uint8Array | string>
+}
+
+export type KoaRouter = (ctx: KoaRouteContext, next: KoaNext) => Promise<void>
+
+export interface KoaRoutesOptions extends OperatorOptions<KoaRouteContext> {
+  /** Path the routes live under, e.g. `/v1`. Default: the root. */
+  prefix?: string
+}
+
+function mount(gate: Portcullis, routes: OperatorRoute[], options: KoaRoutesOptions): KoaRouter {
+  const dispatch = createOperatorDispatcher(gate, routes, options)
+  const prefix = (options.prefix ?? '').replace(/\/$/, '')
+  return async function portcullisRoutes(ctx, next) {
+    if (prefix !== '' && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`))
+      return next().then(() => {})
+    const relative = ctx.path.slice(prefix.length) || '/'
+    const response = await dispatch({
+      method: ctx.method,
+      url: ctx.querystring === '' ? relative : `${relative}?${ctx.querystring}`,
+      headers: ctx.request.headers,
+      remoteAddress: ctx.req.socket?.remoteAddress,
+      readBody: () =>
+        ctx.request.body === undefined
+          ? readJson(ctx.req, ctx.request.headers['content-type'])
+          : Promise.resolve(ctx.request.body),
+      native: ctx,
+    })
+    if (response === null) {
+      await next()
+      return
+    }
+    ctx.status = response.status
+    ctx.set({ ...response.headers })
+    ctx.body = response.body
+  }
+}
+
+/**
+ * The client-session routes, guarded by the caller's secret key:
+ * `POST /client-sessions`, `POST /client-sessions/refresh`, `POST /client-sessions/revoke`,
+ * each with body `{ clientId }`. Works with or without a body parser.
+ *
+ * @example
+ * ```ts
+ * app.use(clientSessionRoutes(gate, { prefix: '/v1' }))
+ * ```
+ */
+export function clientSessionRoutes(gate: Portcullis, options: KoaRoutesOptions = {}): KoaRouter {
+  return mount(gate, clientSessionOperations(gate), options)
+}
+
+/**
+ * The key-management routes for a dashboard backend (provision, list, create, roll, delete,
+ * allowlist, reveal). `authorize(ctx)` is required: who your operators are is yours to decide.
+ *
+ * @example
+ * ```ts
+ * app.use(keyManagementRoutes(gate, {
+ *   prefix: '/v1/admin',
+ *   authorize: (ctx) => ctx.get('x-admin-token') === process.env.ADMIN_TOKEN,
+ * }))
+ * ```
+ */
+export function keyManagementRoutes(
+  gate: Portcullis,
+  options: KoaRoutesOptions & Required<Pick<KoaRoutesOptions, 'authorize'>>,
+): KoaRouter {
+  return mount(gate, keyManagementOperations(gate), options)
+}

@@ -1,0 +1,139 @@
+import type { Portcullis } from '../core/portcullis.js'
+import { clientSessionOperations, keyManagementOperations, type OperatorRoute } from './routes.js'
+import { toJsonSchema } from './schema.js'
+
+export interface OpenApiOptions {
+  /** Where the client-session routes are mounted. Default `/v1`; null leaves them out. */
+  clientSessionsPath?: string | null
+  /** Where the key-management routes are mounted. Default `/v1/admin`; null leaves them out. */
+  keyManagementPath?: string | null
+  title?: string
+  version?: string
+  servers?: readonly { url: string; description?: string }[]
+}
+
+/** An OpenAPI 3.1 document, as plain JSON. */
+export type OpenApiDocument = Record<string, unknown>
+
+const ERROR_STATUSES: Readonly<Record<string, string>> = {
+  '400': 'Invalid request (unknown field, bad value); nothing was written',
+  '401': 'Missing, invalid or expired credential',
+  '403': 'Wrong mode, address not allowed, or refused by authorize()',
+  '404': 'No such key, session or client',
+  '409': 'Conflicts with the current state (already rolled, already provisioned, not revealable)',
+  '503': 'The credential store is unavailable; retry',
+}
+
+function operation(route: OperatorRoute): Record<string, unknown> {
+  const parameters = [
+    ...Object.entries(route.params?.properties ?? {}).map(([name, schema]) => ({
+      name,
+      in: 'path',
+      required: true,
+      schema: toJsonSchema(schema),
+    })),
+    ...Object.entries(route.query?.properties ?? {}).map(([name, schema]) => ({
+      name,
+      in: 'query',
+      required: false,
+      schema: toJsonSchema(schema),
+    })),
+  ]
+  const responses: Record<string, unknown> = {
+    [String(route.response.status)]: {
+      description: route.response.description,
+      content: { 'application/json': { schema: toJsonSchema(route.response.schema) } },
+    },
+  }
+  for (const [status, description] of Object.entries(ERROR_STATUSES)) {
+    responses[status] = {
+      description,
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+    }
+  }
+  return {
+    operationId: route.operationId,
+    summary: route.summary,
+    tags: [route.tag],
+    ...(parameters.length > 0 ? { parameters } : {}),
+    ...(route.body === undefined
+      ? {}
+      : {
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: toJsonSchema(route.body) } },
+          },
+        }),
+    responses,
+    security: route.access === 'secret_key' ? [{ secretKey: [] }] : [{ operator: [] }],
+  }
+}
+
+/**
+ * The OpenAPI 3.1 document of the operator routes, generated from the same definitions that
+ * validate their requests, so generated clients and the server cannot disagree.
+ *
+ * @example
+ * ```ts
+ * app.get('/openapi.json', (_req, res) => res.json(createOpenApiDocument(gate)))
+ * ```
+ */
+export function createOpenApiDocument(
+  gate: Portcullis,
+  options: OpenApiOptions = {},
+): OpenApiDocument {
+  const mounts: [string, OperatorRoute[]][] = []
+  const sessionsAt = options.clientSessionsPath === undefined ? '/v1' : options.clientSessionsPath
+  const keysAt = options.keyManagementPath === undefined ? '/v1/admin' : options.keyManagementPath
+  if (sessionsAt !== null) mounts.push([sessionsAt, clientSessionOperations(gate)])
+  if (keysAt !== null) mounts.push([keysAt, keyManagementOperations(gate)])
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const [prefix, routes] of mounts) {
+    for (const route of routes) {
+      const path = `${prefix.replace(/\/$/, '')}${route.path}`
+      paths[path] ??= {}
+      ;(paths[path] as Record<string, unknown>)[route.method.toLowerCase()] = operation(route)
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: options.title ?? 'portcullis operator API',
+      version: options.version ?? '1.0.0',
+    },
+    ...(options.servers === undefined ? {} : { servers: options.servers }),
+    paths,
+    components: {
+      securitySchemes: {
+        secretKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A secret key (sk_test_… or sk_live_…); its project and mode scope the operation.',
+        },
+        operator: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "Whatever the application's authorize() hook accepts for its operators.",
+        },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['type', 'code', 'message'],
+              properties: {
+                type: { type: 'string' },
+                code: { type: 'string' },
+                message: { type: 'string' },
+              },
+            },
+          },
+        },
+      },
+    },
+  }
+}

@@ -1,0 +1,404 @@
+import { randomBytes } from 'node:crypto'
+import type { RequestListener } from 'node:http'
+import express5 from 'express'
+import express4 from 'express4'
+import Koa3 from 'koa'
+import Koa2 from 'koa2'
+import request from 'supertest'
+import { describe, expect, it } from 'vitest'
+import * as forExpress from '../src/express/index.js'
+import { createOpenApiDocument, type OperatorEvent, type Portcullis } from '../src/index.js'
+import * as forKoa from '../src/koa/index.js'
+import { HOUR_MS, makeGate } from './helpers.js'
+
+const ADMIN = { 'X-Admin-Token': 'let-me-in' }
+const isAdmin = (headers: Record<string, unknown>) => headers['x-admin-token'] === 'let-me-in'
+
+interface Framework {
+  name: string
+  /** Session routes at /v1 and key routes at /v1/admin, with or without a JSON body parser. */
+  app(gate: Portcullis, events: OperatorEvent[], parseBodies: boolean): RequestListener
+}
+
+const expressFramework = (name: string, express: typeof express5): Framework => ({
+  name,
+  app(gate, events, parseBodies) {
+    const app = express()
+    if (parseBodies) app.use(express.json())
+    app.use('/v1', forExpress.clientSessionRoutes(gate, { onEvent: (event) => events.push(event) }))
+    app.use(
+      '/v1/admin',
+      forExpress.keyManagementRoutes(gate, {
+        authorize: (req) => isAdmin(req.headers),
+        onEvent: (event) => events.push(event),
+      }),
+    )
+    app.get('/v1/other', (_req, res) => res.json({ other: true }))
+    return app
+  },
+})
+
+const koaFramework = (name: string, Koa: typeof Koa3): Framework => ({
+  name,
+  app(gate, events, parseBodies) {
+    const app = new Koa()
+    if (parseBodies) {
+      // A body parser in front, like koa-bodyparser: the routes must use what it parsed.
+      app.use(async (ctx, next) => {
+        let text = ''
+        for await (const chunk of ctx.req) text += chunk
+        ;(ctx.request as { body?: unknown }).body = text === '' ? {} : JSON.parse(text)
+        await next()
+      })
+    }
+    app.use(
+      forKoa.clientSessionRoutes(gate, { prefix: '/v1', onEvent: (event) => events.push(event) }),
+    )
+    app.use(
+      forKoa.keyManagementRoutes(gate, {
+        prefix: '/v1/admin',
+        authorize: (ctx) => isAdmin(ctx.request.headers),
+        onEvent: (event) => events.push(event),
+      }),
+    )
+    app.use(async (ctx, next) => {
+      if (ctx.path === '/v1/other') ctx.body = { other: true }
+      else await next()
+    })
+    return app.callback()
+  },
+})
+
+const frameworks = [
+  expressFramework('Express 5', express5),
+  expressFramework('Express 4', express4),
+  koaFramework('Koa 3', Koa3),
+  koaFramework('Koa 2', Koa2 as typeof Koa3),
+]
+
+describe.each(frameworks)('operator routes on $name', (framework) => {
+  async function setup(parseBodies = false) {
+    const made = makeGate({ revealKey: randomBytes(32), maxGracePeriodMs: 24 * HOUR_MS })
+    const { test, live } = await made.gate.projects.provision('proj_a')
+    const events: OperatorEvent[] = []
+    return { ...made, test, live, events, app: framework.app(made.gate, events, parseBodies) }
+  }
+  const bearer = (key: string) => ({ Authorization: `Bearer ${key}` })
+
+  function expectRefusal(response: request.Response, status: number, code: string, param?: string) {
+    expect(response.status).toBe(status)
+    expect(response.body.error.code).toBe(code)
+    if (param !== undefined) {
+      expect(`${response.body.error.param} ${response.body.error.message}`).toContain(param)
+    }
+  }
+
+  describe('client sessions', () => {
+    it('creates, refreshes and revokes a client’s sessions in the key’s mode', async () => {
+      for (const parseBodies of [false, true]) {
+        const { app, live, test, gate, events } = await setup(parseBodies)
+        const created = await request(app)
+          .post('/v1/client-sessions')
+          .set(bearer(live.secretKey.key))
+          .send({ clientId: 'u1' })
+        expect(created.status).toBe(201)
+        expect(created.body).toEqual({
+          clientId: 'u1',
+          clientSessionToken: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+          expiresAt: expect.any(Number),
+          maxExpiresAt: expect.any(Number),
+          livemode: true,
+        })
+        const refreshed = await request(app)
+          .post('/v1/client-sessions/refresh')
+          .set(bearer(live.secretKey.key))
+          .send({ clientId: 'u1' })
+        expect(refreshed.status).toBe(200)
+        // The test key sees no such client: the live one is another universe.
+        const otherMode = await request(app)
+          .post('/v1/client-sessions/refresh')
+          .set(bearer(test.secretKey.key))
+          .send({ clientId: 'u1' })
+        expectRefusal(otherMode, 404, 'resource_missing')
+        const revoked = await request(app)
+          .post('/v1/client-sessions/revoke')
+          .set(bearer(live.secretKey.key))
+          .send({ clientId: 'u1' })
+        expect(revoked.body).toEqual({ clientId: 'u1', revoked: 2 })
+        const use = await gate.authenticate(
+          { headers: { authorization: `Bearer ${created.body.clientSessionToken}` } },
+          { credential: 'session' },
+        )
+        expect(!use.ok && use.error.code).toBe('session_revoked')
+        expect(events.map((event) => event.type)).toEqual([
+          'client_session.created',
+          'client_session.refreshed',
+          'client_sessions.revoked',
+        ])
+      }
+    })
+
+    it('refuses bad requests with 400 and writes nothing', async () => {
+      const { app, test, gate } = await setup()
+      const auth = await gate.authenticate(
+        { headers: { authorization: `Bearer ${test.secretKey.key}` } },
+        { credential: 'secret' },
+      )
+      if (!auth.ok) throw auth.error
+      const post = () => request(app).post('/v1/client-sessions').set(bearer(test.secretKey.key))
+      expectRefusal(await post().send({}), 400, 'invalid_request', 'clientId')
+      expectRefusal(await post().send({ clientId: '' }), 400, 'invalid_request', 'clientId')
+      expectRefusal(
+        await post().send({ clientId: 'x'.repeat(256) }),
+        400,
+        'invalid_request',
+        'clientId',
+      )
+      expectRefusal(
+        await post().send({ clientId: 'u1', extra: true }),
+        400,
+        'invalid_request',
+        'extra',
+      )
+      expectRefusal(await post().send({ clientId: 42 }), 400, 'invalid_request', 'clientId')
+      expectRefusal(
+        await post().set('Content-Type', 'application/json').send('{"clientId":'),
+        400,
+        'invalid_request',
+      )
+      expectRefusal(await post().send([{ clientId: 'u1' }]), 400, 'invalid_request')
+      expect(await gate.sessions.list(auth.auth, 'u1')).toEqual([])
+    })
+
+    it('needs a secret key', async () => {
+      const { app, test } = await setup()
+      expectRefusal(
+        await request(app).post('/v1/client-sessions').send({ clientId: 'u1' }),
+        401,
+        'api_key_missing',
+      )
+      expectRefusal(
+        await request(app)
+          .post('/v1/client-sessions')
+          .set(bearer(test.publishableKey.key))
+          .send({ clientId: 'u1' }),
+        401,
+        'wrong_key_type',
+      )
+    })
+
+    it('leaves other routes alone', async () => {
+      const { app } = await setup()
+      expect((await request(app).get('/v1/other')).body).toEqual({ other: true })
+      expect((await request(app).get('/v1/client-sessions')).status).toBe(404)
+    })
+  })
+
+  describe('key management', () => {
+    it('asks the application who its operators are', async () => {
+      const { app, gate } = await setup()
+      expectRefusal(await request(app).get('/v1/admin/projects/proj_a/keys'), 403, 'forbidden')
+      expect(() => forExpress.keyManagementRoutes(gate, {} as never)).toThrow(/authorize/)
+      expect(() => forKoa.keyManagementRoutes(gate, {} as never)).toThrow(/authorize/)
+    })
+
+    it('provisions, lists, creates, rolls, re-allowlists, reveals and deletes', async () => {
+      const { app, events } = await setup(true)
+      const provisioned = await request(app)
+        .post('/v1/admin/projects')
+        .set(ADMIN)
+        .send({ projectId: 'proj_b' })
+      expect(provisioned.status).toBe(201)
+      expect(provisioned.body.live.secretKey.key).toMatch(/^sk_live_/)
+      expectRefusal(
+        await request(app).post('/v1/admin/projects').set(ADMIN).send({ projectId: 'proj_b' }),
+        409,
+        'project_exists',
+      )
+
+      const list = await request(app).get('/v1/admin/projects/proj_b/keys?mode=live').set(ADMIN)
+      expect(list.body.data.map((key: { type: string }) => key.type)).toEqual([
+        'secret',
+        'publishable',
+      ])
+      expect(JSON.stringify(list.body)).not.toContain(provisioned.body.live.secretKey.key)
+
+      const created = await request(app)
+        .post('/v1/admin/projects/proj_b/keys')
+        .set(ADMIN)
+        .send({ type: 'secret', mode: 'live', name: 'Worker', allowedIps: ['203.0.113.0/24'] })
+      expect(created.status).toBe(201)
+      const keyId = created.body.record.id
+      const rolled = await request(app)
+        .post(`/v1/admin/keys/${keyId}/roll`)
+        .set(ADMIN)
+        .send({ gracePeriodMs: HOUR_MS })
+      expect(rolled.body.record).toMatchObject({
+        name: 'Worker',
+        allowedIps: ['203.0.113.0/24'],
+        rolledFromId: keyId,
+      })
+      expectRefusal(
+        await request(app).post(`/v1/admin/keys/${keyId}/roll`).set(ADMIN).send({}),
+        409,
+        'key_already_rolled',
+      )
+
+      const newId = rolled.body.record.id
+      const allowlisted = await request(app)
+        .put(`/v1/admin/keys/${newId}/allowed-ips`)
+        .set(ADMIN)
+        .send({ allowedIps: ['2001:DB8::/32'] })
+      expect(allowlisted.body.allowedIps).toEqual(['2001:db8::/32'])
+
+      const testKey = provisioned.body.test.secretKey
+      const revealed = await request(app)
+        .post(`/v1/admin/keys/${testKey.record.id}/reveal`)
+        .set(ADMIN)
+      expect(revealed.body).toEqual({ id: testKey.record.id, key: testKey.key })
+      expectRefusal(
+        await request(app).post(`/v1/admin/keys/${newId}/reveal`).set(ADMIN),
+        409,
+        'key_not_revealable',
+      )
+
+      expect((await request(app).delete(`/v1/admin/keys/${newId}`).set(ADMIN)).body).toEqual({
+        id: newId,
+        deleted: true,
+      })
+      expectRefusal(
+        await request(app).delete(`/v1/admin/keys/${newId}`).set(ADMIN),
+        404,
+        'resource_missing',
+      )
+
+      expect(events.map((event) => event.type)).toEqual([
+        'project.provisioned',
+        'key.created',
+        'key.created',
+        'key.created',
+        'key.created',
+        'key.created',
+        'key.rolled',
+        'key.allowed_ips_updated',
+        'key.revealed',
+        'key.deleted',
+      ])
+    })
+
+    it('refuses bad input with 400 and leaves everything as it was', async () => {
+      const { app, gate, test } = await setup()
+      const keyId = test.secretKey.record.id
+      const before = await gate.keys.list('proj_a')
+      const refusals: [request.Test, string][] = [
+        [request(app).get('/v1/admin/projects/proj_a/keys?mode=prod').set(ADMIN), 'mode'],
+        [request(app).get('/v1/admin/projects/proj_a/keys?color=red').set(ADMIN), 'color'],
+        [request(app).get('/v1/admin/projects/proj_a/keys?mode=test&mode=live').set(ADMIN), 'mode'],
+        [
+          request(app).post('/v1/admin/projects/proj_a/keys').set(ADMIN).send({ type: 'secret' }),
+          'mode',
+        ],
+        [
+          request(app)
+            .post('/v1/admin/projects/proj_a/keys')
+            .set(ADMIN)
+            .send({ type: 'secret', mode: 'test', allowedIps: ['::ffff:10.0.0.0/8'] }),
+          'allowedIps[0]',
+        ],
+        [
+          request(app)
+            .post('/v1/admin/projects/proj_a/keys')
+            .set(ADMIN)
+            .send({ type: 'secret', mode: 'test', scopes: [] }),
+          'scopes',
+        ],
+        [
+          request(app)
+            .post(`/v1/admin/keys/${keyId}/roll`)
+            .set(ADMIN)
+            .send({ gracePeriodMs: 24 * HOUR_MS + 1 }),
+          'gracePeriodMs',
+        ],
+        [
+          request(app).post(`/v1/admin/keys/${keyId}/roll`).set(ADMIN).send({ gracePeriodMs: -5 }),
+          'gracePeriodMs',
+        ],
+        [
+          request(app)
+            .put(`/v1/admin/keys/${keyId}/allowed-ips`)
+            .set(ADMIN)
+            .send({ allowedIps: ['10.0.0.1/8'] }),
+          'allowedIps[0]',
+        ],
+        [request(app).put(`/v1/admin/keys/${keyId}/allowed-ips`).set(ADMIN).send({}), 'allowedIps'],
+        [request(app).post('/v1/admin/keys/not-a-key/roll').set(ADMIN).send({}), 'keyId'],
+        [
+          request(app).post('/v1/admin/projects').set(ADMIN).send({ projectId: 'has space' }),
+          'projectId',
+        ],
+        [
+          request(app)
+            .post('/v1/admin/projects')
+            .set(ADMIN)
+            .set('Content-Type', 'text/plain')
+            .send('proj_x'),
+          'JSON',
+        ],
+      ]
+      for (const [pending, param] of refusals) {
+        const response = await pending
+        expectRefusal(response, 400, 'invalid_request', param)
+      }
+      const huge = await request(app)
+        .post('/v1/admin/projects')
+        .set(ADMIN)
+        .send({ projectId: 'p', pad: 'x'.repeat(70_000) })
+      expectRefusal(huge, 400, 'invalid_request')
+      expect(await gate.keys.list('proj_a')).toEqual(before)
+      expect(await gate.keys.list('proj_x')).toEqual([])
+    })
+  })
+})
+
+describe('the OpenAPI document', () => {
+  it('describes every route from the definitions that validate it', () => {
+    const { gate } = makeGate({ maxGracePeriodMs: 3 * HOUR_MS })
+    const document = createOpenApiDocument(gate, { servers: [{ url: 'https://api.example.com' }] })
+    expect(document.openapi).toBe('3.1.0')
+    const paths = document.paths as Record<string, Record<string, Record<string, unknown>>>
+    const operations = Object.values(paths).flatMap((methods) =>
+      Object.values(methods).map((op) => op.operationId),
+    )
+    expect(operations.sort()).toEqual([
+      'createClientSession',
+      'createKey',
+      'deleteKey',
+      'listKeys',
+      'provisionProject',
+      'refreshClientSession',
+      'revealKey',
+      'revokeClientSessions',
+      'rollKey',
+      'setAllowedIps',
+    ])
+    const roll = paths['/v1/admin/keys/{keyId}/roll']?.post as {
+      requestBody: {
+        content: {
+          'application/json': {
+            schema: {
+              properties: { gracePeriodMs: { maximum: number } }
+              additionalProperties: boolean
+            }
+          }
+        }
+      }
+      security: unknown
+    }
+    const rollBody = roll.requestBody.content['application/json'].schema
+    expect(rollBody.properties.gracePeriodMs.maximum).toBe(3 * HOUR_MS)
+    expect(rollBody.additionalProperties).toBe(false)
+    expect(roll.security).toEqual([{ operator: [] }])
+    expect(paths['/v1/client-sessions']?.post?.security).toEqual([{ secretKey: [] }])
+    expect(JSON.parse(JSON.stringify(document))).toEqual(document)
+  })
+})
