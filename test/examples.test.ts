@@ -19,7 +19,7 @@ afterEach(() => {
 function startServer(script: string): Promise<string> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: root,
-    env: { ...process.env, PORT: '0' },
+    env: { ...process.env, PORT: '0', PORTCULLIS_EXAMPLE_QUIET: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)
@@ -43,7 +43,7 @@ function startServer(script: string): Promise<string> {
 /** Runs the printed curl lines in one bash, returning each line's output. */
 async function walkThrough(banner: string): Promise<string[]> {
   const lines = banner.split('\n').filter((line) => /^(curl|TOKEN=)/.test(line))
-  expect(lines).toHaveLength(7)
+  expect(lines).toHaveLength(8)
   const script = lines.map((line) => `${line}\necho; echo '<<end>>'`).join('\n')
   const { stdout } = await run('bash', ['-c', script], { cwd: root })
   return stdout.split('<<end>>\n').map((part) => part.trim())
@@ -64,7 +64,7 @@ describe.each([
     ]) {
       expect(banner).toMatch(new RegExp(`${label} +[sp]k_(test|live)_[0-9A-Za-z]{49}\\n`))
     }
-    const [account, config, wrongType, created, me, refreshed, stats] = (
+    const [account, config, wrongType, created, me, refreshed, stats, keys] = (
       await walkThrough(banner)
     ).map((text) => (text === '' ? null : JSON.parse(text)))
     expect(account).toMatchObject({
@@ -79,6 +79,10 @@ describe.each([
     expect(me).toEqual({ clientId: 'user_42', mode: 'test', livemode: false })
     expect(refreshed).toMatchObject({ clientId: 'user_42', clientSessionToken: expect.any(String) })
     expect(stats).toMatchObject({ ok: true })
+    expect(keys.data.map((key: { redacted: string }) => key.redacted.slice(0, 8))).toEqual([
+      'sk_test_',
+      'pk_test_',
+    ])
   })
 })
 

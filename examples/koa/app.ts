@@ -1,83 +1,58 @@
 // The same platform API on Koa 3, guarded by portcullis.
 import Router from '@koa/router'
 import Koa from 'koa'
-import { isPortcullisError, type Portcullis } from 'portcullis'
+import { createOpenApiDocument, type Portcullis } from 'portcullis'
 import {
+  clientSessionRoutes,
   ipAllowlist,
+  keyManagementRoutes,
   type PortcullisState,
   requirePublishableKey,
   requireSecretKey,
   requireSession,
 } from 'portcullis/koa'
-import { clientIdOf } from '../shared/demo.js'
-
-/** Parses a JSON body (the example avoids a body-parser dependency). */
-async function jsonBody(ctx: Koa.Context): Promise<unknown> {
-  let text = ''
-  for await (const chunk of ctx.req) text += chunk
-  try {
-    return text === '' ? undefined : JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
+import { isOperator, logEvent } from '../shared/demo.js'
 
 export function createApp(gate: Portcullis) {
   const app = new Koa<PortcullisState>()
   const router = new Router<PortcullisState>()
 
-  // Errors thrown by gate.sessions.* (a missing clientId, an unknown client) in the envelope.
-  app.use(async (ctx, next) => {
-    try {
-      await next()
-    } catch (error) {
-      if (!isPortcullisError(error)) throw error
-      ctx.status = error.status
-      ctx.body = error.toJSON()
-    }
-  })
-
+  // Server to server: who am I?
   router.get('/v1/account', requireSecretKey(gate), (ctx) => {
     ctx.body = ctx.state.auth
   })
 
-  router.post('/v1/client-sessions', requireSecretKey(gate), async (ctx) => {
-    const clientId = clientIdOf(await jsonBody(ctx)) ?? ''
-    const { token, session } = await gate.sessions.create(ctx.state.auth, { clientId })
-    ctx.status = 201
-    ctx.body = {
-      clientId,
-      clientSessionToken: token,
-      expiresAt: session.expiresAt,
-      maxExpiresAt: session.maxExpiresAt,
-    }
-  })
-
-  router.post('/v1/client-sessions/refresh', requireSecretKey(gate), async (ctx) => {
-    const clientId = clientIdOf(await jsonBody(ctx)) ?? ''
-    const { token, session } = await gate.sessions.refresh(ctx.state.auth, { clientId })
-    ctx.body = {
-      clientId,
-      clientSessionToken: token,
-      expiresAt: session.expiresAt,
-      maxExpiresAt: session.maxExpiresAt,
-    }
-  })
-
+  // The user's device calls with its token; each call slides the 24 h idle expiry.
   router.get('/v1/me', requireSession(gate), (ctx) => {
     const { clientId, mode, livemode } = ctx.state.auth
     ctx.body = { clientId, mode, livemode }
   })
 
+  // A web page identifies the project with its publishable key.
   router.get('/v1/config', requirePublishableKey(gate), (ctx) => {
     const { projectId, mode, livemode } = ctx.state.auth
     ctx.body = { projectId, mode, livemode }
   })
 
+  router.get('/v1/openapi.json', (ctx) => {
+    ctx.body = createOpenApiDocument(gate)
+  })
+
+  // Operators only, from this machine.
   router.get('/v1/internal/stats', ipAllowlist(gate, ['127.0.0.1', '::1']), (ctx) => {
     ctx.body = { ok: true, uptimeSeconds: Math.round(process.uptime()) }
   })
 
+  // Your customers' backends create, refresh and revoke Client Session Tokens for their users.
+  app.use(clientSessionRoutes(gate, { prefix: '/v1', onEvent: logEvent }))
+  // Your dashboard's backend manages keys; who may is your decision (here: an admin token).
+  app.use(
+    keyManagementRoutes(gate, {
+      prefix: '/v1/admin',
+      authorize: (ctx) => isOperator(ctx.request.headers),
+      onEvent: logEvent,
+    }),
+  )
   app.use(router.routes())
   app.use(router.allowedMethods())
   return app

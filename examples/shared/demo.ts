@@ -1,7 +1,12 @@
 // What both example servers share: the gate on the embedded default store, the demo project,
 // and the banner with the four keys and the curl walk-through.
-import { randomBytes } from 'node:crypto'
-import { createPortcullis, type Portcullis, type ProvisionedProject } from 'portcullis'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
+import {
+  createPortcullis,
+  type OperatorEvent,
+  type Portcullis,
+  type ProvisionedProject,
+} from 'portcullis'
 import { MemoryStore } from 'portcullis/adapters/memory'
 
 export const DEMO_PROJECT = 'proj_demo'
@@ -54,13 +59,22 @@ export function banner(framework: string, origin: string, demo: Demo): string {
     `curl -s ${origin}/v1/me -H "Authorization: Bearer $TOKEN"`,
     `curl -s -X POST ${origin}/v1/client-sessions/refresh -H "Authorization: Bearer ${sk}" ${json} -d '{"clientId":"user_42"}'`,
     `curl -s ${origin}/v1/internal/stats`,
+    `curl -s ${origin}/v1/admin/projects/${demo.project.projectId}/keys?mode=test -H "X-Admin-Token: ${ADMIN_TOKEN}"`,
     '',
   ].join('\n')
 }
 
-/** Reads `{ clientId }` from a parsed JSON body; anything else is the caller's 400. */
-export function clientIdOf(body: unknown): string | undefined {
-  if (typeof body !== 'object' || body === null) return undefined
-  const { clientId } = body as { clientId?: unknown }
-  return typeof clientId === 'string' ? clientId : undefined
+/** The demo's operator credential: `ADMIN_TOKEN`, or one made up at start and printed. */
+export const ADMIN_TOKEN = process.env.ADMIN_TOKEN ?? randomBytes(16).toString('hex')
+
+/** The demo's `authorize` hook: an operator is whoever sends the admin token. */
+export function isOperator(headers: Record<string, string | string[] | undefined>): boolean {
+  const sent = headers['x-admin-token']
+  if (typeof sent !== 'string' || sent.length !== ADMIN_TOKEN.length) return false
+  return timingSafeEqual(Buffer.from(sent), Buffer.from(ADMIN_TOKEN))
+}
+
+/** The demo's audit log: one line per change (a real app would keep them). */
+export function logEvent(event: OperatorEvent): void {
+  if (process.env.PORTCULLIS_EXAMPLE_QUIET !== '1') console.log('audit:', JSON.stringify(event))
 }
