@@ -213,6 +213,7 @@ async function main(check) {
         'portcullis/express/global',
         'portcullis/koa',
         'portcullis/adapters/memory',
+        'portcullis/adapters/redis',
         'portcullis/testing',
       ]
       for (const spec of specs) {

@@ -1,0 +1,69 @@
+import { type StoreChange, StoreUnavailableError, type Unwatch } from '../../src/index.js'
+import type { ChannelSubscriber } from './redis-subscriber.js'
+import { parseStoreChange } from './store-change.js'
+
+type Listener = (change: StoreChange) => void
+
+/**
+ * The `watch()` side of a RedisStore: one subscription to the change channel, shared by every
+ * listener of this store, opened with the first listener and closed after the last.
+ */
+export class ChangeFeed {
+  readonly #subscribe: ChannelSubscriber
+  readonly #channel: string
+  readonly #listeners = new Set<Listener>()
+  /** The open (or opening) subscription; resolves to the function that closes it. */
+  #subscription: Promise<() => Promise<void>> | null = null
+
+  constructor(subscribe: ChannelSubscriber, channel: string) {
+    this.#subscribe = subscribe
+    this.#channel = channel
+  }
+
+  async watch(listener: Listener): Promise<Unwatch> {
+    if (typeof listener !== 'function') {
+      throw new TypeError('RedisStore: watch() takes a listener function')
+    }
+    // A listener added twice is one registration; wrap it so each watch() is its own.
+    const registration: Listener = (change) => listener(change)
+    this.#listeners.add(registration)
+    try {
+      this.#subscription ??= this.#subscribe(this.#channel, (message) => this.#deliver(message))
+      await this.#subscription
+    } catch (error) {
+      this.#listeners.delete(registration)
+      if (this.#listeners.size === 0) this.#subscription = null
+      throw new StoreUnavailableError(
+        `RedisStore: could not subscribe to ${this.#channel}: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      )
+    }
+    let stopped = false
+    return async () => {
+      if (stopped) return
+      stopped = true
+      this.#listeners.delete(registration)
+      if (this.#listeners.size > 0 || this.#subscription === null) return
+      const subscription = this.#subscription
+      this.#subscription = null
+      try {
+        await (await subscription)()
+      } catch {
+        // Nothing is delivered any more either way; a connection that is down has no
+        // subscription to end, and the client drops it from its resubscribe list.
+      }
+    }
+  }
+
+  #deliver(message: string): void {
+    const change = parseStoreChange(message)
+    if (change === null) return
+    for (const listener of this.#listeners) {
+      try {
+        listener(change)
+      } catch {
+        // One listener's failure must not keep the change from the others.
+      }
+    }
+  }
+}

@@ -1,0 +1,12 @@
+export type {
+  IoRedisClient,
+  NodeRedisClient,
+  NodeRedisCluster,
+  RedisClient,
+} from './redis-client.js'
+export { RedisStore, type RedisStoreOptions } from './redis-store.js'
+export type {
+  IoRedisSubscriber,
+  NodeRedisSubscriber,
+  RedisSubscriber,
+} from './redis-subscriber.js'

@@ -1,0 +1,125 @@
+/**
+ * The connection `watch()` listens on. Redis puts a connection that subscribes into pub/sub
+ * mode, where it can run no other command, so this is a second connection that you open and
+ * pass in: `client.duplicate()` for node-redis (then `connect()` it), `redis.duplicate()` for
+ * ioredis. Both clients resubscribe by themselves after a reconnect.
+ */
+
+/** A listener as node-redis calls it: strings, or Buffers in its buffer mode. */
+type NodeRedisListener = (message: string | Uint8Array, channel: string | Uint8Array) => unknown
+
+/** A node-redis v5 client or cluster, used only for `subscribe` and `unsubscribe`. */
+export interface NodeRedisSubscriber {
+  subscribe(channel: string, listener: NodeRedisListener): Promise<void>
+  unsubscribe(channel: string, listener: NodeRedisListener): Promise<void>
+}
+
+/** An ioredis v5 or v6 `Redis` or `Cluster`, used for `subscribe` and its `message` event. */
+export interface IoRedisSubscriber {
+  readonly isCluster: boolean
+  subscribe(channel: string): Promise<unknown>
+  unsubscribe(channel: string): Promise<unknown>
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown
+  off(event: 'message', listener: (channel: string, message: string) => void): unknown
+}
+
+/**
+ * Any connection RedisStore accepts as `subscriber`: a second connection of the same client.
+ *
+ * @example
+ * ```ts
+ * const subscriber = client.duplicate()
+ * subscriber.on('error', (error) => console.error('redis subscriber', error.message))
+ * await subscriber.connect()
+ * const store = new RedisStore({ client, subscriber })
+ * ```
+ */
+export type RedisSubscriber = NodeRedisSubscriber | IoRedisSubscriber
+
+/** Starts listening to one channel; resolves, once subscribed, to the function that stops it. */
+export type ChannelSubscriber = (
+  channel: string,
+  onMessage: (message: string) => void,
+) => Promise<() => Promise<void>>
+
+function isIoRedisSubscriber(value: RedisSubscriber): value is IoRedisSubscriber {
+  const candidate = value as Partial<IoRedisSubscriber>
+  return typeof candidate.isCluster === 'boolean' && typeof candidate.on === 'function'
+}
+
+/**
+ * ioredis unsubscribes a channel for the whole connection, so count the subscriptions each
+ * connection holds per channel (several stores may share one subscriber) and send UNSUBSCRIBE
+ * only when the last one stops. node-redis counts its listeners itself.
+ */
+const ioRedisSubscriptions = new WeakMap<IoRedisSubscriber, Map<string, number>>()
+
+async function ioRedisSubscribe(subscriber: IoRedisSubscriber, channel: string): Promise<void> {
+  let counts = ioRedisSubscriptions.get(subscriber)
+  if (counts === undefined) {
+    counts = new Map()
+    ioRedisSubscriptions.set(subscriber, counts)
+  }
+  counts.set(channel, (counts.get(channel) ?? 0) + 1)
+  try {
+    await subscriber.subscribe(channel)
+  } catch (error) {
+    await ioRedisUnsubscribe(subscriber, channel, false)
+    throw error
+  }
+}
+
+async function ioRedisUnsubscribe(
+  subscriber: IoRedisSubscriber,
+  channel: string,
+  send = true,
+): Promise<void> {
+  const counts = ioRedisSubscriptions.get(subscriber)
+  const remaining = (counts?.get(channel) ?? 1) - 1
+  if (remaining > 0) {
+    counts?.set(channel, remaining)
+    return
+  }
+  counts?.delete(channel)
+  if (send) await subscriber.unsubscribe(channel)
+}
+
+/** Adapts whichever connection was given; throws `TypeError` for anything else. */
+export function createChannelSubscriber(subscriber: RedisSubscriber): ChannelSubscriber {
+  if (
+    typeof subscriber !== 'object' ||
+    subscriber === null ||
+    typeof subscriber.subscribe !== 'function' ||
+    typeof subscriber.unsubscribe !== 'function'
+  ) {
+    throw new TypeError(
+      'RedisStore: options.subscriber must be a node-redis or ioredis connection ' +
+        '(for example client.duplicate()), separate from options.client',
+    )
+  }
+  if (isIoRedisSubscriber(subscriber)) {
+    return async (channel, onMessage) => {
+      const listener = (from: string, message: string) => {
+        if (from === channel) onMessage(message)
+      }
+      subscriber.on('message', listener)
+      try {
+        await ioRedisSubscribe(subscriber, channel)
+      } catch (error) {
+        subscriber.off('message', listener)
+        throw error
+      }
+      return async () => {
+        subscriber.off('message', listener)
+        await ioRedisUnsubscribe(subscriber, channel)
+      }
+    }
+  }
+  return async (channel, onMessage) => {
+    const listener: NodeRedisListener = (message) => {
+      onMessage(typeof message === 'string' ? message : Buffer.from(message).toString('utf8'))
+    }
+    await subscriber.subscribe(channel, listener)
+    return () => subscriber.unsubscribe(channel, listener)
+  }
+}
