@@ -1,0 +1,6 @@
+export type { SqlDatabase, SqlDialectName } from './dialect.js'
+export { type MigrateOptions, type MigrateResult, migrate } from './migrate.js'
+export { getMigrations, type SqlMigration } from './migrations.js'
+export { DEFAULT_TABLE_PREFIX, type TableNames } from './schema.js'
+export { SqlStore, type SqlStoreOptions } from './sql-store.js'
+export type { PgListenConnection, PgNotificationMessage } from './watch-postgres.js'
