@@ -12,6 +12,7 @@ export default defineConfig({
       { find: /^portcullis\/koa$/, replacement: source('./src/koa/index.ts') },
       { find: /^portcullis\/adapters\/memory$/, replacement: source('./adapters/memory/index.ts') },
       { find: /^portcullis\/adapters\/redis$/, replacement: source('./adapters/redis/index.ts') },
+      { find: /^portcullis\/adapters\/sql$/, replacement: source('./adapters/sql/index.ts') },
       { find: /^portcullis\/testing$/, replacement: source('./src/testing/index.ts') },
     ],
   },

@@ -92,10 +92,16 @@ async function main() {
   const [pack] = JSON.parse(packed.stdout)
   const tarball = join(tmp, pack.filename)
   const paths = pack.files.map((file) => file.path)
-  const unwanted = paths.filter((path) => /\.test\.|(^|\/)test\/|\.tsbuildinfo$/.test(path))
-  const missing = ['package.json', 'dist/cjs/package.json', 'dist/esm/src/index.d.ts'].filter(
-    (path) => !paths.includes(path),
+  const unwanted = paths.filter((path) =>
+    /\.test\.|(^|\/)test\/|test-support|\.tsbuildinfo$/.test(path),
   )
+  const missing = [
+    'package.json',
+    'dist/cjs/package.json',
+    'dist/esm/src/index.d.ts',
+    'dist/esm/src/cli/main.js',
+    'adapters/sql/migrations/postgres/001_init.sql',
+  ].filter((path) => !paths.includes(path))
   if (unwanted.length > 0 || missing.length > 0) {
     fail('tarball contents', `unwanted: ${unwanted.join(', ')}\nmissing: ${missing.join(', ')}`)
   } else {
@@ -214,6 +220,7 @@ async function main(check) {
         'portcullis/koa',
         'portcullis/adapters/memory',
         'portcullis/adapters/redis',
+        'portcullis/adapters/sql',
         'portcullis/testing',
       ]
       for (const spec of specs) {
