@@ -1,0 +1,188 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EXIT, runCli } from '../src/cli/cli.js'
+import { serviceAvailable, serviceUrls } from './support/services.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const revealKey = randomBytes(32).toString('base64url')
+
+async function cli(args: string[], env: Record<string, string> = {}) {
+  let stdout = ''
+  let stderr = ''
+  const code = await runCli(args, {
+    stdout: (text) => {
+      stdout += text
+    },
+    stderr: (text) => {
+      stderr += text
+    },
+    env: { PORTCULLIS_REVEAL_KEY: revealKey, ...env },
+  })
+  return { code, stdout, stderr, json: () => JSON.parse(stdout) }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'portcullis-cli-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const stores: [string, string | null][] = [
+  ['SQLite', `sqlite:${join(dir, 'day-one.db')}`],
+  ['PostgreSQL', (await serviceAvailable('postgres')) ? serviceUrls.postgres : null],
+  ['Redis', (await serviceAvailable('redis')) ? serviceUrls.redis : null],
+]
+
+for (const [name, url] of stores) {
+  describe.skipIf(url === null)(`the portcullis CLI on ${name}`, () => {
+    it('runs the operator’s day one: migrate, provision, create, list, roll, allow-ip, reveal, delete', async () => {
+      const store = ['--store', url as string]
+      const project = `proj_${randomBytes(6).toString('hex')}`
+
+      const migrated = await cli(['migrate', ...store, '--json'])
+      expect(migrated.code).toBe(EXIT.ok)
+      expect((await cli(['migrate', ...store])).code).toBe(EXIT.ok)
+
+      const provisioned = await cli(['projects', 'provision', project, ...store, '--json'])
+      expect(provisioned.code).toBe(EXIT.ok)
+      const keys = provisioned.json()
+      expect(keys.live.secretKey.key).toMatch(/^sk_live_/)
+      expect((await cli(['projects', 'provision', project, ...store])).code).toBe(EXIT.refused)
+
+      const created = await cli([
+        'keys',
+        'create',
+        ...store,
+        '--project',
+        project,
+        '--type',
+        'secret',
+        '--mode',
+        'live',
+        '--name',
+        'Billing',
+        '--allow-ip',
+        '203.0.113.0/24',
+        '--json',
+      ])
+      expect(created.code).toBe(EXIT.ok)
+      const { key, record } = created.json()
+      expect(key).toMatch(/^sk_live_/)
+
+      const listed = await cli(['keys', 'list', ...store, '--project', project, '--mode', 'live'])
+      expect(listed.code).toBe(EXIT.ok)
+      expect(listed.stdout).toContain('"Billing"')
+      expect(listed.stdout).toContain('ips=203.0.113.0/24')
+      expect(listed.stdout).not.toContain(key)
+      expect(listed.stdout).not.toContain(keys.live.secretKey.key)
+
+      const rolled = await cli(['keys', 'roll', record.id, '--grace', '2h', ...store, '--json'])
+      expect(rolled.code).toBe(EXIT.ok)
+      const roll = rolled.json()
+      expect(roll.previous.expiresAt - Date.now()).toBeGreaterThan(2 * 3_600_000 - 60_000)
+      expect(roll.record.allowedIps).toEqual(['203.0.113.0/24'])
+      expect((await cli(['keys', 'roll', record.id, ...store])).code).toBe(EXIT.refused)
+
+      const allowed = await cli([
+        'keys',
+        'allow-ip',
+        roll.record.id,
+        '198.51.100.0/24',
+        '2001:DB8::/32',
+        ...store,
+        '--json',
+      ])
+      expect(allowed.json().allowedIps).toEqual(['198.51.100.0/24', '2001:db8::/32'])
+      const bad = await cli(['keys', 'allow-ip', roll.record.id, '::ffff:10.0.0.0/8', ...store])
+      expect(bad.code).toBe(EXIT.refused)
+      expect(bad.stderr).toContain('invalid_request')
+      expect(
+        (await cli(['keys', 'allow-ip', roll.record.id, '--clear', ...store, '--json'])).json()
+          .allowedIps,
+      ).toEqual([])
+
+      const revealed = await cli(['keys', 'reveal', keys.test.secretKey.record.id, ...store])
+      expect(revealed.stdout.trim()).toBe(keys.test.secretKey.key)
+      const liveReveal = await cli(['keys', 'reveal', keys.live.secretKey.record.id, ...store])
+      expect(liveReveal.code).toBe(EXIT.refused)
+      expect(liveReveal.stderr).toContain('key_not_revealable')
+
+      expect((await cli(['keys', 'delete', roll.record.id, ...store])).code).toBe(EXIT.ok)
+      expect((await cli(['keys', 'delete', roll.record.id, ...store])).code).toBe(EXIT.refused)
+      const missing = await cli(['sessions', 'revoke', 'cs_doesnotexist', ...store])
+      expect(missing.code).toBe(EXIT.refused)
+      expect(missing.stderr).toContain('resource_missing')
+    })
+  })
+}
+
+describe('the portcullis CLI', () => {
+  it('revokes a session', async () => {
+    const url = `sqlite:${join(dir, 'sessions.db')}`
+    expect((await cli(['migrate', '--store', url])).code).toBe(EXIT.ok)
+    const { createPortcullis } = await import('../src/index.js')
+    const { openStore } = await import('../src/cli/open-store.js')
+    const opened = await openStore(url)
+    const gate = createPortcullis({ store: opened.store, sessionSecret: randomBytes(32) })
+    const { test } = await gate.projects.provision('proj_s')
+    const auth = await gate.authenticate(
+      { headers: { authorization: `Bearer ${test.secretKey.key}` } },
+      { credential: 'secret' },
+    )
+    if (!auth.ok) throw auth.error
+    const { token, session } = await gate.sessions.create(auth.auth, { clientId: 'u1' })
+    const revoked = await cli(['sessions', 'revoke', session.id, '--store', url])
+    expect(revoked.code).toBe(EXIT.ok)
+    expect(revoked.stdout).toContain(`revoked ${session.id}`)
+    const use = await gate.authenticate(
+      { headers: { authorization: `Bearer ${token}` } },
+      { credential: 'session' },
+    )
+    expect(!use.ok && use.error.code).toBe('session_revoked')
+    await opened.close()
+  })
+
+  it('answers usage errors with exit code 2 and store outages with 3', async () => {
+    expect((await cli([])).code).toBe(EXIT.usage)
+    expect((await cli(['--help'])).stdout).toContain('keys roll <keyId>')
+    expect((await cli(['keys', 'list'])).stderr).toContain('PORTCULLIS_STORE')
+    expect((await cli(['keys', 'frobnicate', '--store', 'sqlite::memory:'])).code).toBe(EXIT.usage)
+    expect((await cli(['keys', 'list', '--bogus', '--store', 'sqlite::memory:'])).code).toBe(
+      EXIT.usage,
+    )
+    expect(
+      (await cli(['keys', 'roll', 'key_x', '--grace', 'soon', '--store', 'sqlite::memory:'])).code,
+    ).toBe(EXIT.usage)
+    expect((await cli(['keys', 'list', '--project', 'p', '--store', 'ftp://x'])).code).toBe(
+      EXIT.usage,
+    )
+    const down = await cli(['keys', 'list', '--project', 'p', '--store', 'redis://127.0.0.1:1'])
+    expect(down.code).toBe(EXIT.unavailable)
+    const pgDown = await cli([
+      'keys',
+      'list',
+      '--project',
+      'p',
+      '--store',
+      'postgres://nobody@127.0.0.1:1/x',
+    ])
+    expect(pgDown.code).toBe(EXIT.unavailable)
+  })
+
+  it('runs as the package bin', async () => {
+    const run = promisify(execFile)
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/main.ts', '--help'],
+      { cwd: root },
+    )
+    expect(stdout).toContain('Usage: portcullis <command>')
+    const failure = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'nope'], {
+      cwd: root,
+    }).catch((error: { code: number; stderr: string }) => error)
+    expect((failure as { code: number }).code).toBe(EXIT.usage)
+  })
+})
