@@ -1,13 +1,18 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import request from 'supertest'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createApp as createExpressApp } from '../examples/express/app.js'
 import { createApp as createKoaApp } from '../examples/koa/app.js'
 import { startDemo } from '../examples/shared/demo.js'
 
 const run = promisify(execFile)
+const scratch = mkdtempSync(join(tmpdir(), 'portcullis-examples-'))
+afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 const root = fileURLToPath(new URL('..', import.meta.url))
 const children: ChildProcess[] = []
 
@@ -16,10 +21,10 @@ afterEach(() => {
 })
 
 /** Starts an example server on a free port and resolves with everything it printed up to its walk-through. */
-function startServer(script: string): Promise<string> {
+function startServer(script: string, dir = mkdtempSync(join(scratch, 'server-'))): Promise<string> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: root,
-    env: { ...process.env, PORT: '0', PORTCULLIS_EXAMPLE_QUIET: '1' },
+    env: { ...process.env, PORT: '0', PORTCULLIS_EXAMPLE_QUIET: '1', PORTCULLIS_EXAMPLE_DIR: dir },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)
@@ -84,6 +89,22 @@ describe.each([
       'pk_test_',
     ])
   })
+
+  it('keeps its keys in a SQLite file across a restart', async () => {
+    const dir = mkdtempSync(join(scratch, 'restart-'))
+    const first = await startServer(script, dir)
+    expect(first).toContain('store: SQLite file')
+    const testKey = /test secret key +(sk_test_\w+)/.exec(first)?.[1]
+    for (const child of children.splice(0)) child.kill('SIGTERM')
+    const second = await startServer(script, dir)
+    expect(/test secret key +(sk_test_\w+)/.exec(second)?.[1]).toBe(testKey)
+    expect(second).toMatch(/live secret key +sk_live_…\w{4} \(live keys are shown once/)
+    const [account] = await walkThrough(second)
+    expect(JSON.parse(account as string)).toMatchObject({
+      projectId: 'proj_demo',
+      credential: 'secret',
+    })
+  })
 })
 
 describe.each([
@@ -91,9 +112,10 @@ describe.each([
   ['Koa', (gate: Parameters<typeof createExpressApp>[0]) => createKoaApp(gate).callback()],
 ])('the %s example app', (_framework, createApp) => {
   it('answers bad session requests in the envelope', async () => {
+    process.env.PORTCULLIS_EXAMPLE_DIR = mkdtempSync(join(scratch, 'in-process-'))
     const demo = await startDemo()
     const app = createApp(demo.gate)
-    const sk = demo.project.live.secretKey.key
+    const sk = demo.keys.live.secretKey
     const missing = await request(app)
       .post('/v1/client-sessions')
       .set('Authorization', `Bearer ${sk}`)
@@ -118,7 +140,7 @@ describe.each([
       .get('/v1/me')
       .set('Authorization', `Bearer ${live.body.clientSessionToken}`)
     expect(me.body).toEqual({ clientId: 'u', mode: 'live', livemode: true })
-    await demo.gate.close()
+    await demo.close()
   })
 })
 

@@ -7,6 +7,6 @@ const server = createApp(demo.gate).listen(Number(process.env.PORT ?? 3000), '12
   const { port } = server.address() as { port: number }
   console.log(banner('Koa', `http://127.0.0.1:${port}`, demo))
 })
-const stop = () => server.close(() => void demo.gate.close())
+const stop = () => server.close(() => void demo.close())
 process.once('SIGINT', stop)
 process.once('SIGTERM', stop)
