@@ -116,35 +116,34 @@ for (const [name, url] of stores) {
       expect(missing.code).toBe(EXIT.refused)
       expect(missing.stderr).toContain('resource_missing')
     })
+
+    it('revokes a session', async () => {
+      expect((await cli(['migrate', '--store', url as string])).code).toBe(EXIT.ok)
+      const { createPortcullis } = await import('../src/index.js')
+      const { openStore } = await import('../src/cli/open-store.js')
+      const opened = await openStore(url as string)
+      const gate = createPortcullis({ store: opened.store, sessionSecret: randomBytes(32) })
+      const { test } = await gate.projects.provision(`proj_${randomBytes(6).toString('hex')}`)
+      const auth = await gate.authenticate(
+        { headers: { authorization: `Bearer ${test.secretKey.key}` } },
+        { credential: 'secret' },
+      )
+      if (!auth.ok) throw auth.error
+      const { token, session } = await gate.sessions.create(auth.auth, { clientId: 'u1' })
+      const revoked = await cli(['sessions', 'revoke', session.id, '--store', url as string])
+      expect(revoked.code).toBe(EXIT.ok)
+      expect(revoked.stdout).toContain(`revoked ${session.id}`)
+      const use = await gate.authenticate(
+        { headers: { authorization: `Bearer ${token}` } },
+        { credential: 'session' },
+      )
+      expect(!use.ok && use.error.code).toBe('session_revoked')
+      await opened.close()
+    })
   })
 }
 
 describe('the portcullis CLI', () => {
-  it('revokes a session', async () => {
-    const url = `sqlite:${join(dir, 'sessions.db')}`
-    expect((await cli(['migrate', '--store', url])).code).toBe(EXIT.ok)
-    const { createPortcullis } = await import('../src/index.js')
-    const { openStore } = await import('../src/cli/open-store.js')
-    const opened = await openStore(url)
-    const gate = createPortcullis({ store: opened.store, sessionSecret: randomBytes(32) })
-    const { test } = await gate.projects.provision('proj_s')
-    const auth = await gate.authenticate(
-      { headers: { authorization: `Bearer ${test.secretKey.key}` } },
-      { credential: 'secret' },
-    )
-    if (!auth.ok) throw auth.error
-    const { token, session } = await gate.sessions.create(auth.auth, { clientId: 'u1' })
-    const revoked = await cli(['sessions', 'revoke', session.id, '--store', url])
-    expect(revoked.code).toBe(EXIT.ok)
-    expect(revoked.stdout).toContain(`revoked ${session.id}`)
-    const use = await gate.authenticate(
-      { headers: { authorization: `Bearer ${token}` } },
-      { credential: 'session' },
-    )
-    expect(!use.ok && use.error.code).toBe('session_revoked')
-    await opened.close()
-  })
-
   it('answers usage errors with exit code 2 and store outages with 3', async () => {
     expect((await cli([])).code).toBe(EXIT.usage)
     expect((await cli(['--help'])).stdout).toContain('keys roll <keyId>')
