@@ -86,7 +86,8 @@ describe.skipIf(!available)('RedisStore when Redis goes down, freezes and comes 
         prefix: randomPrefix(),
         commandTimeoutMs: COMMAND_TIMEOUT_MS,
       })
-      const gate = createPortcullis({ store, sessionSecret: randomBytes(32) })
+      // No in-process cache: every request must reach Redis, so each one shows the outage.
+      const gate = createPortcullis({ store, sessionSecret: randomBytes(32), cache: false })
       const heard: StoreChange[] = []
       const unwatch = await store.watch((change) => heard.push(change))
       try {

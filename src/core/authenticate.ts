@@ -1,3 +1,4 @@
+import type { AuthCache } from './auth-cache.js'
 import type { AuthContext } from './auth-context.js'
 import { requestClientAddress } from './client-address.js'
 import {
@@ -7,12 +8,12 @@ import {
   type PortcullisError,
   StoreUnavailableError,
 } from './errors.js'
-import { timingSafeEqualString } from './hashing.js'
+import { digestToken, timingSafeEqualString } from './hashing.js'
 import { type AddressMatcher, compileAllowlist } from './ip.js'
 import type { GateContext } from './options.js'
 import { type RequestHeaders, readCredential } from './read-credential.js'
-import { looksLikeJws } from './session-token.js'
-import type { StoredKey } from './store.js'
+import { looksLikeJws, type SessionClaims } from './session-token.js'
+import type { StoredKey, StoredSession } from './store.js'
 import type { CredentialKind, KeyType, Mode } from './types.js'
 
 /** The plain values a binding hands to the core. */
@@ -86,9 +87,24 @@ export function createAuthenticator(ctx: GateContext) {
   }
 
   /** Finds the key record for a well-formed key; null when unknown. */
+  /** The stored key for a hash: from the cache, or one store round trip (then cached). */
+  async function findKey(hash: string): Promise<StoredKey | null> {
+    const { cache } = ctx
+    if (cache === null) return ctx.call(() => ctx.store.findKeyByHash(hash))
+    const now = ctx.clock()
+    const cached = cache.key(hash, now)
+    if (cached !== undefined) return cached.record
+    const generation = cache.generation
+    const record = await ctx.call(() => ctx.store.findKeyByHash(hash))
+    // A change announced while the read was in flight may have made it stale already.
+    if (cache.generation === generation) cache.rememberKey(hash, record, now)
+    return record
+  }
+
+  /** Finds the key record for a well-formed key; null when unknown. */
   async function lookUpKey(token: string, type: KeyType, mode: Mode): Promise<StoredKey | null> {
     const hash = ctx.hash(token)
-    const record = await ctx.call(() => ctx.store.findKeyByHash(hash))
+    const record = await findKey(hash)
     if (record === null) return null
     // Defence in depth against a store that matched loosely (prefix, case-insensitive).
     if (!timingSafeEqualString(record.hash, hash) || record.type !== type || record.mode !== mode) {
@@ -165,17 +181,51 @@ export function createAuthenticator(ctx: GateContext) {
       return authenticateClientKey(read.token, parsed.mode, requiredMode)
     }
     const now = ctx.clock()
-    const checked = await ctx.tokens.verify(read.token, now)
-    if (!checked.ok)
-      return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
-    const { claims } = checked
+    const { cache } = ctx
+    // A token verified before is found again by a hash of it: jose runs once per cache entry.
+    const tokenKey = cache === null ? '' : digestToken(read.token)
+    const entry = cache?.sessions.get(tokenKey)
+    let claims: SessionClaims
+    if (entry === undefined) {
+      const checked = await ctx.tokens.verify(read.token, now)
+      if (!checked.ok)
+        return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
+      claims = checked.claims
+    } else {
+      claims = entry.claims
+    }
     if (requiredMode !== undefined && claims.mode !== requiredMode) {
       return fail(
         'mode_mismatch',
         `This route requires a ${requiredMode} mode session; a ${claims.mode} mode session was sent.`,
       )
     }
-    const session = await ctx.call(() => ctx.store.touchSession(claims.sid, now))
+    const generation = cache?.generation
+    let session: StoredSession | null
+    let fetched = true
+    let touched = false
+    if (entry === undefined || now - entry.touchedAt >= ctx.touchIntervalMs) {
+      session = await ctx.call(() => ctx.store.touchSession(claims.sid, now))
+      touched = true
+    } else if (now - entry.checkedAt >= (cache as AuthCache).ttlMs) {
+      session = await ctx.call(() => ctx.store.getSession(claims.sid))
+    } else {
+      session = entry.session
+      fetched = false
+    }
+    if (cache !== null && fetched) {
+      if (session === null) {
+        cache.sessions.delete(tokenKey)
+      } else if (cache.generation === generation) {
+        if (entry === undefined) {
+          cache.sessions.set(tokenKey, { claims, session, checkedAt: now, touchedAt: now })
+        } else {
+          entry.session = session
+          entry.checkedAt = now
+          if (touched) entry.touchedAt = now
+        }
+      }
+    }
     // Signed by us but gone from the store: swept after it expired.
     if (session === null) return fail('session_expired')
     if (

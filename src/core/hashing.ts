@@ -34,3 +34,6 @@ export function timingSafeEqualString(a: string, b: string): boolean {
   if (left.length !== right.length) return false
   return nodeCrypto.timingSafeEqual(left, right)
 }
+
+/** A fast, unpeppered digest of a presented token, used only as an in-process cache key. */
+export const digestToken: SecretHasher = createSecretHasher()

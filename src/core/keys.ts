@@ -71,6 +71,9 @@ const DEFAULT_NAMES: Readonly<Record<KeyType, string>> = {
 }
 
 export function createKeyOperations(ctx: GateContext) {
+  /** This instance's cache hears its own writes at once; others hear them through watch(). */
+  const forget = (key: StoredKey) =>
+    ctx.cache?.apply({ type: 'key', keyId: key.id, hash: key.hash })
   const view = (key: StoredKey) => toKeyRecord(key, ctx.usage.latest(key.id, key.lastUsedAt))
 
   async function mustGet(keyId: string): Promise<StoredKey> {
@@ -211,7 +214,11 @@ export function createKeyOperations(ctx: GateContext) {
 
   async function remove(keyId: string): Promise<boolean> {
     checkOpaqueId(keyId, 'keyId')
-    return ctx.call(() => ctx.store.deleteKey(keyId))
+    const key = await ctx.call(() => ctx.store.getKey(keyId))
+    if (key === null) return false
+    const deleted = await ctx.call(() => ctx.store.deleteKey(keyId))
+    forget(key)
+    return deleted
   }
 
   async function setAllowedIps(keyId: string, allowedIps: readonly string[]): Promise<KeyRecord> {
@@ -221,6 +228,7 @@ export function createKeyOperations(ctx: GateContext) {
       throw new InvalidRequestError('IP allowlists apply to secret keys only', 'allowedIps')
     }
     const updated = await ctx.call(() => ctx.store.setKeyAllowedIps(keyId, normalized))
+    forget(key)
     if (updated === null) throw new NotFoundError(`No such key: ${keyId}`)
     return view(updated)
   }

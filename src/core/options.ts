@@ -1,3 +1,4 @@
+import { AuthCache, type CacheOptions } from './auth-cache.js'
 import type { AuthContext } from './auth-context.js'
 import { compileTrustedProxies } from './client-address.js'
 import { createSecretHasher, type SecretHasher } from './hashing.js'
@@ -52,6 +53,19 @@ export interface PortcullisOptions {
   usageFlushIntervalMs?: number
   /** Receives failures of background work (batched `lastUsedAt` writes). Default: ignored. */
   onError?: (error: unknown) => void
+  /**
+   * The in-process cache of verified keys and sessions (on by default): a credential is
+   * verified and looked up once per `ttlMs`, not on every request; changes announced by the
+   * store's `watch()` drop entries at once. `false` turns it off.
+   */
+  cache?: CacheOptions | false
+  /**
+   * A session's idle expiry is written to the store at most once per this interval per
+   * instance; in between it is slid in memory. The stored expiry is exact to within it.
+   * Default: 60 s, or a tenth of `idleTimeoutMs` if that is shorter. Must be below
+   * `idleTimeoutMs`.
+   */
+  touchIntervalMs?: number
 }
 
 /** Everything the operations share, resolved once from the options. */
@@ -72,6 +86,10 @@ export interface GateContext {
   readonly maxGracePeriodMs: number
   readonly apiKeyHeader: string
   readonly sessionHeader: string
+  /** The in-process cache; null when turned off. */
+  readonly cache: AuthCache | null
+  readonly touchIntervalMs: number
+  readonly onError: (error: unknown) => void
 }
 
 function positiveMs(value: number | undefined, fallback: number, name: string): number {
@@ -135,6 +153,20 @@ export function resolveOptions(options: PortcullisOptions): GateContext {
   if (idleTimeoutMs > maxLifetimeMs)
     throw new TypeError('idleTimeoutMs must not exceed maxLifetimeMs')
   const storeTimeoutMs = positiveMs(options.storeTimeoutMs, 2000, 'storeTimeoutMs')
+  const touchIntervalMs = positiveMs(
+    options.touchIntervalMs,
+    Math.max(1, Math.min(60_000, Math.floor(idleTimeoutMs / 10))),
+    'touchIntervalMs',
+  )
+  if (touchIntervalMs >= idleTimeoutMs)
+    throw new TypeError('touchIntervalMs must be below idleTimeoutMs')
+  if (
+    options.cache !== undefined &&
+    options.cache !== false &&
+    (typeof options.cache !== 'object' || options.cache === null)
+  ) {
+    throw new TypeError('cache must be an options object or false')
+  }
   const onError = options.onError ?? (() => {})
   const call = <T>(operation: () => Promise<T>) => callStore(storeTimeoutMs, operation)
   return {
@@ -158,5 +190,8 @@ export function resolveOptions(options: PortcullisOptions): GateContext {
     maxGracePeriodMs: positiveMs(options.maxGracePeriodMs, 7 * DAY_MS, 'maxGracePeriodMs'),
     apiKeyHeader: headerName(options.headers?.apiKey, 'apiKey'),
     sessionHeader: headerName(options.headers?.session, 'session'),
+    cache: options.cache === false ? null : new AuthCache(options.cache ?? {}),
+    touchIntervalMs,
+    onError,
   }
 }

@@ -3,6 +3,7 @@ import { createAuthenticator } from './authenticate.js'
 import { createKeyOperations } from './keys.js'
 import { type PortcullisOptions, resolveOptions } from './options.js'
 import { createSessionOperations } from './sessions.js'
+import type { Unwatch } from './store.js'
 
 /**
  * Creates the core instance: key management, Client Session Tokens and `authenticate()`,
@@ -25,6 +26,17 @@ import { createSessionOperations } from './sessions.js'
  */
 export function createPortcullis(options: PortcullisOptions) {
   const ctx = resolveOptions(options)
+  // Other instances' changes (and this one's) reach the cache through the store's watch().
+  const { cache, store } = ctx
+  const unwatch: Promise<Unwatch | null> =
+    cache !== null && typeof store.watch === 'function'
+      ? store
+          .watch((change) => cache.apply(change))
+          .catch((error: unknown) => {
+            ctx.onError(error)
+            return null
+          })
+      : Promise.resolve(null)
   const { keys, projects } = createKeyOperations(ctx)
   return {
     /** The limits this gate enforces, for documentation and request validation. */
@@ -46,8 +58,12 @@ export function createPortcullis(options: PortcullisOptions) {
     allowlist: createAddressGuard(ctx),
     /** Writes pending `lastUsedAt` values now (they are otherwise batched). */
     flush: (): Promise<void> => ctx.usage.flush(),
-    /** Stops background timers and writes pending `lastUsedAt` values. Does not close the store. */
-    close: (): Promise<void> => ctx.usage.close(),
+    /** Stops background timers and the change subscription, writes pending `lastUsedAt` values. Does not close the store. */
+    async close(): Promise<void> {
+      await ctx.usage.close()
+      await (await unwatch)?.()
+      cache?.clear()
+    },
   }
 }
 

@@ -101,6 +101,8 @@ export function createSessionOperations(ctx: GateContext) {
       }
     }
     const revoked = await ctx.call(() => ctx.store.revokeSession(sessionId, now))
+    // This instance's cache hears its own writes at once; others hear them through watch().
+    ctx.cache?.apply({ type: 'session', sessionId })
     if (revoked === null) throw new NotFoundError(`No such session: ${sessionId}`)
     return toSessionRecord(revoked)
   }
@@ -108,7 +110,9 @@ export function createSessionOperations(ctx: GateContext) {
   /** Revokes every session of `clientId` in the project and mode of `auth`; returns how many. */
   async function revokeClient(auth: AuthContext, clientId: string): Promise<number> {
     const scope = secretScope(auth, clientId)
-    return ctx.call(() => ctx.store.revokeClientSessions(scope, ctx.clock()))
+    const count = await ctx.call(() => ctx.store.revokeClientSessions(scope, ctx.clock()))
+    ctx.cache?.apply({ type: 'client', ...scope })
+    return count
   }
 
   /** The client's sessions on record (revoked ones included) in the mode of `auth`. */

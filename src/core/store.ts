@@ -106,6 +106,8 @@ export type StoreChange =
       readonly mode: Mode
       readonly clientId: string
     }
+  /** Changes may have been missed (e.g. a subscriber reconnected): drop everything cached. */
+  | { readonly type: 'reset' }
 
 /** Stops a `watch` subscription. */
 export type Unwatch = () => Promise<void>

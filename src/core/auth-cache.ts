@@ -1,0 +1,111 @@
+import { LRUCache } from 'lru-cache'
+import type { SessionClaims } from './session-token.js'
+import type { StoreChange, StoredKey, StoredSession } from './store.js'
+
+/** Options of the in-process cache of verified credentials. */
+export interface CacheOptions {
+  /** Most entries per kind (keys, sessions). Default 10,000. */
+  maxEntries?: number
+  /**
+   * Longest an entry is trusted without asking the store again: the staleness bound when a
+   * change notification is missed or the store has no `watch()`. Default 5000 ms.
+   */
+  ttlMs?: number
+  /** How long "no such key" is remembered. Default 1000 ms. */
+  negativeTtlMs?: number
+}
+
+export interface KeyEntry {
+  readonly record: StoredKey | null
+  readonly validUntil: number
+}
+
+export interface SessionEntry {
+  readonly claims: SessionClaims
+  /** The session as the store last returned it. */
+  session: StoredSession
+  /** When the store last answered for it (touch or read). */
+  checkedAt: number
+  /** When this instance last wrote a touch for it. */
+  touchedAt: number
+}
+
+/**
+ * Verified keys (by stored hash) and verified Client Session Tokens (by a hash of the token):
+ * bounded LRU maps whose entries also expire on the gate's own clock, so tests can drive them.
+ * Store failures are never cached. `apply` drops what a {@link StoreChange} made stale.
+ */
+export class AuthCache {
+  readonly keys: LRUCache<string, KeyEntry>
+  readonly sessions: LRUCache<string, SessionEntry>
+  readonly ttlMs: number
+  readonly negativeTtlMs: number
+  /**
+   * Counts applied changes. A store read that started before a change must not be cached
+   * after it: callers note the generation before reading and cache only if it is unchanged.
+   */
+  generation = 0
+
+  constructor(options: CacheOptions) {
+    const max = options.maxEntries ?? 10_000
+    if (!Number.isSafeInteger(max) || max < 1)
+      throw new TypeError('cache.maxEntries must be a positive integer')
+    this.ttlMs = options.ttlMs ?? 5000
+    this.negativeTtlMs = options.negativeTtlMs ?? 1000
+    for (const [name, value] of [
+      ['ttlMs', this.ttlMs],
+      ['negativeTtlMs', this.negativeTtlMs],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 0)
+        throw new TypeError(`cache.${name} must be a non-negative integer`)
+    }
+    this.keys = new LRUCache({ max })
+    this.sessions = new LRUCache({ max })
+  }
+
+  /** The cached key record for a hash, or undefined when unknown or too old. */
+  key(hash: string, now: number): KeyEntry | undefined {
+    const entry = this.keys.get(hash)
+    if (entry === undefined) return undefined
+    if (now >= entry.validUntil) {
+      this.keys.delete(hash)
+      return undefined
+    }
+    return entry
+  }
+
+  rememberKey(hash: string, record: StoredKey | null, now: number): void {
+    this.keys.set(hash, {
+      record,
+      validUntil: now + (record === null ? this.negativeTtlMs : this.ttlMs),
+    })
+  }
+
+  /** Drops whatever a change made stale. Cheap: changes are rare next to requests. */
+  apply(change: StoreChange): void {
+    this.generation++
+    if (change.type === 'reset') {
+      this.clear()
+      return
+    }
+    if (change.type === 'key') {
+      this.keys.delete(change.hash)
+      return
+    }
+    for (const [tokenHash, entry] of this.sessions.entries()) {
+      const { session } = entry
+      const stale =
+        change.type === 'session'
+          ? session.id === change.sessionId
+          : session.projectId === change.projectId &&
+            session.mode === change.mode &&
+            session.clientId === change.clientId
+      if (stale) this.sessions.delete(tokenHash)
+    }
+  }
+
+  clear(): void {
+    this.keys.clear()
+    this.sessions.clear()
+  }
+}

@@ -1,0 +1,230 @@
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../adapters/memory/index.js'
+import { createPortcullis, type PortcullisOptions, type PortcullisStore } from '../src/index.js'
+import { createManualClock } from '../src/testing/index.js'
+import { bearer, faultyStore, HOUR_MS, refused, spyOn } from './helpers.js'
+
+const TTL_MS = 5000
+
+/** Two app instances sharing one store, on one manual clock. */
+function twoInstances(options: { watch?: boolean } & Partial<PortcullisOptions> = {}) {
+  const clock = createManualClock()
+  const shared = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+  // Without watch() an instance only learns of other instances' changes when its entries age out.
+  const store: PortcullisStore =
+    options.watch === false
+      ? new Proxy(shared, {
+          get(target, property) {
+            if (property === 'watch') return undefined
+            const value = Reflect.get(target, property)
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+      : shared
+  const sessionSecret = randomBytes(32)
+  const make = () =>
+    createPortcullis({
+      store,
+      sessionSecret,
+      clock: clock.now,
+      cache: { ttlMs: TTL_MS },
+      ...options,
+    })
+  return { a: make(), b: make(), clock, shared }
+}
+
+async function ok(
+  gate: ReturnType<typeof createPortcullis>,
+  credential: string,
+  kind: 'secret' | 'session',
+) {
+  return gate.authenticate(bearer(credential), { credential: kind })
+}
+
+async function code(
+  gate: ReturnType<typeof createPortcullis>,
+  credential: string,
+  kind: 'secret' | 'session',
+) {
+  const result = await ok(gate, credential, kind)
+  return result.ok ? 'ok' : result.error.code
+}
+
+describe('the in-process cache across instances, with watch()', () => {
+  it('stops serving a rolled, deleted or re-allowlisted key the moment another instance changes it', async () => {
+    const { a, b } = twoInstances()
+    const { test } = await a.projects.provision('proj_a')
+    const extra = await a.keys.create({ projectId: 'proj_a', type: 'secret', mode: 'live' })
+    const fenced = await a.keys.create({ projectId: 'proj_a', type: 'secret', mode: 'live' })
+    for (const key of [test.secretKey.key, extra.key, fenced.key])
+      expect(await code(b, key, 'secret')).toBe('ok')
+
+    await a.keys.roll(test.secretKey.record.id)
+    await a.keys.delete(extra.record.id)
+    await a.keys.setAllowedIps(fenced.record.id, ['198.51.100.0/24'])
+    expect(await code(b, test.secretKey.key, 'secret')).toBe('api_key_expired')
+    expect(await code(b, extra.key, 'secret')).toBe('api_key_invalid')
+    expect(await code(b, fenced.key, 'secret')).toBe('ip_not_allowed')
+  })
+
+  it('stops serving a revoked session or client the moment another instance revokes it', async () => {
+    const { a, b } = twoInstances()
+    const { live } = await a.projects.provision('proj_a')
+    const auth = await a.authenticate(bearer(live.secretKey.key), { credential: 'secret' })
+    if (!auth.ok) throw auth.error
+    const one = await a.sessions.create(auth.auth, { clientId: 'u1' })
+    const two = await a.sessions.create(auth.auth, { clientId: 'u2' })
+    expect(await code(b, one.token, 'session')).toBe('ok')
+    expect(await code(b, two.token, 'session')).toBe('ok')
+    await a.sessions.revoke(one.session.id)
+    await a.sessions.revokeClient(auth.auth, 'u2')
+    expect(await code(b, one.token, 'session')).toBe('session_revoked')
+    expect(await code(b, two.token, 'session')).toBe('session_revoked')
+  })
+})
+
+describe('the in-process cache without watch(): bounded by ttlMs', () => {
+  it('serves another instance’s deleted key for less than ttlMs, never at ttlMs', async () => {
+    const { a, b, clock } = twoInstances({ watch: false })
+    const { test } = await a.projects.provision('proj_a')
+    expect(await code(b, test.secretKey.key, 'secret')).toBe('ok')
+    await a.keys.delete(test.secretKey.record.id)
+    clock.advance(TTL_MS - 1)
+    expect(await code(b, test.secretKey.key, 'secret')).toBe('ok')
+    clock.advance(1)
+    expect(await code(b, test.secretKey.key, 'secret')).toBe('api_key_invalid')
+  })
+
+  it('serves another instance’s revoked session for less than ttlMs, never at ttlMs', async () => {
+    const { a, b, clock } = twoInstances({ watch: false })
+    const { test } = await a.projects.provision('proj_a')
+    const auth = await a.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+    if (!auth.ok) throw auth.error
+    const { token, session } = await a.sessions.create(auth.auth, { clientId: 'u1' })
+    expect(await code(b, token, 'session')).toBe('ok')
+    await a.sessions.revoke(session.id)
+    clock.advance(TTL_MS - 1)
+    expect(await code(b, token, 'session')).toBe('ok')
+    clock.advance(1)
+    expect(await code(b, token, 'session')).toBe('session_revoked')
+    // The instance that revoked it never served it again.
+    expect(await code(a, token, 'session')).toBe('session_revoked')
+  })
+})
+
+describe('the in-process cache and the store', () => {
+  it('finds a key once per ttlMs and an unknown key once per negativeTtlMs', async () => {
+    const clock = createManualClock()
+    const spied = spyOn(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }))
+    const gate = createPortcullis({
+      store: spied.store,
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+      cache: { ttlMs: TTL_MS, negativeTtlMs: 1000 },
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    const stranger = createPortcullis({
+      store: new MemoryStore({ sweepIntervalMs: 0 }),
+      sessionSecret: randomBytes(32),
+    })
+    const unknown = (await stranger.projects.provision('proj_z')).test.secretKey.key
+    const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
+    for (let i = 0; i < 20; i++) {
+      await ok(gate, test.secretKey.key, 'secret')
+      await ok(gate, unknown, 'secret')
+    }
+    expect(lookups()).toBe(2)
+    clock.advance(1000)
+    await ok(gate, unknown, 'secret')
+    await ok(gate, test.secretKey.key, 'secret')
+    expect(lookups()).toBe(3)
+    clock.advance(TTL_MS - 1000)
+    await ok(gate, test.secretKey.key, 'secret')
+    expect(lookups()).toBe(4)
+  })
+
+  it('writes a session touch at most once per touchIntervalMs and keeps the idle expiry within it', async () => {
+    const clock = createManualClock()
+    const spied = spyOn(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }))
+    const gate = createPortcullis({
+      store: spied.store,
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+      idleTimeoutMs: HOUR_MS,
+      touchIntervalMs: 60_000,
+      cache: { ttlMs: TTL_MS },
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    const auth = await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+    if (!auth.ok) throw auth.error
+    const { token } = await gate.sessions.create(auth.auth, { clientId: 'u1' })
+    const count = (name: string) => spied.calls.filter((call) => call === name).length
+    // 100 requests over 50 s: one touch, and one re-read per ttlMs in between.
+    for (let i = 0; i < 100; i++) {
+      expect(await code(gate, token, 'session')).toBe('ok')
+      clock.advance(500)
+    }
+    expect(count('touchSession')).toBe(1)
+    expect(count('getSession')).toBe(Math.floor((100 * 500 - 1) / TTL_MS))
+    clock.advance(10_000)
+    expect(await code(gate, token, 'session')).toBe('ok')
+    expect(count('touchSession')).toBe(2)
+    // Last use now; the stored idle expiry is at most touchIntervalMs behind it.
+    const lastUse = clock.now()
+    clock.advance(HOUR_MS - 1)
+    expect(await code(gate, token, 'session')).toBe('ok')
+    clock.set(lastUse + 2 * HOUR_MS)
+    expect(await code(gate, token, 'session')).toBe('session_expired')
+  })
+
+  it('never caches store_unavailable: the first request after the store returns succeeds', async () => {
+    let down = false
+    const clock = createManualClock()
+    const store = faultyStore(refused, () => down)
+    const gate = createPortcullis({ store, sessionSecret: randomBytes(32), clock: clock.now })
+    const { test } = await gate.projects.provision('proj_a')
+    const auth = await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+    if (!auth.ok) throw auth.error
+    const { token } = await gate.sessions.create(auth.auth, { clientId: 'u1' })
+    const fresh = (await gate.keys.create({ projectId: 'proj_a', type: 'secret', mode: 'live' }))
+      .key
+    expect(await code(gate, token, 'session')).toBe('ok')
+    down = true
+    expect(await code(gate, fresh, 'secret')).toBe('store_unavailable')
+    expect(await code(gate, token, 'session')).toBe('ok') // verified and touched just now: cached
+    down = false
+    expect(await code(gate, fresh, 'secret')).toBe('ok')
+  })
+
+  it('keeps a cached credential through an outage for less than ttlMs, then answers 503', async () => {
+    let down = false
+    const clock = createManualClock()
+    const gate = createPortcullis({
+      store: faultyStore(refused, () => down),
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+      cache: { ttlMs: TTL_MS },
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    expect(await code(gate, test.secretKey.key, 'secret')).toBe('ok')
+    down = true
+    clock.advance(TTL_MS - 1)
+    expect(await code(gate, test.secretKey.key, 'secret')).toBe('ok')
+    clock.advance(1)
+    expect(await code(gate, test.secretKey.key, 'secret')).toBe('store_unavailable')
+  })
+
+  it('with cache: false, asks the store on every request', async () => {
+    const spied = spyOn(new MemoryStore({ sweepIntervalMs: 0 }))
+    const gate = createPortcullis({
+      store: spied.store,
+      sessionSecret: randomBytes(32),
+      cache: false,
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    for (let i = 0; i < 5; i++) await ok(gate, test.secretKey.key, 'secret')
+    expect(spied.calls.filter((call) => call === 'findKeyByHash')).toHaveLength(5)
+    expect(spied.calls).not.toContain('watch')
+  })
+})
