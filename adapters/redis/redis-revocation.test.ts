@@ -207,7 +207,7 @@ describe.skipIf(!available)('cross-instance revocation through Redis', () => {
           clearTimeout(timer)
           waiting = null
         }
-        // No cache yet: B reads Redis on every request, so it refuses at once.
+        // B's in-process cache dropped the entry on the same message, so B refuses at once.
         const after = await gateB.authenticate(request(credential), { credential: kind })
         expect(after.ok, `${scenario.name}: B still accepts the old state`).toBe(false)
         if (!after.ok) expect(after.error.code, scenario.name).toBe(refusedWith)
