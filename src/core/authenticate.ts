@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import type { AuthCache } from './auth-cache.js'
 import type { AuthContext } from './auth-context.js'
 import { requestClientAddress } from './client-address.js'
@@ -63,53 +64,72 @@ function wrongType(sent: string, wanted: CredentialKind): Failure {
   )
 }
 
-/** Compiled allowlists, keyed by their canonical text; bounded so churn cannot grow it. */
-const MAX_COMPILED_ALLOWLISTS = 1024
+/**
+ * Compiled allowlists, keyed by their canonical text; an LRU as large as the key cache (every
+ * cached key may carry its own list), so steady traffic never recompiles.
+ */
+const MIN_COMPILED_ALLOWLISTS = 1024
 
 export function createAuthenticator(ctx: GateContext) {
-  const compiled = new Map<string, AddressMatcher>()
+  const compiled = new LRUCache<string, AddressMatcher>({
+    max: Math.max(MIN_COMPILED_ALLOWLISTS, ctx.cache?.keys.max ?? 0),
+  })
+
+  /** Matchers by list identity: a cached record keeps its (frozen) list object. */
+  const byList = new WeakMap<readonly string[], AddressMatcher>()
 
   function allowlistOf(entries: readonly string[]): AddressMatcher {
-    const cacheKey = entries.join(',')
-    let matcher = compiled.get(cacheKey)
+    let matcher = byList.get(entries)
+    if (matcher !== undefined) return matcher
+    const text = entries.join(',')
+    matcher = compiled.get(text)
     if (matcher === undefined) {
-      if (compiled.size >= MAX_COMPILED_ALLOWLISTS) compiled.clear()
       matcher = compileAllowlist(entries)
-      compiled.set(cacheKey, matcher)
+      compiled.set(text, matcher)
     }
+    byList.set(entries, matcher)
     return matcher
   }
 
-  function issue(auth: AuthContext): { ok: true; auth: AuthContext } {
-    const frozen = Object.freeze(auth)
-    ctx.issued.add(frozen)
-    return { ok: true, auth: frozen }
+  /**
+   * The frozen auth this gate issues for a record. Its fields never change for a given record
+   * object, and cached records are reused, so the steady state allocates nothing here.
+   */
+  const issuedFor = new WeakMap<object, AuthContext>()
+
+  function issue(source: object, make: () => AuthContext): { ok: true; auth: AuthContext } {
+    let auth = issuedFor.get(source)
+    if (auth === undefined) {
+      auth = Object.freeze(make())
+      ctx.issued.add(auth)
+      issuedFor.set(source, auth)
+    }
+    return { ok: true, auth }
   }
 
   /** Finds the key record for a well-formed key; null when unknown. */
-  /** The stored key for a hash: from the cache, or one store round trip (then cached). */
+  /**
+   * The stored key for a hash: from the cache, or one store round trip (then cached). A store
+   * answer is checked to be for exactly this hash, in constant time, before it is trusted: a
+   * defence against a store that matched loosely (prefix, case-insensitive collation).
+   */
   async function findKey(hash: string): Promise<StoredKey | null> {
     const { cache } = ctx
-    if (cache === null) return ctx.call(() => ctx.store.findKeyByHash(hash))
     const now = ctx.clock()
-    const cached = cache.key(hash, now)
+    const cached = cache?.key(hash, now)
     if (cached !== undefined) return cached.record
-    const generation = cache.generation
-    const record = await ctx.call(() => ctx.store.findKeyByHash(hash))
+    const generation = cache?.generation
+    const found = await ctx.call(() => ctx.store.findKeyByHash(hash))
+    const record = found !== null && timingSafeEqualString(found.hash, hash) ? found : null
     // A change announced while the read was in flight may have made it stale already.
-    if (cache.generation === generation) cache.rememberKey(hash, record, now)
+    if (cache != null && cache.generation === generation) cache.rememberKey(hash, record, now)
     return record
   }
 
   /** Finds the key record for a well-formed key; null when unknown. */
   async function lookUpKey(token: string, type: KeyType, mode: Mode): Promise<StoredKey | null> {
-    const hash = ctx.hash(token)
-    const record = await findKey(hash)
-    if (record === null) return null
-    // Defence in depth against a store that matched loosely (prefix, case-insensitive).
-    if (!timingSafeEqualString(record.hash, hash) || record.type !== type || record.mode !== mode) {
-      return null
-    }
+    const record = await findKey(ctx.hash(token))
+    if (record === null || record.type !== type || record.mode !== mode) return null
     return record
   }
 
@@ -154,13 +174,13 @@ export function createAuthenticator(ctx: GateContext) {
       if (!allowlistOf(record.allowedIps)(address)) return fail('ip_not_allowed')
     }
     ctx.usage.record(record.id, now)
-    return issue({
+    return issue(record, () => ({
       mode: record.mode,
       livemode: record.mode === 'live',
       projectId: record.projectId,
       credential: wanted,
       keyId: record.id,
-    })
+    }))
   }
 
   async function authenticateSession(
@@ -237,14 +257,14 @@ export function createAuthenticator(ctx: GateContext) {
     }
     if (session.revokedAt !== null) return fail('session_revoked')
     if (session.expiresAt <= now) return fail('session_expired')
-    return issue({
+    return issue(session, () => ({
       mode: session.mode,
       livemode: session.mode === 'live',
       projectId: session.projectId,
       credential: 'session',
       clientId: session.clientId,
       sessionId: session.id,
-    })
+    }))
   }
 
   /** Development client keys: test mode only, no expiry of their own beyond `expiresAt`. */
@@ -266,14 +286,15 @@ export function createAuthenticator(ctx: GateContext) {
     const now = ctx.clock()
     if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
     ctx.usage.record(record.id, now)
-    return issue({
+    const clientId = record.clientId
+    return issue(record, () => ({
       mode: record.mode,
       livemode: false,
       projectId: record.projectId,
       credential: 'session',
       keyId: record.id,
-      clientId: record.clientId,
-    })
+      clientId,
+    }))
   }
 
   /**

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache'
 import {
   type AddressMatcher,
   compileAllowlist,
@@ -12,6 +13,21 @@ const PRESETS: Readonly<Record<string, readonly string[]>> = {
   loopback: ['127.0.0.0/8', '::1'],
   linklocal: ['169.254.0.0/16', 'fe80::/10'],
   uniquelocal: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+}
+
+/**
+ * Parsed peer addresses: the same few socket addresses (clients, load balancers) arrive over and
+ * over, and parsing IPv6 text is the dearest step of an allowlist check. Parsed addresses are
+ * never mutated, so they can be shared.
+ */
+const peers = new LRUCache<string, IpAddress | false>({ max: 4096 })
+
+function parsePeer(text: string): IpAddress | null {
+  const cached = peers.get(text)
+  if (cached !== undefined) return cached === false ? null : cached
+  const parsed = parseAddress(text, true)
+  peers.set(text, parsed ?? false)
+  return parsed
 }
 
 /** Beyond this many `X-Forwarded-For` hops the chain is refused rather than walked. */
@@ -44,7 +60,7 @@ export function resolveClientAddress(
   forwardedFor: string | readonly string[] | undefined,
   trust: AddressMatcher | null,
 ): IpAddress | null {
-  let current = remoteAddress === undefined ? null : parseAddress(remoteAddress, true)
+  let current = remoteAddress === undefined ? null : parsePeer(remoteAddress)
   if (trust === null || current === null || forwardedFor === undefined) return current
   // An untrusted peer is the client, whatever its header says (however long).
   if (!trust(current)) return current
@@ -55,7 +71,7 @@ export function resolveClientAddress(
     if (i < hops.length - 1 && !trust(current)) return current
     const hop = (hops[i] as string).trim()
     if (hop === '' && hops.length === 1) return current
-    current = parseAddress(hop, true)
+    current = parsePeer(hop)
     if (current === null) return null
   }
   return current
