@@ -107,31 +107,38 @@ export function createAuthenticator(ctx: GateContext) {
     return { ok: true, auth }
   }
 
-  /** Finds the key record for a well-formed key; null when unknown. */
   /**
-   * The stored key for a hash: from the cache, or one store round trip (then cached). A store
+   * The stored key for a hash after a cache miss: one store round trip, then cached. A store
    * answer is checked to be for exactly this hash, in constant time, before it is trusted: a
    * defence against a store that matched loosely (prefix, case-insensitive collation).
    */
-  async function findKey(hash: string): Promise<StoredKey | null> {
+  async function findKeyInStore(hash: string, now: number): Promise<StoredKey | null> {
     const { cache } = ctx
-    const now = ctx.clock()
-    const cached = cache?.key(hash, now)
-    if (cached !== undefined) return cached.record
     const generation = cache?.generation
     const found = await ctx.call(() => ctx.store.findKeyByHash(hash))
     const record = found !== null && timingSafeEqualString(found.hash, hash) ? found : null
     // A change announced while the read was in flight may have made it stale already.
-    if (cache != null && cache.generation === generation) cache.rememberKey(hash, record, now)
+    if (cache !== null && cache.generation === generation) cache.rememberKey(hash, record, now)
     return record
   }
 
-  /** Finds the key record for a well-formed key; null when unknown. */
-  async function lookUpKey(token: string, type: KeyType, mode: Mode): Promise<StoredKey | null> {
-    const record = await findKey(ctx.hash(token))
-    if (record === null || record.type !== type || record.mode !== mode) return null
-    return record
+  /** The key record for a well-formed key, or null; synchronous (no await) on a cache hit. */
+  function lookUpKey(
+    token: string,
+    type: KeyType,
+    mode: Mode,
+    now: number,
+  ): StoredKey | null | Promise<StoredKey | null> {
+    const hash = ctx.hash(token)
+    const cached = ctx.cache?.key(hash, now)
+    if (cached === undefined) {
+      return findKeyInStore(hash, now).then((record) => matching(record, type, mode))
+    }
+    return matching(cached.record, type, mode)
   }
+
+  const matching = (record: StoredKey | null, type: KeyType, mode: Mode) =>
+    record === null || record.type !== type || record.mode !== mode ? null : record
 
   async function authenticateKey(
     request: AuthenticateRequest,
@@ -152,9 +159,10 @@ export function createAuthenticator(ctx: GateContext) {
       return fail('api_key_invalid')
     }
     if (parsed.type !== wanted) return wrongType(TYPE_LABEL[parsed.type], wanted)
-    const record = await lookUpKey(read.token, parsed.type, parsed.mode)
-    if (record === null) return fail('api_key_invalid')
     const now = ctx.clock()
+    const found = lookUpKey(read.token, parsed.type, parsed.mode, now)
+    const record = found instanceof Promise ? await found : found
+    if (record === null) return fail('api_key_invalid')
     if (record.expiresAt !== null && record.expiresAt <= now) {
       return fail(
         'api_key_expired',
@@ -281,9 +289,9 @@ export function createAuthenticator(ctx: GateContext) {
         'This route requires a live mode session; a test mode client key was sent.',
       )
     }
-    const record = await lookUpKey(token, 'client', mode)
-    if (record === null || record.clientId === null) return fail('session_invalid')
     const now = ctx.clock()
+    const record = await lookUpKey(token, 'client', mode, now)
+    if (record === null || record.clientId === null) return fail('session_invalid')
     if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
     ctx.usage.record(record.id, now)
     const clientId = record.clientId
