@@ -1,0 +1,480 @@
+/**
+ * `npm run bench`: HTTP throughput of portcullis against a bare app and its peers, same run.
+ *
+ * Every variant of `bench/variants.ts` runs in its own server process pinned to core 0; the
+ * load comes from one autocannon process pinned to core 1 (with `taskset`, when there are two
+ * cores or more). Each round visits every variant, in an order rotated from round to round:
+ * a warm-up, then a measured run, bracketed by `measure-start`/`measure-stop` so the server
+ * reports its own CPU time for exactly that run. The report gives, per variant, the median
+ * req/s over rounds, median p50/p99 latency, median server CPU µs per request, and ratios
+ * against the baselines of the same run; it is printed and written to bench/results/latest.md.
+ *
+ * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_WARMUP_SECONDS (3),
+ * BENCH_CONNECTIONS (50), BENCH_CREDENTIALS (10000), BENCH_ONLY (comma-separated variant ids),
+ * BENCH_MAX_OTHER_CPU (30: a run during which other processes used more CPU is redone),
+ * REDIS_URL (redis://127.0.0.1:6379).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type {
+  LoadCommand,
+  LoadResult,
+  ServerCommand,
+  ServerReady,
+  ServerReply,
+} from './support/ipc.js'
+import { describeMachine } from './support/machine.js'
+import { connectRedis, deleteByPrefix } from './support/redis.js'
+import { markdownTable, RESULTS_FILE, writeResultsSection } from './support/results-file.js'
+import { fixed, grouped, median, times } from './support/stats.js'
+import { readSystemCpu } from './support/system-cpu.js'
+import { CREDENTIAL_COUNT, MEASUREMENT_ORDER, VARIANTS, type Variant } from './variants.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
+// Long enough for every connection to cycle through all its credentials before measuring,
+// so each round measures the warm path (cache entries live ttlMs = 5 s; rounds are further apart).
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3)
+/** A longer first warm-up per server before round 1, so round 1 is not the JIT's. */
+const PRIME_SECONDS = Number(process.env.BENCH_PRIME_SECONDS ?? 3)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+/** Runs during which the rest of the machine used more than this (% of a core) are redone. */
+const MAX_OTHER_CPU = Number(process.env.BENCH_MAX_OTHER_CPU ?? 30)
+const MAX_RETRIES = 3
+const ONLY = process.env.BENCH_ONLY?.split(',').map((id) => id.trim())
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const RUN_TAG = randomBytes(4).toString('hex')
+const REDIS_PREFIX = `portcullis-bench:${RUN_TAG}:`
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+const hasTaskset =
+  process.platform === 'linux' &&
+  availableParallelism() >= 2 &&
+  spawnSync('taskset', ['-c', '0', 'true']).status === 0
+
+/** Starts `node --import tsx <script>` with an IPC channel, pinned to `core` when possible. */
+function startNode(script: string, args: readonly string[], core: number): ChildProcess {
+  const node = [process.execPath, '--import', 'tsx', join(ROOT, 'bench', script), ...args]
+  const [command, ...rest] = hasTaskset ? ['taskset', '-c', String(core), ...node] : node
+  return spawn(command as string, rest, {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  })
+}
+
+/** Resolves with the first message `accept` recognises; rejects if the child exits first. */
+function nextMessage<T>(child: ChildProcess, accept: (message: unknown) => T | undefined) {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (message: unknown) => {
+      const value = accept(message)
+      if (value === undefined) return
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+      resolve(value)
+    }
+    const onExit = (code: number | null) => {
+      child.off('message', onMessage)
+      reject(new Error(`child ${child.pid} exited (${code}) before answering`))
+    }
+    child.on('message', onMessage)
+    child.once('exit', onExit)
+  })
+}
+
+let commandId = 0
+
+interface RunningServer {
+  readonly variant: Variant
+  readonly child: ChildProcess
+  readonly ready: ServerReady
+}
+
+async function startServer(variant: Variant, runDirectory: string): Promise<RunningServer> {
+  const prefix = `${REDIS_PREFIX}${variant.id}:`
+  const child = startNode('server.ts', [variant.id, runDirectory, prefix], 0)
+  const ready = await nextMessage(child, (message) =>
+    (message as ServerReady).type === 'ready' ? (message as ServerReady) : undefined,
+  )
+  return { variant, child, ready }
+}
+
+function ask(server: RunningServer, type: ServerCommand['type']): Promise<ServerReply> {
+  const id = ++commandId
+  const reply = nextMessage(server.child, (message) =>
+    (message as ServerReply).type === 'reply' && (message as ServerReply).id === id
+      ? (message as ServerReply)
+      : undefined,
+  )
+  server.child.send({ type, id } satisfies ServerCommand)
+  return reply
+}
+
+async function stopServer(server: RunningServer): Promise<void> {
+  const exited = new Promise<void>((resolve) => {
+    if (server.child.exitCode !== null) resolve()
+    else server.child.once('exit', () => resolve())
+  })
+  await ask(server, 'close').catch(() => {})
+  const timer = setTimeout(() => server.child.kill('SIGTERM'), 3000)
+  await exited
+  clearTimeout(timer)
+}
+
+function load(loader: ChildProcess, server: RunningServer, seconds: number): Promise<LoadResult> {
+  const id = ++commandId
+  const result = nextMessage(loader, (message) =>
+    (message as LoadResult).type === 'result' && (message as LoadResult).id === id
+      ? (message as LoadResult)
+      : undefined,
+  )
+  loader.send({
+    type: 'run',
+    id,
+    url: `http://127.0.0.1:${server.ready.port}`,
+    header: server.variant.header,
+    credentialFile: server.ready.credentialFile,
+    connections: CONNECTIONS,
+    seconds,
+  } satisfies LoadCommand)
+  return result
+}
+
+/** One request with the first credential must answer 200, or the variant is misconfigured. */
+async function smokeTest(server: RunningServer): Promise<void> {
+  const { readFileSync } = await import('node:fs')
+  const [credential] = JSON.parse(readFileSync(server.ready.credentialFile, 'utf8')) as string[]
+  const response = await fetch(`http://127.0.0.1:${server.ready.port}/v1/ping`, {
+    headers: { [server.variant.header]: credential as string },
+  })
+  const body = await response.text()
+  if (response.status !== 200) {
+    throw new Error(`${server.variant.id}: smoke request answered ${response.status} ${body}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+interface RoundSample {
+  readonly requestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly cpuMicrosPerRequest: number
+  readonly non2xx: number
+  readonly errors: number
+  /**
+   * CPU the rest of the machine used during the measured run (every process but this server
+   * and the load generator: Redis, and anything else running), in % of one core.
+   */
+  readonly otherCpuPercent: number
+  /** CPU the load generator used, in % of one core (near 100: the load, not the server, limits). */
+  readonly loadCpuPercent: number
+}
+
+async function measure(loader: ChildProcess, server: RunningServer): Promise<RoundSample> {
+  if (WARMUP_SECONDS > 0) await load(loader, server, WARMUP_SECONDS)
+  const systemBefore = readSystemCpu()
+  const startedAt = performance.now()
+  await ask(server, 'measure-start')
+  const result = await load(loader, server, SECONDS)
+  const cpu = await ask(server, 'measure-stop')
+  const wallMicros = (performance.now() - startedAt) * 1000
+  const systemAfter = readSystemCpu()
+  const otherMicros =
+    systemBefore === null || systemAfter === null
+      ? Number.NaN
+      : systemAfter.busyMicros - systemBefore.busyMicros - (cpu.cpuMicros ?? 0) - result.cpuMicros
+  return {
+    requestsPerSecond: result.responses / result.seconds,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    cpuMicrosPerRequest: (cpu.cpuMicros ?? Number.NaN) / (cpu.requests ?? Number.NaN),
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    otherCpuPercent: Math.max(0, (100 * otherMicros) / wallMicros),
+    loadCpuPercent: (100 * result.cpuMicros) / (result.seconds * 1e6),
+  }
+}
+
+/** Round r visits the variants starting at a different place, so none is always first. */
+function rotated<T>(items: readonly T[], round: number): T[] {
+  const offset = Math.round((round * items.length) / Math.max(ROUNDS, 1)) % items.length
+  return [...items.slice(offset), ...items.slice(0, offset)]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+interface Summary {
+  readonly variant: Variant
+  /** One sample per round, in round order. */
+  readonly samples: readonly RoundSample[]
+  readonly requestsPerSecond: number
+  readonly minRequestsPerSecond: number
+  readonly maxRequestsPerSecond: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly cpuMicrosPerRequest: number
+  readonly non2xx: number
+  readonly errors: number
+  readonly otherCpuPercent: number
+  readonly loadCpuPercent: number
+}
+
+function summarize(variant: Variant, samples: readonly RoundSample[]): Summary {
+  const rates = samples.map((sample) => sample.requestsPerSecond)
+  return {
+    variant,
+    samples,
+    requestsPerSecond: median(rates),
+    minRequestsPerSecond: Math.min(...rates),
+    maxRequestsPerSecond: Math.max(...rates),
+    p50Ms: median(samples.map((sample) => sample.p50Ms)),
+    p99Ms: median(samples.map((sample) => sample.p99Ms)),
+    cpuMicrosPerRequest: median(samples.map((sample) => sample.cpuMicrosPerRequest)),
+    non2xx: samples.reduce((sum, sample) => sum + sample.non2xx, 0),
+    errors: samples.reduce((sum, sample) => sum + sample.errors, 0),
+    otherCpuPercent: median(samples.map((sample) => sample.otherCpuPercent)),
+    loadCpuPercent: median(samples.map((sample) => sample.loadCpuPercent)),
+  }
+}
+
+function report(summaries: readonly Summary[], machine: string, discarded: number): string {
+  const byId = new Map(summaries.map((summary) => [summary.variant.id, summary]))
+  /**
+   * Same-run ratios, taken round by round (a variant against its baseline measured moments
+   * apart) and then the median over rounds, so that a drift in the machine's speed between
+   * rounds cancels out.
+   */
+  const perRound = (
+    id: string,
+    baseline: string,
+    of: (a: RoundSample, b: RoundSample) => number,
+  ) => {
+    const a = byId.get(id)?.samples ?? []
+    const b = byId.get(baseline)?.samples ?? []
+    const ratios = a.flatMap((sample, round) => {
+      const base = b[round]
+      return base === undefined ? [] : [of(sample, base)]
+    })
+    return median(ratios)
+  }
+  /** Throughput ratio: > 1 serves more requests per second than the baseline. */
+  const ratio = (id: string, baseline: string) =>
+    perRound(id, baseline, (a, b) => a.requestsPerSecond / b.requestsPerSecond)
+  /** CPU ratio, as a throughput: > 1 spends less server CPU per request than the baseline. */
+  const cpuRatio = (id: string, baseline: string) =>
+    perRound(id, baseline, (a, b) => b.cpuMicrosPerRequest / a.cpuMicrosPerRequest)
+
+  const rows = summaries.map((summary) => {
+    const { framework, id } = summary.variant
+    const bare = byId.get(`${framework}-bare`)
+    const addedCpu = summary.cpuMicrosPerRequest - (bare?.cpuMicrosPerRequest ?? Number.NaN)
+    const refused = summary.non2xx + summary.errors
+    return [
+      framework === 'express' ? 'Express 5' : 'Koa 3',
+      summary.variant.label + (refused > 0 ? ` ⚠ ${grouped(refused)} non-2xx/errors` : ''),
+      grouped(summary.requestsPerSecond),
+      `${grouped(summary.minRequestsPerSecond)}–${grouped(summary.maxRequestsPerSecond)}`,
+      fixed(summary.p50Ms, 2),
+      fixed(summary.p99Ms, 2),
+      fixed(summary.cpuMicrosPerRequest, 1),
+      id.endsWith('-bare') ? '' : fixed(addedCpu, 1),
+      times(ratio(id, `${framework}-bare`)),
+      times(ratio(id, `${framework}-noop`)),
+      times(ratio(id, `${framework}-toy`)),
+      framework === 'express' ? times(ratio(id, 'express-session')) : '',
+      `${fixed(summary.loadCpuPercent, 0)} / ${fixed(summary.otherCpuPercent, 0)}`,
+    ]
+  })
+  const table = markdownTable(
+    [
+      'framework',
+      'variant',
+      'req/s (median)',
+      'req/s range',
+      'p50 ms',
+      'p99 ms',
+      'server CPU µs/req',
+      'CPU µs/req over bare',
+      '× bare',
+      '× no-op',
+      '× SHA-256→Map',
+      '× express-session',
+      'load / other CPU %',
+    ],
+    rows,
+    'llrrrrrrrrrrr',
+  )
+
+  const target = (label: string, id: string, baseline: string, goal: number) => {
+    const measured = ratio(id, baseline)
+    const byCpu = cpuRatio(id, baseline)
+    return [
+      label,
+      times(measured),
+      times(byCpu),
+      `≥ ${goal}×`,
+      Number.isFinite(measured) ? (measured >= goal ? 'met' : 'not met') : 'not measured',
+    ]
+  }
+  const targets = markdownTable(
+    ['target (issue 7, item 3)', 'req/s ratio', 'server CPU/req ratio', 'goal', 'by req/s'],
+    [
+      target('Koa requireSecretKey ÷ SHA-256→Map', 'koa-secret', 'koa-toy', 0.95),
+      target('Koa requirePublishableKey ÷ SHA-256→Map', 'koa-publishable', 'koa-toy', 0.95),
+      target('Express requireSecretKey ÷ SHA-256→Map', 'express-secret', 'express-toy', 0.95),
+      target(
+        'Express requirePublishableKey ÷ SHA-256→Map',
+        'express-publishable',
+        'express-toy',
+        0.95,
+      ),
+      target('Koa requireSession (Redis) ÷ Koa + no-op', 'koa-session-redis', 'koa-noop', 0.9),
+      target(
+        'Express requireSession (Redis) ÷ express-session + connect-redis',
+        'express-session-redis',
+        'express-session',
+        1.6,
+      ),
+    ],
+    'lrrrl',
+  )
+  const control = (framework: 'express' | 'koa') =>
+    `${times(ratio(`${framework}-toy-2`, `${framework}-toy`))} by req/s, ` +
+    `${times(cpuRatio(`${framework}-toy-2`, `${framework}-toy`))} by CPU`
+
+  return `## HTTP throughput (\`npm run bench\`)
+
+${machine}
+
+Server: one process per variant${hasTaskset ? ', pinned to core 0' : ''}; load: autocannon
+(programmatic API) in another process${hasTaskset ? ' pinned to core 1' : ''}, ${CONNECTIONS}
+connections, \`GET /v1/ping\` answering a small JSON body. ${ROUNDS} interleaved rounds, each
+visiting every variant (${WARMUP_SECONDS} s warm-up, then ${SECONDS} s measured) in an order that
+rotates from round to round and keeps each target's pair side by side; every server had a
+${PRIME_SECONDS} s warm-up before round 1. Each credential-checking variant holds
+${grouped(CREDENTIAL_COUNT)} distinct keys or sessions; each connection cycles through its own
+share of them, so every credential is presented once per ${grouped(CREDENTIAL_COUNT)} requests
+and no run rides on one hot token (bare and no-op variants get the same kind of header). Secret
+keys each carry their own three-entry IP allowlist whose last entry admits 127.0.0.1 (so
+${grouped(CREDENTIAL_COUNT)} distinct allowlists). portcullis runs from source, through its public
+API, with default options.
+
+req/s, p50, p99 and CPU are medians over rounds; "range" is the lowest and highest round. Server
+CPU is \`process.cpuUsage()\` of the server process (user + system, GC threads included) over
+the measured run, divided by the requests it served. "load / other CPU %" is, in % of one core,
+what the load generator used (near 100, the load rather than the server would be the limit) and
+what the rest of the machine used meanwhile (/proc/stat, less the server and the load
+generator): Redis for the session variants, plus any background noise. Redis is not pinned, so
+it competes with the server or the load generator for a core. A run during which other processes
+used more than ${MAX_OTHER_CPU}% of a core was measured again (up to ${MAX_RETRIES} times):
+${discarded} run${discarded === 1 ? ' was' : 's were'} discarded this way.
+
+${table}
+
+Ratios ("× bare", "× no-op", …) are taken per round against the baseline measured in the same
+round, then the median over rounds. In the targets below, the "server CPU/req ratio" is the
+same comparison by server CPU per request (baseline ÷ variant), which does not depend on
+whether the server or the load generator saturated first.
+
+${targets}
+
+A/A control — the same SHA-256→Map app in a second process, against the first: Express
+${control('express')}; Koa ${control('koa')}. Two identical servers land this far apart in this
+run, so a ratio closer than that to its goal is within the noise.
+`
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const variants = VARIANTS.filter((variant) => ONLY === undefined || ONLY.includes(variant.id))
+  if (variants.length === 0) throw new Error(`BENCH_ONLY matched no variant: ${ONLY}`)
+  const runDirectory = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
+  if (!hasTaskset) console.warn('taskset unavailable or one core only: processes are not pinned')
+
+  const loader = startNode('load.ts', [], 1)
+  const servers: RunningServer[] = []
+  try {
+    await nextMessage(loader, (message) =>
+      (message as { type?: string }).type === 'ready' ? true : undefined,
+    )
+    for (const variant of variants) {
+      const server = await startServer(variant, runDirectory)
+      servers.push(server)
+      await smokeTest(server)
+      console.log(`started ${variant.id} (set-up ${grouped(server.ready.setupMs)} ms)`)
+    }
+
+    if (PRIME_SECONDS > 0) {
+      for (const server of servers) await load(loader, server, PRIME_SECONDS)
+    }
+    const position = (server: RunningServer) => {
+      const index = MEASUREMENT_ORDER.indexOf(server.variant.id)
+      return index === -1 ? MEASUREMENT_ORDER.length : index
+    }
+    const inMeasurementOrder = [...servers].sort((a, b) => position(a) - position(b))
+    const samples = new Map<string, RoundSample[]>(servers.map((s) => [s.variant.id, []]))
+    let discarded = 0
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const server of rotated(inMeasurementOrder, round)) {
+        let sample = await measure(loader, server)
+        // Another process took a core meanwhile (a test run, say): measure again, a few times.
+        for (
+          let retry = 1;
+          retry <= MAX_RETRIES && sample.otherCpuPercent > MAX_OTHER_CPU;
+          retry++
+        ) {
+          discarded++
+          console.log(
+            `round ${round + 1}/${ROUNDS} ${server.variant.id}: other processes used ${fixed(sample.otherCpuPercent, 0)}% of a core, measuring again`,
+          )
+          await new Promise((resolve) => setTimeout(resolve, 2000))
+          sample = await measure(loader, server)
+        }
+        samples.get(server.variant.id)?.push(sample)
+        console.log(
+          `round ${round + 1}/${ROUNDS} ${server.variant.id.padEnd(24)} ${grouped(sample.requestsPerSecond).padStart(7)} req/s` +
+            `  p50 ${fixed(sample.p50Ms, 2)} ms  p99 ${fixed(sample.p99Ms, 2)} ms` +
+            `  ${fixed(sample.cpuMicrosPerRequest, 1)} µs CPU/req` +
+            `  load CPU ${fixed(sample.loadCpuPercent, 0)}%  other CPU ${fixed(sample.otherCpuPercent, 0)}%` +
+            (sample.non2xx + sample.errors > 0
+              ? `  ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors`
+              : ''),
+        )
+      }
+    }
+
+    const summaries = servers.map((server) =>
+      summarize(server.variant, samples.get(server.variant.id) ?? []),
+    )
+    const markdown = report(summaries, describeMachine(), discarded)
+    if (ONLY === undefined) {
+      writeResultsSection('http', markdown)
+      console.log(`\n${markdown}\nwritten to ${RESULTS_FILE}`)
+    } else {
+      console.log(`\n${markdown}\n(BENCH_ONLY: a partial run, not written to ${RESULTS_FILE})`)
+    }
+  } finally {
+    for (const server of servers) await stopServer(server)
+    loader.send({ type: 'exit' })
+    rmSync(runDirectory, { recursive: true, force: true })
+    // Whatever a crashed server left behind under this run's prefix.
+    const client = await connectRedis('bench cleanup').catch(() => null)
+    if (client !== null) {
+      await deleteByPrefix(client, REDIS_PREFIX)
+      await client.quit()
+    }
+  }
+}
+
+await main()

@@ -1,0 +1,69 @@
+/**
+ * One server variant in its own process (started by `bench/run.ts`, pinned to one core):
+ * `node --import tsx bench/server.ts <variant id> <run directory> <redis prefix>`.
+ *
+ * It builds the variant, listens on 127.0.0.1, writes its clients' credentials to a file and
+ * reports `ready` over IPC. Between `measure-start` and `measure-stop` it counts requests and
+ * the process's CPU time (user + system, every thread: GC included), which the runner turns
+ * into CPU µs per request.
+ */
+import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { ServerCommand, ServerReady, ServerReply } from './support/ipc.js'
+import { VARIANTS } from './variants.js'
+
+const [variantId, runDirectory, redisPrefix] = process.argv.slice(2)
+const variant = VARIANTS.find((candidate) => candidate.id === variantId)
+if (variant === undefined || runDirectory === undefined || redisPrefix === undefined) {
+  throw new Error(`usage: server.ts <variant id> <run directory> <redis prefix> (got ${variantId})`)
+}
+if (process.send === undefined) throw new Error('server.ts must be started with an IPC channel')
+const send = (message: ServerReady | ServerReply) => process.send?.(message)
+
+const started = performance.now()
+const built = await variant.build({ redisPrefix })
+let served = 0
+const server = createServer({ keepAliveTimeout: 10_000 }, built.listener)
+// A second 'request' listener: one increment per request, the same in every variant.
+server.on('request', () => {
+  served++
+})
+await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+const { port } = server.address() as AddressInfo
+const credentials = await built.credentials(`http://127.0.0.1:${port}`)
+const credentialFile = join(runDirectory, `${variant.id}.json`)
+writeFileSync(credentialFile, JSON.stringify(credentials))
+send({ type: 'ready', port, credentialFile, setupMs: Math.round(performance.now() - started) })
+
+let cpuAtStart = process.cpuUsage()
+let servedAtStart = 0
+
+process.on('message', async (message: ServerCommand) => {
+  switch (message.type) {
+    case 'measure-start':
+      servedAtStart = served
+      cpuAtStart = process.cpuUsage()
+      send({ type: 'reply', id: message.id })
+      return
+    case 'measure-stop': {
+      const cpu = process.cpuUsage(cpuAtStart)
+      send({
+        type: 'reply',
+        id: message.id,
+        cpuMicros: cpu.user + cpu.system,
+        requests: served - servedAtStart,
+        heapUsedBytes: process.memoryUsage().heapUsed,
+      })
+      return
+    }
+    case 'close':
+      server.closeAllConnections()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+      await built.close()
+      send({ type: 'reply', id: message.id })
+      process.disconnect()
+      return
+  }
+})

@@ -1,0 +1,54 @@
+/** The messages between `bench/run.ts` and its server and load processes. */
+
+/** Server → runner, once the variant is built and listening. */
+export interface ServerReady {
+  readonly type: 'ready'
+  readonly port: number
+  /** JSON file with the header values the load generator cycles through. */
+  readonly credentialFile: string
+  readonly setupMs: number
+}
+
+/** Runner → server. */
+export type ServerCommand =
+  | { readonly type: 'measure-start'; readonly id: number }
+  | { readonly type: 'measure-stop'; readonly id: number }
+  | { readonly type: 'close'; readonly id: number }
+
+/** Server → runner, answering a command with the same id. */
+export interface ServerReply {
+  readonly type: 'reply'
+  readonly id: number
+  /** For `measure-stop`: CPU time (user + system, all threads) and requests since `measure-start`. */
+  readonly cpuMicros?: number
+  readonly requests?: number
+  readonly heapUsedBytes?: number
+}
+
+/** Runner → load generator. */
+export interface LoadCommand {
+  readonly type: 'run'
+  readonly id: number
+  readonly url: string
+  readonly header: string
+  readonly credentialFile: string
+  readonly connections: number
+  readonly seconds: number
+}
+
+/** Load generator → runner. */
+export interface LoadResult {
+  readonly type: 'result'
+  readonly id: number
+  /** Responses received (any status). */
+  readonly responses: number
+  readonly non2xx: number
+  readonly errors: number
+  readonly timeouts: number
+  /** Duration of the run as autocannon measured it. */
+  readonly seconds: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** CPU time of the load generator during the run. */
+  readonly cpuMicros: number
+}
