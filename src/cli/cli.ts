@@ -46,7 +46,9 @@ Options:
   -h, --help      this help
 
 Environment: PORTCULLIS_PEPPER, PORTCULLIS_KEY_PREFIX and PORTCULLIS_REVEAL_KEY must match
-your application's pepper, keyPrefix and revealKey, or its keys will not match the CLI's.
+your application's pepper, keyPrefix and revealKey, or its keys will not match the CLI's;
+PORTCULLIS_TABLE_PREFIX (SqlStore tablePrefix) and PORTCULLIS_REDIS_PREFIX (RedisStore
+prefix) name where the application keeps them.
 
 Exit codes: 0 done, 1 refused (invalid, not found, conflict), 2 usage, 3 store unavailable.
 `
@@ -117,7 +119,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let opened: OpenedStore | undefined
   try {
     const command = commandOf(positionals)
-    opened = await openStore(url)
+    opened = await openStore(url, {
+      tablePrefix: io.env.PORTCULLIS_TABLE_PREFIX,
+      redisPrefix: io.env.PORTCULLIS_REDIS_PREFIX,
+    })
     const gate = createPortcullis({
       store: opened.store,
       // The CLI never signs a session token; the secret only satisfies the constructor.

@@ -10,6 +10,14 @@ export interface OpenedStore {
   close(): Promise<void>
 }
 
+/** Names the application gave its store, which the CLI must use too. */
+export interface StoreNaming {
+  /** SqlStore `tablePrefix` (default `portcullis_`). */
+  readonly tablePrefix?: string | undefined
+  /** RedisStore `prefix` (default `portcullis:`). */
+  readonly redisPrefix?: string | undefined
+}
+
 /** Thrown for a URL the CLI cannot use; the message says what would work. */
 export class StoreUrlError extends Error {
   override name = 'StoreUrlError'
@@ -32,18 +40,22 @@ async function load<T>(specifier: string, why: string): Promise<T> {
  * Opens the store a URL names: `sqlite:<file>`, `postgres://…`, `mysql://…`, `redis://…`.
  * Drivers are loaded only when their URL is used, so none of them is a hard dependency.
  */
-export async function openStore(url: string): Promise<OpenedStore> {
+export async function openStore(url: string, options: StoreNaming = {}): Promise<OpenedStore> {
   const scheme = url.slice(0, url.indexOf(':') + 1).toLowerCase()
-  if (scheme === 'sqlite:') return openSql('sqlite', url)
-  if (scheme === 'postgres:' || scheme === 'postgresql:') return openSql('postgres', url)
-  if (scheme === 'mysql:' || scheme === 'mariadb:') return openSql('mysql', url)
-  if (scheme === 'redis:' || scheme === 'rediss:') return openRedis(url)
+  if (scheme === 'sqlite:') return openSql('sqlite', url, options)
+  if (scheme === 'postgres:' || scheme === 'postgresql:') return openSql('postgres', url, options)
+  if (scheme === 'mysql:' || scheme === 'mariadb:') return openSql('mysql', url, options)
+  if (scheme === 'redis:' || scheme === 'rediss:') return openRedis(url, options)
   throw new StoreUrlError(
     `Unsupported store URL ${JSON.stringify(url.replace(/\/\/[^@/]*@/, '//…@'))}: use sqlite:<file>, postgres://…, mysql://… or redis://…`,
   )
 }
 
-async function openSql(kind: 'sqlite' | 'postgres' | 'mysql', url: string): Promise<OpenedStore> {
+async function openSql(
+  kind: 'sqlite' | 'postgres' | 'mysql',
+  url: string,
+  naming: StoreNaming,
+): Promise<OpenedStore> {
   const kysely = await load<typeof import('kysely')>('kysely', 'A SQL store')
   const adapter = await import('../../adapters/sql/index.js')
   let db: import('kysely').Kysely<unknown>
@@ -77,11 +89,12 @@ async function openSql(kind: 'sqlite' | 'postgres' | 'mysql', url: string): Prom
     })
     db = new kysely.Kysely({ dialect: new kysely.MysqlDialect({ pool }) })
   }
-  const store = new adapter.SqlStore(db, { dialect: kind, sweepIntervalMs: 0 })
+  const tables = naming.tablePrefix === undefined ? {} : { tablePrefix: naming.tablePrefix }
+  const store = new adapter.SqlStore(db, { dialect: kind, sweepIntervalMs: 0, ...tables })
   return {
     store,
     kind,
-    migrate: async () => (await adapter.migrate(db, { dialect: kind })).applied,
+    migrate: async () => (await adapter.migrate(db, { dialect: kind, ...tables })).applied,
     async close() {
       await store.close?.()
       await db.destroy()
@@ -89,7 +102,7 @@ async function openSql(kind: 'sqlite' | 'postgres' | 'mysql', url: string): Prom
   }
 }
 
-async function openRedis(url: string): Promise<OpenedStore> {
+async function openRedis(url: string, naming: StoreNaming): Promise<OpenedStore> {
   const redis = await load<typeof import('redis')>('redis', 'redis://')
   const adapter = await import('../../adapters/redis/index.js')
   const client = redis.createClient({
@@ -99,7 +112,10 @@ async function openRedis(url: string): Promise<OpenedStore> {
   })
   client.on('error', () => {})
   await client.connect()
-  const store = new adapter.RedisStore({ client })
+  const store = new adapter.RedisStore({
+    client,
+    ...(naming.redisPrefix === undefined ? {} : { prefix: naming.redisPrefix }),
+  })
   return {
     store,
     kind: 'redis',
