@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import {
-  createManualClock,
-  describeStoreConformance,
-  makeKey,
-  makeSession,
-} from '../../src/testing/index.js'
+import { createManualClock, makeKey, makeSession } from '../../src/testing/index.js'
 import { serviceAvailable } from '../../test/support/services.js'
-import { RedisStore } from './index.js'
 import { CLUSTER_DRIVERS } from './test-support/cluster-drivers.js'
+import { describeRedisConformance } from './test-support/conformance.js'
 import {
   type AdminClient,
-  type Connections,
   connectAdmin,
   deleteUnder,
   dumpUnder,
@@ -47,49 +41,20 @@ describe.skipIf(!available)('RedisStore on a three-master Redis Cluster', () => 
     await cluster?.dispose()
   })
 
-  let stores = 0
   for (const driver of CLUSTER_DRIVERS) {
-    const connections = new WeakMap<RedisStore, Connections>()
-    const unreachable = new WeakMap<RedisStore, () => Promise<void>>()
-    const open = async (prefix: string, clock: () => number) => {
-      const opened = await driver.connect(seeds)
-      const store = new RedisStore({
-        client: opened.client,
-        subscriber: opened.subscriber,
-        prefix,
-        clock,
-      })
-      connections.set(store, opened)
-      return store
-    }
-
-    describeStoreConformance({
-      name: `RedisStore (${driver.name})`,
-      describe,
-      it,
-      createStore: ({ clock }) => open(`${runPrefix}${++stores}:`, clock.now),
-      createPeerStore: (store, { clock }) => open(store.prefix, clock.now),
-      destroyStore: async (store) => {
-        await connections.get(store)?.close()
-      },
-      createUnavailableStore: () => {
-        const { client, close } = driver.unreachable(`redis://127.0.0.1:${closedPort}`)
-        const store = new RedisStore({ client, prefix: runPrefix })
-        unreachable.set(store, close)
-        return store
-      },
-      destroyUnavailableStore: async (store) => {
-        await unreachable.get(store as RedisStore)?.()
-      },
-      dumpContents: async (store) =>
-        (await Promise.all(admins.map((admin) => dumpUnder(admin, store.prefix)))).join('\n'),
-      capabilities: { watch: true },
-      unavailableWithinMs: 1500,
+    const { open, close, nextPrefix } = describeRedisConformance({
+      driver,
+      url: () => seeds,
+      // A level per driver: both drivers run under the same run prefix.
+      runPrefix: `${runPrefix}${driver.name.replace(/\W/g, '')}:`,
+      closedPort: () => closedPort,
+      dump: async (prefix) =>
+        (await Promise.all(admins.map((admin) => dumpUnder(admin, prefix)))).join('\n'),
     })
 
     it(`${driver.name}: keeps every key record on one slot and spreads sessions over the nodes`, async () => {
       const clock = createManualClock()
-      const store = await open(`${runPrefix}${++stores}:`, clock.now)
+      const store = await open(nextPrefix(), clock.now)
       try {
         for (let i = 0; i < 5; i++) await store.insertKey(makeKey(clock.now()))
         for (let i = 0; i < 30; i++) await store.insertSession(makeSession(clock.now()))
@@ -99,7 +64,7 @@ describe.skipIf(!available)('RedisStore on a three-master Redis Cluster', () => 
         expect(holding(/\{keys\}/)).toBe(1)
         expect(holding(/session:\{/)).toBeGreaterThan(1)
       } finally {
-        await connections.get(store)?.close()
+        await close(store)
       }
     })
   }
