@@ -430,3 +430,71 @@ describe('ipAllowlist configuration', () => {
     ).toBe(403)
   })
 })
+
+describe('a decision made from the cache', () => {
+  async function warmGate() {
+    const { gate } = makeGate()
+    const { test } = await gate.projects.provision('proj_sync')
+    const headers = { authorization: `Bearer ${test.secretKey.key}` }
+    const first = await gate.authenticate(
+      { headers, remoteAddress: '127.0.0.1' },
+      { credential: 'secret' },
+    )
+    expect(first.ok).toBe(true)
+    return { gate, headers }
+  }
+
+  it('lets Express go on synchronously, and returns a promise only when it waited', async () => {
+    const { gate, headers } = await warmGate()
+    const guard = forExpress.requireSecretKey(gate)
+    const req = { headers, socket: { remoteAddress: '127.0.0.1' } }
+    const res = { status: () => res, setHeader: () => res, json: () => res }
+    let nextCalls = 0
+    const returned = guard(req, res, () => {
+      nextCalls++
+    })
+    expect(returned).toBeUndefined()
+    expect(nextCalls).toBe(1)
+    expect(forExpress.getAuth(req as never).projectId).toBe('proj_sync')
+    // An unknown (well-formed) key needs the store: a promise, then next is not called.
+    const other = await gate.keys.create({ projectId: 'proj_sync', type: 'secret', mode: 'test' })
+    const waiting = guard(
+      { headers: { authorization: `Bearer ${other.key}x` }, socket: {} },
+      res,
+      () => {
+        nextCalls++
+      },
+    )
+    expect(waiting).toBeUndefined()
+    const stored = guard(
+      { headers: { authorization: `Bearer ${other.key}` }, socket: {} },
+      res,
+      () => {
+        nextCalls++
+      },
+    )
+    expect(stored).toBeInstanceOf(Promise)
+    await stored
+    expect(nextCalls).toBe(2)
+  })
+
+  it('lets Koa go on to next() in the same tick', async () => {
+    const { gate, headers } = await warmGate()
+    const guard = forKoa.requireSecretKey(gate)
+    const ctx = {
+      request: { headers },
+      req: { socket: { remoteAddress: '127.0.0.1' } },
+      state: {} as { auth?: { projectId: string } },
+      status: 404,
+      body: undefined as unknown,
+      set: () => {},
+    }
+    let reached = false
+    const settled = guard(ctx, async () => {
+      reached = true
+    })
+    expect(reached).toBe(true)
+    expect(ctx.state.auth?.projectId).toBe('proj_sync')
+    await settled
+  })
+})

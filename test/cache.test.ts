@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../adapters/memory/index.js'
 import { createPortcullis, type PortcullisOptions, type PortcullisStore } from '../src/index.js'
 import { createManualClock } from '../src/testing/index.js'
-import { bearer, faultyStore, HOUR_MS, refused, spyOn } from './helpers.js'
+import { bearer, faultyStore, HOUR_MS, makeGate, refused, spyOn } from './helpers.js'
 
 const TTL_MS = 5000
 
@@ -226,5 +226,103 @@ describe('the in-process cache and the store', () => {
     for (let i = 0; i < 5; i++) await ok(gate, test.secretKey.key, 'secret')
     expect(spied.calls.filter((call) => call === 'findKeyByHash')).toHaveLength(5)
     expect(spied.calls).not.toContain('watch')
+  })
+})
+
+describe('the cached hot path', () => {
+  it('admits a cached key only for exactly that key: near misses take the full path', async () => {
+    const { gate, calls } = makeGate()
+    const { test } = await gate.projects.provision('proj_hot')
+    const key = test.secretKey.key
+    expect(await code(gate, key, 'secret')).toBe('ok')
+    calls.length = 0
+    // Other spellings of the same header are still read by the full parser, then cached.
+    for (const header of [`bearer ${key}`, `Bearer   ${key}`, ` Bearer ${key} `]) {
+      const result = await gate.authenticate(
+        { headers: { authorization: header }, remoteAddress: '203.0.113.7' },
+        { credential: 'secret' },
+      )
+      expect(result.ok).toBe(true)
+    }
+    const near = [
+      `${key}x`,
+      key.slice(0, -1),
+      `${key.slice(0, -1)}${key.endsWith('a') ? 'b' : 'a'}`,
+    ]
+    for (const wrong of near) expect(await code(gate, wrong, 'secret')).toBe('api_key_invalid')
+    expect(await code(gate, test.publishableKey.key, 'secret')).toBe('wrong_key_type')
+    // The other spellings found the cached entry; every near miss was refused by its shape or
+    // checksum: nothing reached the store.
+    expect(calls).toEqual([])
+  })
+
+  it('checks a cached key’s allowlist against each request’s own address', async () => {
+    const { gate } = makeGate()
+    const { key } = await gate.keys.create({
+      projectId: 'proj_hot',
+      type: 'secret',
+      mode: 'test',
+      allowedIps: ['10.0.0.0/8'],
+    })
+    const from = async (remoteAddress: string | undefined) => {
+      const result = await gate.authenticate(
+        { headers: { authorization: `Bearer ${key}` }, remoteAddress },
+        { credential: 'secret' },
+      )
+      return result.ok ? 'ok' : result.error.code
+    }
+    for (let round = 0; round < 3; round++) {
+      expect(await from('10.1.2.3')).toBe('ok')
+      expect(await from('192.0.2.1')).toBe('ip_not_allowed')
+      expect(await from('::ffff:10.9.9.9')).toBe('ok')
+      expect(await from(undefined)).toBe('ip_not_allowed')
+      expect(await from('10.1.2.3')).toBe('ok')
+    }
+  })
+
+  it('follows X-Forwarded-For on every request when proxies are trusted, never from memory', async () => {
+    const { gate } = makeGate({ trustedProxies: ['loopback'] })
+    const { key } = await gate.keys.create({
+      projectId: 'proj_hot',
+      type: 'secret',
+      mode: 'test',
+      allowedIps: ['10.0.0.0/8'],
+    })
+    const via = async (forwardedFor: string) => {
+      const result = await gate.authenticate(
+        {
+          headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': forwardedFor },
+          remoteAddress: '127.0.0.1',
+        },
+        { credential: 'secret' },
+      )
+      return result.ok ? 'ok' : result.error.code
+    }
+    for (let round = 0; round < 3; round++) {
+      expect(await via('10.1.2.3')).toBe('ok')
+      expect(await via('192.0.2.1')).toBe('ip_not_allowed')
+      expect(await via('192.0.2.1, 10.1.2.3')).toBe('ok')
+      expect(await via('10.1.2.3, 192.0.2.1')).toBe('ip_not_allowed')
+    }
+  })
+
+  it('records the newest use of a cached key in each flush', async () => {
+    const { gate, clock } = makeGate({ usageFlushIntervalMs: 60_000 })
+    const { test } = await gate.projects.provision('proj_hot')
+    const key = test.secretKey.key
+    const id = test.secretKey.record.id
+    const lastUsed = async () => (await gate.keys.get(id))?.lastUsedAt
+    const start = clock.now()
+    expect(await code(gate, key, 'secret')).toBe('ok')
+    clock.advance(1000)
+    expect(await code(gate, key, 'secret')).toBe('ok')
+    // Pending uses are shown at once, before they are written.
+    expect(await lastUsed()).toBe(start + 1000)
+    await gate.flush()
+    expect(await lastUsed()).toBe(start + 1000)
+    clock.advance(1000)
+    expect(await code(gate, key, 'secret')).toBe('ok')
+    await gate.flush()
+    expect(await lastUsed()).toBe(start + 2000)
   })
 })

@@ -1,6 +1,9 @@
 import { LRUCache } from 'lru-cache'
+import type { AuthContext } from './auth-context.js'
+import type { AddressMatcher, IpAddress } from './ip.js'
 import type { SessionClaims } from './session-token.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
+import type { UsageMark } from './usage-recorder.js'
 
 /** Options of the in-process cache of verified credentials. */
 export interface CacheOptions {
@@ -15,9 +18,29 @@ export interface CacheOptions {
   negativeTtlMs?: number
 }
 
-export interface KeyEntry {
-  readonly record: StoredKey | null
-  readonly validUntil: number
+/**
+ * A key record as this instance last read it, and what was derived from it on the first
+ * request it admitted, so that later requests with the same key repeat none of that work.
+ */
+export class KeyEntry {
+  /** The frozen acceptance handed to every request this entry admits. */
+  accepted: { readonly ok: true; readonly auth: AuthContext } | undefined = undefined
+  /** The record's compiled allowlist. */
+  matcher: AddressMatcher | undefined = undefined
+  /**
+   * The last client address checked against `matcher` (parsed addresses are shared), the
+   * socket address it came from when no proxy is trusted, and the answer.
+   */
+  lastAddress: IpAddress | null | undefined = undefined
+  lastPeer: string | undefined = undefined
+  lastAllowed = false
+  /** Where this key's uses are noted for the batched `lastUsedAt`. */
+  usage: UsageMark | undefined = undefined
+
+  constructor(
+    readonly record: StoredKey | null,
+    readonly validUntil: number,
+  ) {}
 }
 
 export interface SessionEntry {
@@ -29,6 +52,12 @@ export interface SessionEntry {
   /** When this instance last wrote a touch for it. */
   touchedAt: number
 }
+
+/**
+ * One options object for every hot-path `get`: without it lru-cache allocates a fresh one per
+ * call (it only ever writes `status: undefined` here while no diagnostics subscriber listens).
+ */
+const HOT_GET: LRUCache.GetOptions<string, never, unknown> = {}
 
 /**
  * Verified keys (by stored hash) and verified Client Session Tokens (by a hash of the token):
@@ -65,7 +94,7 @@ export class AuthCache {
 
   /** The cached key record for a hash, or undefined when unknown or too old. */
   key(hash: string, now: number): KeyEntry | undefined {
-    const entry = this.keys.get(hash)
+    const entry = this.keys.get(hash, HOT_GET)
     if (entry === undefined) return undefined
     if (now >= entry.validUntil) {
       this.keys.delete(hash)
@@ -74,11 +103,15 @@ export class AuthCache {
     return entry
   }
 
-  rememberKey(hash: string, record: StoredKey | null, now: number): void {
-    this.keys.set(hash, {
-      record,
-      validUntil: now + (record === null ? this.negativeTtlMs : this.ttlMs),
-    })
+  rememberKey(hash: string, record: StoredKey | null, now: number): KeyEntry {
+    const entry = new KeyEntry(record, now + (record === null ? this.negativeTtlMs : this.ttlMs))
+    this.keys.set(hash, entry)
+    return entry
+  }
+
+  /** The cached state of a verified token, by the token's digest. */
+  session(tokenKey: string): SessionEntry | undefined {
+    return this.sessions.get(tokenKey, HOT_GET)
   }
 
   /** Drops whatever a change made stale. Cheap: changes are rare next to requests. */

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { AuthCache } from './auth-cache.js'
+import { type AuthCache, KeyEntry, type SessionEntry } from './auth-cache.js'
 import type { AuthContext } from './auth-context.js'
 import { requestClientAddress } from './client-address.js'
 import {
@@ -12,7 +12,7 @@ import {
 import { digestToken, timingSafeEqualString } from './hashing.js'
 import { type AddressMatcher, compileAllowlist } from './ip.js'
 import type { GateContext } from './options.js'
-import { type RequestHeaders, readCredential } from './read-credential.js'
+import { type RequestHeaders, readCredential, readHeader } from './read-credential.js'
 import { looksLikeJws, type SessionClaims } from './session-token.js'
 import type { StoredKey, StoredSession } from './store.js'
 import type { CredentialKind, KeyType, Mode } from './types.js'
@@ -97,7 +97,10 @@ export function createAuthenticator(ctx: GateContext) {
    */
   const issuedFor = new WeakMap<object, AuthContext>()
 
-  function issue(source: object, make: () => AuthContext): { ok: true; auth: AuthContext } {
+  function issue(
+    source: object,
+    make: () => AuthContext,
+  ): { readonly ok: true; readonly auth: AuthContext } {
     let auth = issuedFor.get(source)
     if (auth === undefined) {
       auth = Object.freeze(make())
@@ -112,39 +115,54 @@ export function createAuthenticator(ctx: GateContext) {
    * answer is checked to be for exactly this hash, in constant time, before it is trusted: a
    * defence against a store that matched loosely (prefix, case-insensitive collation).
    */
-  async function findKeyInStore(hash: string, now: number): Promise<StoredKey | null> {
+  async function findKeyInStore(hash: string, now: number): Promise<KeyEntry> {
     const { cache } = ctx
     const generation = cache?.generation
     const found = await ctx.call(() => ctx.store.findKeyByHash(hash))
     const record = found !== null && timingSafeEqualString(found.hash, hash) ? found : null
     // A change announced while the read was in flight may have made it stale already.
-    if (cache !== null && cache.generation === generation) cache.rememberKey(hash, record, now)
-    return record
-  }
-
-  /** The key record for a well-formed key, or null; synchronous (no await) on a cache hit. */
-  function lookUpKey(
-    token: string,
-    type: KeyType,
-    mode: Mode,
-    now: number,
-  ): StoredKey | null | Promise<StoredKey | null> {
-    const hash = ctx.hash(token)
-    const cached = ctx.cache?.key(hash, now)
-    if (cached === undefined) {
-      return findKeyInStore(hash, now).then((record) => matching(record, type, mode))
+    if (cache !== null && cache.generation === generation) {
+      return cache.rememberKey(hash, record, now)
     }
-    return matching(cached.record, type, mode)
+    return new KeyEntry(record, now)
   }
 
-  const matching = (record: StoredKey | null, type: KeyType, mode: Mode) =>
+  /** The entry for a key's hash: synchronous (no await) on a cache hit. */
+  function lookUpKey(hash: string, now: number): KeyEntry | Promise<KeyEntry> {
+    return ctx.cache?.key(hash, now) ?? findKeyInStore(hash, now)
+  }
+
+  /** The entry's record if it is of the type and mode the (parsed) key says, else null. */
+  const matching = ({ record }: KeyEntry, type: KeyType, mode: Mode) =>
     record === null || record.type !== type || record.mode !== mode ? null : record
 
-  async function authenticateKey(
+  /**
+   * The token in the usual header shape (`Authorization: Bearer <token>`, or the bare token on
+   * a custom header), read without validating it: only for a cache lookup by its hash, since a
+   * hit proves the token is exactly one that was validated before. Anything else returns
+   * undefined and takes the full path.
+   */
+  function usualToken(request: AuthenticateRequest, header: string): string | undefined {
+    const raw = readHeader(request.headers, header)
+    if (typeof raw !== 'string') return undefined
+    if (header !== 'authorization') return raw
+    return raw.startsWith('Bearer ') ? raw.slice(7) : undefined
+  }
+
+  function authenticateKey(
     request: AuthenticateRequest,
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
-  ): Promise<AuthResult> {
+  ): Decision {
+    const now = ctx.clock()
+    if (ctx.cache !== null) {
+      // The hot path: a key seen within the cache window is admitted without parsing.
+      const usual = usualToken(request, ctx.apiKeyHeader)
+      const entry = usual === undefined ? undefined : ctx.cache.key(ctx.hash(usual), now)
+      if (entry?.record != null) {
+        return admitKey(entry, entry.record, request, wanted, requiredMode, now)
+      }
+    }
     const read = readCredential(request.headers, ctx.apiKeyHeader)
     if (read.status === 'missing') return fail('api_key_missing')
     if (read.status === 'malformed') {
@@ -159,10 +177,25 @@ export function createAuthenticator(ctx: GateContext) {
       return fail('api_key_invalid')
     }
     if (parsed.type !== wanted) return wrongType(TYPE_LABEL[parsed.type], wanted)
-    const now = ctx.clock()
-    const found = lookUpKey(read.token, parsed.type, parsed.mode, now)
-    const record = found instanceof Promise ? await found : found
-    if (record === null) return fail('api_key_invalid')
+    const conclude = (entry: KeyEntry): AuthResult => {
+      const record = matching(entry, parsed.type, parsed.mode)
+      if (record === null) return fail('api_key_invalid')
+      return admitKey(entry, record, request, wanted, requiredMode, now)
+    }
+    const found = lookUpKey(ctx.hash(read.token), now)
+    return found instanceof Promise ? found.then(conclude) : conclude(found)
+  }
+
+  /** The decision once the key's record is known. */
+  function admitKey(
+    entry: KeyEntry,
+    record: StoredKey,
+    request: AuthenticateRequest,
+    wanted: 'secret' | 'publishable',
+    requiredMode: Mode | undefined,
+    now: number,
+  ): AuthResult {
+    if (record.type !== wanted) return wrongType(TYPE_LABEL[record.type], wanted)
     if (record.expiresAt !== null && record.expiresAt <= now) {
       return fail(
         'api_key_expired',
@@ -177,24 +210,56 @@ export function createAuthenticator(ctx: GateContext) {
         `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
       )
     }
-    if (record.allowedIps.length > 0) {
-      const address = requestClientAddress(request, ctx.trust)
-      if (!allowlistOf(record.allowedIps)(address)) return fail('ip_not_allowed')
+    if (record.allowedIps.length > 0 && !allowed(entry, record, request)) {
+      return fail('ip_not_allowed')
     }
-    ctx.usage.record(record.id, now)
-    return issue(record, () => ({
+    entry.usage ??= ctx.usage.mark(record.id)
+    ctx.usage.note(entry.usage, now)
+    entry.accepted ??= issue(record, () => ({
       mode: record.mode,
       livemode: record.mode === 'live',
       projectId: record.projectId,
       credential: wanted,
       keyId: record.id,
     }))
+    return entry.accepted
   }
 
-  async function authenticateSession(
+  /**
+   * The key's allowlist against the client address. The last answer is kept on the entry, by
+   * the socket address when no proxy is trusted (the address is then the socket's, whatever
+   * the headers say), else by the resolved address.
+   */
+  function allowed(entry: KeyEntry, record: StoredKey, request: AuthenticateRequest): boolean {
+    const peer = request.remoteAddress
+    if (ctx.trust === null && peer !== undefined && peer === entry.lastPeer) {
+      return entry.lastAllowed
+    }
+    const address = requestClientAddress(request, ctx.trust)
+    if (address !== entry.lastAddress) {
+      entry.matcher ??= allowlistOf(record.allowedIps)
+      entry.lastAllowed = entry.matcher(address)
+      entry.lastAddress = address
+    }
+    entry.lastPeer = ctx.trust === null ? peer : undefined
+    return entry.lastAllowed
+  }
+
+  function authenticateSession(
     request: AuthenticateRequest,
     requiredMode: Mode | undefined,
-  ): Promise<AuthResult> {
+  ): Decision {
+    const now = ctx.clock()
+    const { cache } = ctx
+    if (cache !== null) {
+      // The hot path: a token verified within the cache window is found by its hash alone.
+      const usual = usualToken(request, ctx.sessionHeader)
+      if (usual !== undefined) {
+        const tokenKey = digestToken(usual)
+        const entry = cache.session(tokenKey)
+        if (entry !== undefined) return continueSession(cache, tokenKey, entry, requiredMode, now)
+      }
+    }
     const read = readCredential(request.headers, ctx.sessionHeader)
     if (read.status === 'missing') return fail('session_missing')
     if (read.status === 'malformed') {
@@ -208,40 +273,73 @@ export function createAuthenticator(ctx: GateContext) {
       if (parsed.type !== 'client') return wrongType(TYPE_LABEL[parsed.type], 'session')
       return authenticateClientKey(read.token, parsed.mode, requiredMode)
     }
-    const now = ctx.clock()
-    const { cache } = ctx
+    if (cache === null) return verifySession(read.token, '', requiredMode, now)
     // A token verified before is found again by a hash of it: jose runs once per cache entry.
-    const tokenKey = cache === null ? '' : digestToken(read.token)
-    const entry = cache?.sessions.get(tokenKey)
-    let claims: SessionClaims
-    if (entry === undefined) {
-      const checked = await ctx.tokens.verify(read.token, now)
-      if (!checked.ok)
-        return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
-      claims = checked.claims
-    } else {
-      claims = entry.claims
+    const tokenKey = digestToken(read.token)
+    const entry = cache.session(tokenKey)
+    if (entry === undefined) return verifySession(read.token, tokenKey, requiredMode, now)
+    return continueSession(cache, tokenKey, entry, requiredMode, now)
+  }
+
+  /** A token verified before: the cached state, or one store round trip when it is due. */
+  function continueSession(
+    cache: AuthCache,
+    tokenKey: string,
+    entry: SessionEntry,
+    requiredMode: Mode | undefined,
+    now: number,
+  ): Decision {
+    const mismatch = sessionModeMismatch(entry.claims, requiredMode)
+    if (mismatch !== null) return mismatch
+    if (now - entry.touchedAt >= ctx.touchIntervalMs) {
+      return loadSession(cache, tokenKey, entry, entry.claims, now, true)
     }
-    if (requiredMode !== undefined && claims.mode !== requiredMode) {
-      return fail(
-        'mode_mismatch',
-        `This route requires a ${requiredMode} mode session; a ${claims.mode} mode session was sent.`,
-      )
+    if (now - entry.checkedAt >= cache.ttlMs) {
+      return loadSession(cache, tokenKey, entry, entry.claims, now, false)
     }
+    return concludeSession(entry.claims, entry.session, now)
+  }
+
+  function sessionModeMismatch(claims: SessionClaims, requiredMode: Mode | undefined) {
+    if (requiredMode === undefined || claims.mode === requiredMode) return null
+    return fail(
+      'mode_mismatch',
+      `This route requires a ${requiredMode} mode session; a ${claims.mode} mode session was sent.`,
+    )
+  }
+
+  /** First sight of a token (in this cache window): jose verifies it, then a touch. */
+  async function verifySession(
+    token: string,
+    tokenKey: string,
+    requiredMode: Mode | undefined,
+    now: number,
+  ): Promise<AuthResult> {
+    const checked = await ctx.tokens.verify(token, now)
+    if (!checked.ok)
+      return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
+    const mismatch = sessionModeMismatch(checked.claims, requiredMode)
+    if (mismatch !== null) return mismatch
+    return loadSession(ctx.cache, tokenKey, undefined, checked.claims, now, true)
+  }
+
+  /**
+   * One store round trip for a verified token: a touch when this instance has not written one
+   * within `touchIntervalMs`, else a read when the cached state is older than the cache's ttl.
+   */
+  async function loadSession(
+    cache: AuthCache | null,
+    tokenKey: string,
+    entry: SessionEntry | undefined,
+    claims: SessionClaims,
+    now: number,
+    touch: boolean,
+  ): Promise<AuthResult> {
     const generation = cache?.generation
-    let session: StoredSession | null
-    let fetched = true
-    let touched = false
-    if (entry === undefined || now - entry.touchedAt >= ctx.touchIntervalMs) {
-      session = await ctx.call(() => ctx.store.touchSession(claims.sid, now))
-      touched = true
-    } else if (now - entry.checkedAt >= (cache as AuthCache).ttlMs) {
-      session = await ctx.call(() => ctx.store.getSession(claims.sid))
-    } else {
-      session = entry.session
-      fetched = false
-    }
-    if (cache !== null && fetched) {
+    const session = await ctx.call(() =>
+      touch ? ctx.store.touchSession(claims.sid, now) : ctx.store.getSession(claims.sid),
+    )
+    if (cache !== null) {
       if (session === null) {
         cache.sessions.delete(tokenKey)
       } else if (cache.generation === generation) {
@@ -250,10 +348,18 @@ export function createAuthenticator(ctx: GateContext) {
         } else {
           entry.session = session
           entry.checkedAt = now
-          if (touched) entry.touchedAt = now
+          if (touch) entry.touchedAt = now
         }
       }
     }
+    return concludeSession(claims, session, now)
+  }
+
+  function concludeSession(
+    claims: SessionClaims,
+    session: StoredSession | null,
+    now: number,
+  ): AuthResult {
     // Signed by us but gone from the store: swept after it expired.
     if (session === null) return fail('session_expired')
     if (
@@ -276,11 +382,11 @@ export function createAuthenticator(ctx: GateContext) {
   }
 
   /** Development client keys: test mode only, no expiry of their own beyond `expiresAt`. */
-  async function authenticateClientKey(
+  function authenticateClientKey(
     token: string,
     mode: Mode,
     requiredMode: Mode | undefined,
-  ): Promise<AuthResult> {
+  ): Decision {
     if (mode !== 'test')
       return fail('session_invalid', 'Development client keys exist in test mode only.')
     if (requiredMode === 'live') {
@@ -290,30 +396,34 @@ export function createAuthenticator(ctx: GateContext) {
       )
     }
     const now = ctx.clock()
-    const record = await lookUpKey(token, 'client', mode, now)
-    if (record === null || record.clientId === null) return fail('session_invalid')
-    if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
-    ctx.usage.record(record.id, now)
-    const clientId = record.clientId
-    return issue(record, () => ({
-      mode: record.mode,
-      livemode: false,
-      projectId: record.projectId,
-      credential: 'session',
-      keyId: record.id,
-      clientId,
-    }))
+    const conclude = (entry: KeyEntry): AuthResult => {
+      const record = matching(entry, 'client', mode)
+      if (record === null || record.clientId === null) return fail('session_invalid')
+      if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
+      entry.usage ??= ctx.usage.mark(record.id)
+      ctx.usage.note(entry.usage, now)
+      const clientId = record.clientId
+      entry.accepted ??= issue(record, () => ({
+        mode: record.mode,
+        livemode: false,
+        projectId: record.projectId,
+        credential: 'session',
+        keyId: record.id,
+        clientId,
+      }))
+      return entry.accepted
+    }
+    const found = lookUpKey(ctx.hash(token), now)
+    return found instanceof Promise ? found.then(conclude) : conclude(found)
   }
 
   /**
-   * The whole decision for one request. Never throws for anything the request contains: every
-   * refusal is returned as `{ ok: false, error }` with a stable code, and any store failure or
-   * timeout becomes `store_unavailable` (fail closed).
+   * The whole decision for one request, synchronously when everything it needs is cached and
+   * as a promise when it has to ask the store or verify a signature. Never throws for anything
+   * the request contains: every refusal is `{ ok: false, error }` with a stable code, and any
+   * store failure or timeout becomes `store_unavailable` (fail closed).
    */
-  return async function authenticate(
-    request: AuthenticateRequest,
-    options: AuthenticateOptions,
-  ): Promise<AuthResult> {
+  function decide(request: AuthenticateRequest, options: AuthenticateOptions): Decision {
     const credential = options?.credential
     if (credential !== 'secret' && credential !== 'publishable' && credential !== 'session') {
       throw new TypeError(
@@ -323,13 +433,58 @@ export function createAuthenticator(ctx: GateContext) {
     if (options.mode !== undefined && options.mode !== 'test' && options.mode !== 'live') {
       throw new TypeError('authenticate() option mode must be "test" or "live"')
     }
+    let decision: Decision
     try {
-      return credential === 'session'
-        ? await authenticateSession(request, options.mode)
-        : await authenticateKey(request, credential, options.mode)
+      decision =
+        credential === 'session'
+          ? authenticateSession(request, options.mode)
+          : authenticateKey(request, credential, options.mode)
     } catch (error) {
-      if (isStoreUnavailableError(error)) return { ok: false, error }
-      return { ok: false, error: new StoreUnavailableError(undefined, { cause: error }) }
+      return storeFailure(error)
     }
+    return decision instanceof Promise ? decision.catch(storeFailure) : decision
   }
+
+  return {
+    decide,
+    /** {@link decide}, always as a promise: the public `gate.authenticate`. */
+    async authenticate(
+      request: AuthenticateRequest,
+      options: AuthenticateOptions,
+    ): Promise<AuthResult> {
+      return decide(request, options)
+    },
+  }
+}
+
+/** Any failure on the way to a decision is the store's: fail closed with 503. */
+function storeFailure(error: unknown): Failure {
+  if (isStoreUnavailableError(error)) return { ok: false, error }
+  return { ok: false, error: new StoreUnavailableError(undefined, { cause: error }) }
+}
+
+/** A decision, synchronous when it could be made from the cache. */
+export type Decision = AuthResult | Promise<AuthResult>
+
+/** The synchronous-when-cached decision of each gate, for the bindings (see `decisionOf`). */
+const decisions = new WeakMap<
+  object,
+  (r: AuthenticateRequest, o: AuthenticateOptions) => Decision
+>()
+
+export function registerDecision(
+  gate: object,
+  decide: (request: AuthenticateRequest, options: AuthenticateOptions) => Decision,
+): void {
+  decisions.set(gate, decide)
+}
+
+/**
+ * The gate's decision function: the bindings use it to call `next()` without a promise tick
+ * when the answer was cached; any other object with an `authenticate` method works through it.
+ */
+export function decisionOf(gate: {
+  authenticate(request: AuthenticateRequest, options: AuthenticateOptions): Promise<AuthResult>
+}): (request: AuthenticateRequest, options: AuthenticateOptions) => Decision {
+  return decisions.get(gate) ?? ((request, options) => gate.authenticate(request, options))
 }

@@ -1,5 +1,5 @@
 import type { AuthContext } from './auth-context.js'
-import type { AuthenticateRequest, AuthResult } from './authenticate.js'
+import { type AuthenticateRequest, type AuthResult, decisionOf } from './authenticate.js'
 import type { PortcullisError } from './errors.js'
 import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from './http.js'
 import type { Portcullis } from './portcullis.js'
@@ -11,16 +11,18 @@ export interface GuardOptions extends HttpErrorOptions {
   readonly mode?: Mode
 }
 
-/**
- * What a binding asks the core for one request: the decision, and the rendered refusal. The
- * bindings only read the request and write the response.
- */
-export type Guard = (
-  request: AuthenticateRequest,
-) => Promise<
+/** A decision as a binding receives it: an acceptance, or a refusal already rendered. */
+export type GuardResult =
   | { ok: true; auth: AuthContext }
   | { ok: false; error: PortcullisError; response: HttpErrorResponse }
->
+
+/**
+ * What a binding asks the core for one request: the decision, and the rendered refusal. The
+ * bindings only read the request and write the response. The answer is synchronous when the
+ * core could decide from its cache (so a binding can go on without waiting a promise tick),
+ * and a promise otherwise.
+ */
+export type Guard = (request: AuthenticateRequest) => GuardResult | Promise<GuardResult>
 
 export function createGuard(
   gate: Portcullis,
@@ -29,10 +31,14 @@ export function createGuard(
 ): Guard {
   const authenticateOptions =
     options.mode === undefined ? { credential } : { credential, mode: options.mode }
-  return async (request) => {
-    const result: AuthResult = await gate.authenticate(request, authenticateOptions)
-    if (result.ok) return result
-    return { ok: false, error: result.error, response: toHttpError(result.error, options) }
+  const decide = decisionOf(gate)
+  const render = (result: AuthResult): GuardResult =>
+    result.ok
+      ? result
+      : { ok: false, error: result.error, response: toHttpError(result.error, options) }
+  return (request) => {
+    const decision = decide(request, authenticateOptions)
+    return decision instanceof Promise ? decision.then(render) : render(decision)
   }
 }
 

@@ -1,5 +1,5 @@
 import { createAddressGuard } from './address-guard.js'
-import { createAuthenticator } from './authenticate.js'
+import { createAuthenticator, registerDecision } from './authenticate.js'
 import { createKeyOperations } from './keys.js'
 import { type PortcullisOptions, resolveOptions } from './options.js'
 import { createSessionOperations } from './sessions.js'
@@ -38,7 +38,8 @@ export function createPortcullis(options: PortcullisOptions) {
           })
       : Promise.resolve(null)
   const { keys, projects } = createKeyOperations(ctx)
-  return {
+  const { authenticate, decide } = createAuthenticator(ctx)
+  const gate = {
     /** The limits this gate enforces, for documentation and request validation. */
     limits: Object.freeze({
       idleTimeoutMs: ctx.idleTimeoutMs,
@@ -50,7 +51,7 @@ export function createPortcullis(options: PortcullisOptions) {
     projects,
     keys,
     sessions: createSessionOperations(ctx),
-    authenticate: createAuthenticator(ctx),
+    authenticate,
     /**
      * A reusable check of a static allowlist (independent of keys), with the same client-address
      * rules as `authenticate`. Used by the `ipAllowlist` middleware.
@@ -65,6 +66,8 @@ export function createPortcullis(options: PortcullisOptions) {
       cache?.clear()
     },
   }
+  registerDecision(gate, decide)
+  return gate
 }
 
 /** The core instance returned by {@link createPortcullis}. */

@@ -1,12 +1,23 @@
 import type { KeyUsage } from './store.js'
 
 /**
+ * The newest use of one key, held by whoever records uses of it often (a cached key entry), so
+ * that a request costs a field write rather than a map update.
+ */
+export interface UsageMark {
+  readonly id: string
+  at: number
+  /** Whether the recorder holds this mark for its next batch. */
+  pending: boolean
+}
+
+/**
  * Keeps `lastUsedAt` without a store write per request: uses are collected in memory and
  * written as one batch at most every `flushIntervalMs` (and on `flush()`), so the stored value
  * lags by at most that interval plus one write. A failed batch is kept for the next one.
  */
 export class UsageRecorder {
-  readonly #pending = new Map<string, number>()
+  readonly #pending = new Map<string, UsageMark>()
   readonly #write: (usage: readonly KeyUsage[]) => Promise<void>
   readonly #clock: () => number
   readonly #flushIntervalMs: number
@@ -28,10 +39,20 @@ export class UsageRecorder {
     this.#lastFlushAt = options.clock()
   }
 
-  /** Notes a use; starts a background flush when the interval has passed. */
+  /** A mark for a key's uses, to pass to {@link note}; it holds no use yet. */
+  mark(keyId: string): UsageMark {
+    return { id: keyId, at: Number.NEGATIVE_INFINITY, pending: false }
+  }
+
+  /** Notes a use of a key by id. */
   record(keyId: string, at: number): void {
-    const previous = this.#pending.get(keyId)
-    if (previous === undefined || at > previous) this.#pending.set(keyId, at)
+    this.note(this.#pending.get(keyId) ?? this.mark(keyId), at)
+  }
+
+  /** Notes a use on a mark; starts a background flush when the interval has passed. */
+  note(mark: UsageMark, at: number): void {
+    if (at > mark.at) mark.at = at
+    if (!mark.pending) this.#hold(mark)
     if (at - this.#lastFlushAt >= this.#flushIntervalMs) {
       void this.flush()
     } else if (this.#timer === null) {
@@ -44,9 +65,20 @@ export class UsageRecorder {
     }
   }
 
+  /** Puts a mark in the next batch, taking over (and merging) another mark of the same key. */
+  #hold(mark: UsageMark): void {
+    const other = this.#pending.get(mark.id)
+    if (other !== undefined) {
+      if (other.at > mark.at) mark.at = other.at
+      other.pending = false
+    }
+    mark.pending = true
+    this.#pending.set(mark.id, mark)
+  }
+
   /** The newest known use of a key: the pending one if newer than the stored one. */
   latest(keyId: string, stored: number | null): number | null {
-    const pending = this.#pending.get(keyId)
+    const pending = this.#pending.get(keyId)?.at
     if (pending === undefined) return stored
     return stored === null || pending > stored ? pending : stored
   }
@@ -55,7 +87,11 @@ export class UsageRecorder {
   async flush(): Promise<void> {
     while (this.#inFlight !== null) await this.#inFlight
     if (this.#pending.size === 0) return
-    const batch = [...this.#pending].map(([id, lastUsedAt]) => ({ id, lastUsedAt }))
+    const batch: KeyUsage[] = []
+    for (const mark of this.#pending.values()) {
+      batch.push({ id: mark.id, lastUsedAt: mark.at })
+      mark.pending = false
+    }
     this.#pending.clear()
     this.#lastFlushAt = this.#clock()
     this.#inFlight = this.#write(batch).then(
@@ -63,7 +99,8 @@ export class UsageRecorder {
       (error: unknown) => {
         for (const { id, lastUsedAt } of batch) {
           const newer = this.#pending.get(id)
-          if (newer === undefined || newer < lastUsedAt) this.#pending.set(id, lastUsedAt)
+          if (newer === undefined) this.#pending.set(id, { id, at: lastUsedAt, pending: true })
+          else if (newer.at < lastUsedAt) newer.at = lastUsedAt
         }
         this.#onError(error)
       },

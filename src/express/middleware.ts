@@ -1,6 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
-import { createAllowlistGuard, createGuard, type GuardOptions } from '../core/binding.js'
+import {
+  createAllowlistGuard,
+  createGuard,
+  type GuardOptions,
+  type GuardResult,
+} from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
@@ -21,12 +26,15 @@ export interface ExpressResponse {
 
 export type ExpressNext = (error?: unknown) => void
 
-/** An Express middleware; assignable to Express 4's and 5's `RequestHandler`. */
+/**
+ * An Express middleware; assignable to Express 4's and 5's `RequestHandler`. It returns a
+ * promise only when it had to wait for the store (it never rejects).
+ */
 export type ExpressMiddleware = (
   req: ExpressRequest,
   res: ExpressResponse,
   next: ExpressNext,
-) => Promise<void>
+) => void | Promise<void>
 
 /** Options of the Express middleware. */
 export interface ExpressGuardOptions extends GuardOptions {
@@ -75,16 +83,29 @@ function guard(
   options: ExpressGuardOptions = {},
 ): ExpressMiddleware {
   const check = createGuard(gate, credential, options)
-  return async function portcullis(req, res, next) {
+  const finish = (
+    result: GuardResult,
+    req: ExpressRequest,
+    res: ExpressResponse,
+    next: ExpressNext,
+  ): void => {
+    if (result.ok) {
+      ;(req as ExpressRequest & { auth?: AuthContext }).auth = result.auth
+      next()
+      return
+    }
+    refuse(result.error, result.response, req, res, next, options)
+  }
+  // Not async: a decision made from the cache goes on to next() without a promise tick.
+  // Only a bug (or a throwing onError) reaches the catches; Express 4 would not catch a rejection.
+  return function portcullis(req, res, next) {
     try {
-      const result = await check({ headers: req.headers, remoteAddress: req.socket?.remoteAddress })
-      if (result.ok) {
-        ;(req as ExpressRequest & { auth?: AuthContext }).auth = result.auth
-        return next()
+      const result = check({ headers: req.headers, remoteAddress: req.socket?.remoteAddress })
+      if (result instanceof Promise) {
+        return result.then((settled) => finish(settled, req, res, next)).catch(next)
       }
-      refuse(result.error, result.response, req, res, next, options)
+      finish(result, req, res, next)
     } catch (error) {
-      // Only a bug (or a throwing onError) lands here; Express 4 would not catch a rejection.
       next(error)
     }
   }

@@ -1,6 +1,11 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
-import { createAllowlistGuard, createGuard, type GuardOptions } from '../core/binding.js'
+import {
+  createAllowlistGuard,
+  createGuard,
+  type GuardOptions,
+  type GuardResult,
+} from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
@@ -18,8 +23,11 @@ export interface KoaContext {
 
 export type KoaNext = () => Promise<unknown>
 
-/** A Koa middleware; assignable to Koa 2's and 3's `Middleware`. */
-export type KoaMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<void>
+/**
+ * A Koa middleware; assignable to Koa 2's and 3's `Middleware`. It settles when the rest of the
+ * chain has (with whatever `next()` settled with), or at once when it answered a refusal.
+ */
+export type KoaMiddleware = (ctx: KoaContext, next: KoaNext) => Promise<unknown>
 
 /** The state portcullis adds: use as `new Koa<PortcullisState>()` or `Router<PortcullisState>`. */
 export interface PortcullisState {
@@ -62,17 +70,22 @@ function guard(
   options: KoaGuardOptions = {},
 ): KoaMiddleware {
   const check = createGuard(gate, credential, options)
-  return async function portcullis(ctx, next) {
-    const result = await check({
+  const finish = (result: GuardResult, ctx: KoaContext, next: KoaNext): Promise<unknown> => {
+    if (result.ok) {
+      ;(ctx.state as { auth?: AuthContext }).auth = result.auth
+      return next()
+    }
+    return refuse(result.error, result.response, ctx, options)
+  }
+  // Not async: a decision made from the cache goes on to next() without a promise tick.
+  return function portcullis(ctx, next) {
+    const result = check({
       headers: ctx.request.headers,
       remoteAddress: ctx.req.socket?.remoteAddress,
     })
-    if (result.ok) {
-      ;(ctx.state as { auth?: AuthContext }).auth = result.auth
-      await next()
-      return
-    }
-    await refuse(result.error, result.response, ctx, options)
+    return result instanceof Promise
+      ? result.then((settled) => finish(settled, ctx, next))
+      : finish(result, ctx, next)
   }
 }
 
