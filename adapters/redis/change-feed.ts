@@ -4,6 +4,9 @@ import { parseStoreChange } from './store-change.js'
 
 type Listener = (change: StoreChange) => void
 
+/** Announced after the subscriber reconnected: changes published meanwhile were missed. */
+const RESET: StoreChange = Object.freeze({ type: 'reset' })
+
 /**
  * The `watch()` side of a RedisStore: one subscription to the change channel, shared by every
  * listener of this store, opened with the first listener and closed after the last.
@@ -28,7 +31,11 @@ export class ChangeFeed {
     const registration: Listener = (change) => listener(change)
     this.#listeners.add(registration)
     try {
-      this.#subscription ??= this.#subscribe(this.#channel, (message) => this.#deliver(message))
+      this.#subscription ??= this.#subscribe(
+        this.#channel,
+        (message) => this.#deliver(message),
+        () => this.#announce(RESET),
+      )
       await this.#subscription
     } catch (error) {
       this.#listeners.delete(registration)
@@ -57,7 +64,10 @@ export class ChangeFeed {
 
   #deliver(message: string): void {
     const change = parseStoreChange(message)
-    if (change === null) return
+    if (change !== null) this.#announce(change)
+  }
+
+  #announce(change: StoreChange): void {
     for (const listener of this.#listeners) {
       try {
         listener(change)

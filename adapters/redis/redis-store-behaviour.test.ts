@@ -46,6 +46,18 @@ describe.skipIf(!available)('RedisStore in Redis', () => {
     await admin.close()
   })
 
+  /** The server-side id of a connection, asked on it (before it enters pub/sub mode). */
+  async function connectionId(connection: object): Promise<number> {
+    const asNodeRedis = connection as { sendCommand?: (args: string[]) => Promise<unknown> }
+    const asIoRedis = connection as { call?: (...args: string[]) => Promise<unknown> }
+    // ioredis has a sendCommand of its own (taking a Command object): prefer its `call`.
+    const id =
+      typeof asIoRedis.call === 'function'
+        ? await asIoRedis.call('CLIENT', 'ID')
+        : await asNodeRedis.sendCommand?.(['CLIENT', 'ID'])
+    return Number(id)
+  }
+
   async function openStore(
     clock: ManualClock,
     options: { prefix?: string; driver?: (typeof DRIVERS)[number] } = {},
@@ -319,6 +331,48 @@ describe.skipIf(!available)('RedisStore in Redis', () => {
       expect(heard).toEqual([{ type: 'session', sessionId: session.id }])
       await unwatchSecond()
     })
+
+    for (const driver of DRIVERS) {
+      it(`announces a reset when the ${driver.name} subscriber reconnects, then changes again`, async () => {
+        const clock = createManualClock()
+        const connections = await driver.connect(url)
+        opened.push(connections)
+        const store = new RedisStore({
+          client: connections.client,
+          subscriber: connections.subscriber,
+          prefix: `${runPrefix}${++stores}:`,
+          clock: clock.now,
+        })
+        const subscriberId = await connectionId(connections.subscriber)
+        const heard: StoreChange[] = []
+        let wake: () => void = () => {}
+        const unwatch = await store.watch((change) => {
+          heard.push(change)
+          wake()
+        })
+        const until = (done: () => boolean) =>
+          new Promise<void>((resolve) => {
+            wake = () => done() && resolve()
+            wake()
+          })
+        // Drop exactly this store's subscriber connection.
+        await admin.sendCommand(['CLIENT', 'KILL', 'ID', String(subscriberId)])
+        await until(() => heard.some((change) => change.type === 'reset'))
+        // Resubscribed: a change made after the reset is heard.
+        // The reconnected client may still be resubscribing: revoke one session after another
+        // until one is heard.
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const other = makeSession(clock.now())
+          await store.insertSession(other)
+          await store.revokeSession(other.id, clock.now())
+          await new Promise((resolve) => setTimeout(resolve, 20))
+          if (heard.some((change) => change.type === 'session')) break
+        }
+        expect(heard.some((change) => change.type === 'session')).toBe(true)
+        expect(heard.filter((change) => change.type === 'reset')).toHaveLength(1)
+        await unwatch()
+      })
+    }
 
     it('announces nothing for a write that changed nothing', async () => {
       const clock = createManualClock()

@@ -2,25 +2,32 @@
  * The connection `watch()` listens on. Redis puts a connection that subscribes into pub/sub
  * mode, where it can run no other command, so this is a second connection that you open and
  * pass in: `client.duplicate()` for node-redis (then `connect()` it), `redis.duplicate()` for
- * ioredis. Both clients resubscribe by themselves after a reconnect.
+ * ioredis. Both clients resubscribe by themselves after a reconnect; what was published while
+ * the connection was down is lost, so the store announces a `reset` on every reconnect (on a
+ * node-redis cluster, which emits no such event, the cache's `ttlMs` bounds it instead).
  */
 
 /** A listener as node-redis calls it: strings, or Buffers in its buffer mode. */
 type NodeRedisListener = (message: string | Uint8Array, channel: string | Uint8Array) => unknown
 
-/** A node-redis v5 client or cluster, used only for `subscribe` and `unsubscribe`. */
+/** A node-redis v5 client or cluster, used for `subscribe`, `unsubscribe` and its `ready` event. */
 export interface NodeRedisSubscriber {
   subscribe(channel: string, listener: NodeRedisListener): Promise<void>
   unsubscribe(channel: string, listener: NodeRedisListener): Promise<void>
+  /** A client emits `ready` after every (re)connect; a cluster does not. */
+  on?(event: 'ready', listener: () => void): unknown
+  off?(event: 'ready', listener: () => void): unknown
 }
 
-/** An ioredis v5 or v6 `Redis` or `Cluster`, used for `subscribe` and its `message` event. */
+/** An ioredis v5 or v6 `Redis` or `Cluster`, used for `subscribe` and its `message` and `ready` events. */
 export interface IoRedisSubscriber {
   readonly isCluster: boolean
   subscribe(channel: string): Promise<unknown>
   unsubscribe(channel: string): Promise<unknown>
   on(event: 'message', listener: (channel: string, message: string) => void): unknown
+  on(event: 'ready', listener: () => void): unknown
   off(event: 'message', listener: (channel: string, message: string) => void): unknown
+  off(event: 'ready', listener: () => void): unknown
 }
 
 /**
@@ -36,11 +43,44 @@ export interface IoRedisSubscriber {
  */
 export type RedisSubscriber = NodeRedisSubscriber | IoRedisSubscriber
 
-/** Starts listening to one channel; resolves, once subscribed, to the function that stops it. */
+/**
+ * Starts listening to one channel; resolves, once subscribed, to the function that stops it.
+ * `onReconnect` is called each time the connection is ready again after it was lost: what was
+ * published meanwhile is gone (pub/sub keeps nothing), so listeners must assume they missed it.
+ */
 export type ChannelSubscriber = (
   channel: string,
   onMessage: (message: string) => void,
+  onReconnect: () => void,
 ) => Promise<() => Promise<void>>
+
+/**
+ * Calls `onReconnect` on every `ready` the connection emits once `arm()` was called (the first
+ * `ready`, before the subscription existed, is not a reconnect). Returns `arm` and `stop`.
+ */
+function watchReconnects(
+  connection: {
+    on?(event: 'ready', listener: () => void): unknown
+    off?(event: 'ready', listener: () => void): unknown
+  },
+  onReconnect: () => void,
+): { arm(): void; stop(): void } {
+  let armed = false
+  const ready = () => {
+    if (armed) onReconnect()
+  }
+  if (typeof connection.on !== 'function') return { arm() {}, stop() {} }
+  connection.on('ready', ready)
+  return {
+    arm: () => {
+      armed = true
+    },
+    stop: () => {
+      armed = false
+      connection.off?.('ready', ready)
+    },
+  }
+}
 
 function isIoRedisSubscriber(value: RedisSubscriber): value is IoRedisSubscriber {
   const candidate = value as Partial<IoRedisSubscriber>
@@ -98,28 +138,42 @@ export function createChannelSubscriber(subscriber: RedisSubscriber): ChannelSub
     )
   }
   if (isIoRedisSubscriber(subscriber)) {
-    return async (channel, onMessage) => {
+    return async (channel, onMessage, onReconnect) => {
       const listener = (from: string, message: string) => {
         if (from === channel) onMessage(message)
       }
+      const reconnects = watchReconnects(subscriber, onReconnect)
       subscriber.on('message', listener)
       try {
         await ioRedisSubscribe(subscriber, channel)
       } catch (error) {
         subscriber.off('message', listener)
+        reconnects.stop()
         throw error
       }
+      reconnects.arm()
       return async () => {
+        reconnects.stop()
         subscriber.off('message', listener)
         await ioRedisUnsubscribe(subscriber, channel)
       }
     }
   }
-  return async (channel, onMessage) => {
+  return async (channel, onMessage, onReconnect) => {
     const listener: NodeRedisListener = (message) => {
       onMessage(typeof message === 'string' ? message : Buffer.from(message).toString('utf8'))
     }
-    await subscriber.subscribe(channel, listener)
-    return () => subscriber.unsubscribe(channel, listener)
+    const reconnects = watchReconnects(subscriber, onReconnect)
+    try {
+      await subscriber.subscribe(channel, listener)
+    } catch (error) {
+      reconnects.stop()
+      throw error
+    }
+    reconnects.arm()
+    return async () => {
+      reconnects.stop()
+      await subscriber.unsubscribe(channel, listener)
+    }
   }
 }

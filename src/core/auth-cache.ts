@@ -51,6 +51,8 @@ export interface SessionEntry {
   checkedAt: number
   /** When this instance last wrote a touch for it. */
   touchedAt: number
+  /** The acceptance `session` earned, kept until `session` is replaced. */
+  accepted?: { readonly ok: true; readonly auth: AuthContext } | undefined
 }
 
 /**

@@ -297,7 +297,11 @@ export function createAuthenticator(ctx: GateContext) {
     if (now - entry.checkedAt >= cache.ttlMs) {
       return loadSession(cache, tokenKey, entry, entry.claims, now, false)
     }
-    return concludeSession(entry.claims, entry.session, now)
+    // The same session record admitted before: only its expiry can have changed the answer.
+    if (entry.accepted !== undefined && entry.session.expiresAt > now) return entry.accepted
+    const result = concludeSession(entry.claims, entry.session, now)
+    if (result.ok) entry.accepted = result
+    return result
   }
 
   function sessionModeMismatch(claims: SessionClaims, requiredMode: Mode | undefined) {
@@ -347,6 +351,7 @@ export function createAuthenticator(ctx: GateContext) {
           cache.sessions.set(tokenKey, { claims, session, checkedAt: now, touchedAt: now })
         } else {
           entry.session = session
+          entry.accepted = undefined
           entry.checkedAt = now
           if (touch) entry.touchedAt = now
         }

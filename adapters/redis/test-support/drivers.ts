@@ -75,6 +75,7 @@ export const nodeRedis: Driver = {
 interface IoRedisConnection extends IoRedisClient, IoRedisSubscriber {
   on(event: 'error', listener: (error: Error) => void): unknown
   on(event: 'message', listener: (channel: string, message: string) => void): unknown
+  on(event: 'ready', listener: () => void): unknown
   duplicate(): IoRedisConnection
   connect(): Promise<void>
   quit(): Promise<unknown>
