@@ -144,6 +144,60 @@ describe('the in-process cache and the store', () => {
     expect(lookups()).toBe(4)
   })
 
+  it('trusts an entry 30 s by default while the change feed is subscribed, 5 s without one', async () => {
+    const rereadAfter = async (
+      store: PortcullisStore,
+      clock: ReturnType<typeof createManualClock>,
+    ) => {
+      const spied = spyOn(store)
+      const gate = createPortcullis({
+        store: spied.store,
+        sessionSecret: randomBytes(32),
+        clock: clock.now,
+      })
+      const { test } = await gate.projects.provision('proj_ttl')
+      const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
+      await ok(gate, test.secretKey.key, 'secret')
+      const first = lookups()
+      let waited = 0
+      while (lookups() === first && waited < 120_000) {
+        clock.advance(500)
+        waited += 500
+        await ok(gate, test.secretKey.key, 'secret')
+      }
+      await gate.close()
+      return waited
+    }
+    const watchedClock = createManualClock()
+    expect(
+      await rereadAfter(
+        new MemoryStore({ clock: watchedClock.now, sweepIntervalMs: 0 }),
+        watchedClock,
+      ),
+    ).toBe(30_000)
+    const unwatchedClock = createManualClock()
+    const deaf = new MemoryStore({ clock: unwatchedClock.now, sweepIntervalMs: 0 })
+    const withoutWatch: PortcullisStore = new Proxy(deaf, {
+      get(target, property) {
+        if (property === 'watch') return undefined
+        const value = Reflect.get(target, property)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    expect(await rereadAfter(withoutWatch, unwatchedClock)).toBe(5000)
+    // A store whose watch() fails keeps the short bound.
+    const failingClock = createManualClock()
+    const broken = new MemoryStore({ clock: failingClock.now, sweepIntervalMs: 0 })
+    const failingWatch: PortcullisStore = new Proxy(broken, {
+      get(target, property) {
+        if (property === 'watch') return () => Promise.reject(new Error('no subscription'))
+        const value = Reflect.get(target, property)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    expect(await rereadAfter(failingWatch, failingClock)).toBe(5000)
+  })
+
   it('writes a session touch at most once per touchIntervalMs and keeps the idle expiry within it', async () => {
     const clock = createManualClock()
     const spied = spyOn(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }))

@@ -11,7 +11,8 @@ export interface CacheOptions {
   maxEntries?: number
   /**
    * Longest an entry is trusted without asking the store again: the staleness bound when a
-   * change notification is missed or the store has no `watch()`. Default 5000 ms.
+   * change notification is missed. Default: 30 s while the store's `watch()` feed is
+   * subscribed (changes reach the cache through it; the ttl only backs it up), 5 s otherwise.
    */
   ttlMs?: number
   /** How long "no such key" is remembered. Default 1000 ms. */
@@ -55,6 +56,10 @@ export interface SessionEntry {
   accepted?: { readonly ok: true; readonly auth: AuthContext } | undefined
 }
 
+/** Default ttls: without a change feed it is the only staleness bound; with one, a backstop. */
+export const UNWATCHED_TTL_MS = 5000
+export const WATCHED_TTL_MS = 30_000
+
 /**
  * One options object for every hot-path `get`: without it lru-cache allocates a fresh one per
  * call (it only ever writes `status: undefined` here while no diagnostics subscriber listens).
@@ -69,8 +74,10 @@ const HOT_GET: LRUCache.GetOptions<string, never, unknown> = {}
 export class AuthCache {
   readonly keys: LRUCache<string, KeyEntry>
   readonly sessions: LRUCache<string, SessionEntry>
-  readonly ttlMs: number
+  /** The ttl in force: the configured one, else the default for the feed's state. */
+  ttlMs: number
   readonly negativeTtlMs: number
+  readonly #configuredTtlMs: number | undefined
   /**
    * Counts applied changes. A store read that started before a change must not be cached
    * after it: callers note the generation before reading and cache only if it is unchanged.
@@ -81,7 +88,8 @@ export class AuthCache {
     const max = options.maxEntries ?? 10_000
     if (!Number.isSafeInteger(max) || max < 1)
       throw new TypeError('cache.maxEntries must be a positive integer')
-    this.ttlMs = options.ttlMs ?? 5000
+    this.#configuredTtlMs = options.ttlMs
+    this.ttlMs = options.ttlMs ?? UNWATCHED_TTL_MS
     this.negativeTtlMs = options.negativeTtlMs ?? 1000
     for (const [name, value] of [
       ['ttlMs', this.ttlMs],
@@ -114,6 +122,11 @@ export class AuthCache {
   /** The cached state of a verified token, by the token's digest. */
   session(tokenKey: string): SessionEntry | undefined {
     return this.sessions.get(tokenKey, HOT_GET)
+  }
+
+  /** The store's change feed is subscribed: entries may live longer (unless ttlMs was set). */
+  feedOpened(): void {
+    this.ttlMs = this.#configuredTtlMs ?? WATCHED_TTL_MS
   }
 
   /** Drops whatever a change made stale. Cheap: changes are rare next to requests. */

@@ -32,6 +32,10 @@ export function createPortcullis(options: PortcullisOptions) {
     cache !== null && typeof store.watch === 'function'
       ? store
           .watch((change) => cache.apply(change))
+          .then((unsubscribe) => {
+            cache.feedOpened()
+            return unsubscribe
+          })
           .catch((error: unknown) => {
             ctx.onError(error)
             return null
