@@ -553,3 +553,32 @@ describe('authenticate: store failures fail closed', () => {
     )
   })
 })
+
+describe('authenticate: a repeated credential header', () => {
+  it('is refused when the raw header list shows it twice, even for a cached credential', async () => {
+    const { gate } = makeGate()
+    const { test } = await gate.projects.provision('proj_twice')
+    const auth = await secretAuth(gate, test.secretKey.key)
+    const { token } = await gate.sessions.create(auth, { clientId: 'user_1' })
+    for (const [credential, value, code] of [
+      ['secret', `Bearer ${test.secretKey.key}`, 'api_key_invalid'],
+      ['session', `Bearer ${token}`, 'session_invalid'],
+    ] as const) {
+      const once = { authorization: value }
+      const single = await gate.authenticate(
+        { headers: once, remoteAddress: '203.0.113.7', rawHeaders: ['Authorization', value] },
+        { credential },
+      )
+      expect(single.ok).toBe(true)
+      const twice = await gate.authenticate(
+        {
+          headers: once,
+          remoteAddress: '203.0.113.7',
+          rawHeaders: ['Authorization', value, 'Host', 'x', 'AUTHORIZATION', 'Bearer other'],
+        },
+        { credential },
+      )
+      expect(twice.ok ? 'ok' : twice.error.code).toBe(code)
+    }
+  })
+})

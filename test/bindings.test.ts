@@ -345,8 +345,8 @@ describe.each(frameworks)('$name', (framework) => {
     expect(response.headers['retry-after']).toBe('1')
   })
 
-  it('never answers 5xx to malformed or hostile headers', async () => {
-    const { app } = await setup()
+  it('never answers 5xx to malformed or hostile headers, and refuses a repeated one', async () => {
+    const { app, test } = await setup()
     const server = createServer(app)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as { port: number }
@@ -378,6 +378,16 @@ describe.each(frameworks)('$name', (framework) => {
         const status = Number((await raw(head)).split(' ')[1])
         expect(status, JSON.stringify(head.slice(0, 40))).toBeGreaterThanOrEqual(400)
         expect(status, JSON.stringify(head.slice(0, 40))).toBeLessThan(500)
+      }
+      // Node keeps only the first Authorization header in req.headers: a valid key followed by
+      // another value must still be refused as a repeated header, cached or not.
+      const valid = test.secretKey.key
+      expect((await raw(`Authorization: Bearer ${valid}\r\n`)).split(' ')[1]).toBe('200')
+      for (const second of ['Bearer garbage', `Bearer ${valid}`]) {
+        const answer = await raw(`Authorization: Bearer ${valid}\r\nauthorization: ${second}\r\n`)
+        expect(answer.split(' ')[1]).toBe('401')
+        expect(answer).toContain('"code":"api_key_invalid"')
+        expect(answer).toContain('sent more than once')
       }
     } finally {
       server.close()

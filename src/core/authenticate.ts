@@ -23,6 +23,24 @@ export interface AuthenticateRequest {
   readonly headers: RequestHeaders
   /** The socket's peer address (`req.socket.remoteAddress`). */
   readonly remoteAddress?: string | undefined
+  /**
+   * Node's `req.rawHeaders`, when available. Node keeps only the first of two `Authorization`
+   * headers in `req.headers`; with the raw list a repeated credential header is refused as
+   * malformed instead of being read as its first value.
+   */
+  readonly rawHeaders?: readonly string[] | undefined
+}
+
+/** Whether the raw header list carries `name` (lower-case) more than once. */
+function repeated(request: AuthenticateRequest, name: string): boolean {
+  const raw = request.rawHeaders
+  if (raw === undefined) return false
+  let seen = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const field = raw[i] as string
+    if (field.length === name.length && field.toLowerCase() === name && ++seen > 1) return true
+  }
+  return false
 }
 
 export interface AuthenticateOptions {
@@ -48,6 +66,8 @@ const WANTED_LABEL: Readonly<Record<CredentialKind, string>> = {
   publishable: 'a publishable key',
   session: 'a client session token',
 }
+
+const REPEATED_HEADER = 'Malformed credential header: it was sent more than once.'
 
 function fail(code: Exclude<AuthErrorCode, 'store_unavailable'>, message?: string): Failure {
   return { ok: false, error: new AuthenticationError(code, message) }
@@ -154,6 +174,7 @@ export function createAuthenticator(ctx: GateContext) {
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
   ): Decision {
+    if (repeated(request, ctx.apiKeyHeader)) return fail('api_key_invalid', REPEATED_HEADER)
     const now = ctx.clock()
     if (ctx.cache !== null) {
       // The hot path: a key seen within the cache window is admitted without parsing.
@@ -249,6 +270,7 @@ export function createAuthenticator(ctx: GateContext) {
     request: AuthenticateRequest,
     requiredMode: Mode | undefined,
   ): Decision {
+    if (repeated(request, ctx.sessionHeader)) return fail('session_invalid', REPEATED_HEADER)
     const now = ctx.clock()
     const { cache } = ctx
     if (cache !== null) {

@@ -15,6 +15,8 @@ import type { CredentialKind } from '../core/types.js'
 export interface ExpressRequest {
   headers: IncomingHttpHeaders
   socket: { remoteAddress?: string | undefined }
+  /** Node's raw header list, to refuse a repeated credential header. */
+  rawHeaders?: string[]
 }
 
 /** The part of an Express response the middleware writes. */
@@ -100,7 +102,11 @@ function guard(
   // Only a bug (or a throwing onError) reaches the catches; Express 4 would not catch a rejection.
   return function portcullis(req, res, next) {
     try {
-      const result = check({ headers: req.headers, remoteAddress: req.socket?.remoteAddress })
+      const result = check({
+        headers: req.headers,
+        remoteAddress: req.socket?.remoteAddress,
+        rawHeaders: req.rawHeaders,
+      })
       if (result instanceof Promise) {
         return result.then((settled) => finish(settled, req, res, next)).catch(next)
       }

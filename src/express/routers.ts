@@ -36,6 +36,7 @@ function mount(
         url: req.url,
         headers: req.headers,
         remoteAddress: req.socket?.remoteAddress,
+        rawHeaders: req.rawHeaders,
         readBody: () =>
           req.body === undefined
             ? readJson(req, req.headers['content-type'])

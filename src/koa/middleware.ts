@@ -14,7 +14,7 @@ import type { CredentialKind } from '../core/types.js'
 /** The part of a Koa (2 or 3) context the middleware reads and writes. */
 export interface KoaContext {
   request: { headers: IncomingHttpHeaders }
-  req: { socket: { remoteAddress?: string | undefined } }
+  req: { socket: { remoteAddress?: string | undefined }; rawHeaders?: string[] }
   state: object
   status: number
   body: unknown
@@ -82,6 +82,7 @@ function guard(
     const result = check({
       headers: ctx.request.headers,
       remoteAddress: ctx.req.socket?.remoteAddress,
+      rawHeaders: ctx.req.rawHeaders,
     })
     return result instanceof Promise
       ? result.then((settled) => finish(settled, ctx, next))

@@ -36,6 +36,7 @@ function mount(gate: Portcullis, routes: OperatorRoute[], options: KoaRoutesOpti
       url: ctx.querystring === '' ? relative : `${relative}?${ctx.querystring}`,
       headers: ctx.request.headers,
       remoteAddress: ctx.req.socket?.remoteAddress,
+      rawHeaders: ctx.req.rawHeaders,
       readBody: () =>
         ctx.request.body === undefined
           ? readJson(ctx.req, ctx.request.headers['content-type'])
