@@ -74,15 +74,35 @@ export interface DialectTraits {
   /** Scalar maximum and minimum of two values. */
   readonly greatest: string
   readonly least: string
+  /**
+   * Index hint after the table name of an UPDATE that finds its row by primary key. MariaDB
+   * may otherwise scan the `expires_at` index for a touch's `expires_at > now` and lock that
+   * index before the row, the reverse of a touch that went by the primary key: concurrent
+   * touches of one session then deadlock.
+   */
+  readonly byPrimaryKey: string
 }
 
 export const DIALECT_TRAITS: Readonly<Record<SqlDialectName, DialectTraits>> = {
-  postgres: { begin: 'begin', updateReturning: true, greatest: 'greatest', least: 'least' },
+  postgres: {
+    begin: 'begin',
+    updateReturning: true,
+    greatest: 'greatest',
+    least: 'least',
+    byPrimaryKey: '',
+  },
   mysql: {
     begin: 'start transaction',
     updateReturning: false,
     greatest: 'greatest',
     least: 'least',
+    byPrimaryKey: ' force index (primary)',
   },
-  sqlite: { begin: 'begin immediate', updateReturning: true, greatest: 'max', least: 'min' },
+  sqlite: {
+    begin: 'begin immediate',
+    updateReturning: true,
+    greatest: 'max',
+    least: 'min',
+    byPrimaryKey: '',
+  },
 }

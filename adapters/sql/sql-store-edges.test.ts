@@ -1,7 +1,8 @@
-import { CamelCasePlugin, sql } from 'kysely'
+import { CamelCasePlugin, CompiledQuery, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isStoreUnavailableError, type StoreChange } from '../../src/index.js'
 import { createManualClock, makeKey, makeSession } from '../../src/testing/index.js'
+import type { SqlDatabase } from './dialect.js'
 import { migrate } from './migrate.js'
 import { SqlStore, type SqlStoreOptions } from './sql-store.js'
 import {
@@ -202,6 +203,107 @@ for (const { dialect, available } of await dialectsUnderTest()) {
       expect((error as Error).message).toMatch(/migrate/)
       expect((error as Error).cause).toBeInstanceOf(Error)
     })
+
+    /** The test database as a store sees it, with every query shown to `intercept` first (which may throw instead). */
+    const intercepted = (
+      intercept: (query: CompiledQuery) => void,
+      db: TestConnection['db'] = connection.db,
+    ): SqlDatabase => ({
+      getExecutor() {
+        const executor = db.getExecutor()
+        return new Proxy(executor, {
+          get(target, property) {
+            if (property === 'executeQuery') {
+              return (query: CompiledQuery) => {
+                intercept(query)
+                return target.executeQuery(query)
+              }
+            }
+            const value: unknown = Reflect.get(target, property, target)
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+      },
+      connection: () => db.connection(),
+    })
+    const isTouch = (query: CompiledQuery) => /^update\s+\S+_sessions\b/i.test(query.sql.trim())
+
+    if (dialect !== 'sqlite') {
+      it('reruns a touch the database picked as a deadlock victim, a bounded number of times', async () => {
+        const deadlock = () =>
+          dialect === 'postgres'
+            ? Object.assign(new Error('deadlock detected'), { code: '40P01' })
+            : Object.assign(new Error('Deadlock found when trying to get lock'), {
+                code: 'ER_LOCK_DEADLOCK',
+                errno: 1213,
+              })
+        let deadlocks = 0
+        let attempts = 0
+        const store = new SqlStore(
+          intercepted((query) => {
+            if (!isTouch(query)) return
+            attempts++
+            if (deadlocks > 0) {
+              deadlocks--
+              throw deadlock()
+            }
+          }),
+          { dialect, tablePrefix: database.prefix, sweepIntervalMs: 0 },
+        )
+        stores.push(store)
+        const session = makeSession(clock.now())
+        await store.insertSession(session)
+        deadlocks = 1
+        const touched = await store.touchSession(session.id, clock.now() + HOUR_MS)
+        expect(attempts).toBe(2)
+        expect(touched?.expiresAt).toBe(clock.now() + HOUR_MS + session.idleTimeoutMs)
+        deadlocks = Number.POSITIVE_INFINITY
+        attempts = 0
+        const error = await store
+          .touchSession(session.id, clock.now() + 2 * HOUR_MS)
+          .catch((caught: unknown) => caught)
+        expect(isStoreUnavailableError(error)).toBe(true)
+        expect(attempts).toBe(3)
+      })
+    }
+
+    if (dialect === 'mysql') {
+      it('touches by primary key even where the expiry index is more selective (no lock-order deadlock)', async () => {
+        // A table of its own, so that other tests' rows do not sway the optimizer.
+        const own = createDatabase(dialect)
+        try {
+          const ownConnection = own.connect()
+          await migrate(ownConnection.db, { tablePrefix: own.prefix })
+          let touch: CompiledQuery | undefined
+          const store = new SqlStore(
+            intercepted((query) => {
+              if (isTouch(query)) touch = query
+            }, ownConnection.db),
+            { dialect, tablePrefix: own.prefix, sweepIntervalMs: 0 },
+          )
+          // The other session expires sooner, so `expires_at > now` matches one row alone.
+          await store.insertSession(makeSession(clock.now(), { idleTimeoutMs: HOUR_MS }))
+          const session = makeSession(clock.now())
+          await store.insertSession(session)
+          // The statement a touch sends, taken from a touch that changes nothing (a row it
+          // changed would update the index statistics the plan depends on).
+          const missing = 'cs_missing'
+          await store.touchSession(missing, clock.now() + 2 * HOUR_MS)
+          await store.close()
+          expect(touch).toBeDefined()
+          const parameters = (touch?.parameters ?? []).map((value) =>
+            value === missing ? session.id : value,
+          )
+          expect(parameters).toContain(session.id)
+          const plan = await ownConnection.db.executeQuery<{ key: string | null }>(
+            CompiledQuery.raw(`explain ${touch?.sql}`, parameters),
+          )
+          expect(plan.rows.map((row) => row.key)).toEqual(['PRIMARY'])
+        } finally {
+          await own.drop()
+        }
+      })
+    }
 
     if (dialect === 'postgres') {
       it('without a LISTEN connection, polls PostgreSQL like the other databases', async () => {

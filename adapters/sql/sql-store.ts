@@ -23,7 +23,7 @@ import { pruneChanges, pruneExpired, runEvery } from './prune.js'
 import { allowedIpsColumn, keyFromRow, type SqlRow, sessionFromRow, text } from './rows.js'
 import { checkTablePrefix, notifyChannel, type TableNames, tableNames } from './schema.js'
 import { duplicateError, isUniqueViolation, toStoreError } from './sql-errors.js'
-import { inTransaction } from './transaction.js'
+import { inTransaction, retryConflicts } from './transaction.js'
 import { ChangeFeed } from './watch-feed.js'
 import { WatchHub } from './watch-hub.js'
 import { createPollingWatcher } from './watch-poll.js'
@@ -288,22 +288,25 @@ export class SqlStore implements PortcullisStore {
   }
 
   touchSession(id: string, now: number): Promise<StoredSession | null> {
-    return this.#run('touchSession', async (db) => {
-      const { greatest, least, updateReturning } = DIALECT_TRAITS[this.dialect]
-      // One conditional UPDATE: the database evaluates the condition and the new expiry
-      // atomically, so a revoke, a delete or a later touch can never be undone by this one.
-      const touch = sql`update ${this.#sessions}
-        set expires_at = ${sql.raw(greatest)}(expires_at, ${sql.raw(least)}(${now} + idle_timeout_ms, max_expires_at))
-        where id = ${id} and revoked_at is null and expires_at > ${now}`
-      if (updateReturning) {
-        const { rows } = await sql<SqlRow>`${touch} returning *`.execute(db)
-        if (rows[0] !== undefined) return sessionFromRow(rows[0])
-      } else {
-        await touch.execute(db)
-      }
-      // Not touched (revoked, expired, missing), or MySQL: report the session as it stands.
-      return this.#selectSession(db, id)
-    })
+    const { greatest, least, updateReturning, byPrimaryKey } = DIALECT_TRAITS[this.dialect]
+    // One conditional UPDATE: the database evaluates the condition and the new expiry
+    // atomically, so a revoke, a delete or a later touch can never be undone by this one.
+    const touch = sql`update ${this.#sessions}${sql.raw(byPrimaryKey)}
+      set expires_at = ${sql.raw(greatest)}(expires_at, ${sql.raw(least)}(${now} + idle_timeout_ms, max_expires_at))
+      where id = ${id} and revoked_at is null and expires_at > ${now}`
+    return this.#run('touchSession', (db) =>
+      // Safe to rerun after a deadlock (say with a sweep): a touch only ever raises the expiry.
+      retryConflicts(async () => {
+        if (updateReturning) {
+          const { rows } = await sql<SqlRow>`${touch} returning *`.execute(db)
+          if (rows[0] !== undefined) return sessionFromRow(rows[0])
+        } else {
+          await touch.execute(db)
+        }
+        // Not touched (revoked, expired, missing), or MySQL: report the session as it stands.
+        return this.#selectSession(db, id)
+      }),
+    )
   }
 
   revokeSession(id: string, now: number): Promise<StoredSession | null> {

@@ -17,25 +17,36 @@ export async function inTransaction<T>(
   body: (trx: QueryExecutorProvider) => Promise<T>,
 ): Promise<T> {
   const begin = sql.raw(DIALECT_TRAITS[dialect].begin)
+  return retryConflicts(() =>
+    db.connection().execute(async (connection) => {
+      await begin.execute(connection)
+      let result: T
+      try {
+        result = await body(connection)
+      } catch (error) {
+        await rollback(connection)
+        throw error
+      }
+      try {
+        await sql.raw('commit').execute(connection)
+      } catch (error) {
+        await rollback(connection)
+        throw error
+      }
+      return result
+    }),
+  )
+}
+
+/**
+ * Runs `body` again when the database picked it as a deadlock or serialization-failure victim
+ * (at most three attempts in all), as MySQL and PostgreSQL ask of their clients. Only for work
+ * that is safe to repeat.
+ */
+export async function retryConflicts<T>(body: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.connection().execute(async (connection) => {
-        await begin.execute(connection)
-        let result: T
-        try {
-          result = await body(connection)
-        } catch (error) {
-          await rollback(connection)
-          throw error
-        }
-        try {
-          await sql.raw('commit').execute(connection)
-        } catch (error) {
-          await rollback(connection)
-          throw error
-        }
-        return result
-      })
+      return await body()
     } catch (error) {
       if (attempt >= MAX_ATTEMPTS || !isRetryableConflict(error)) throw error
     }
