@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../adapters/memory/index.js'
 import {
+  type ClientScope,
   ConflictError,
   type KeyRoll,
   type KeyRollResult,
@@ -102,6 +103,14 @@ describe('the conformance suite itself', () => {
     expect(names).toMatch(/revoke racing touches always wins/)
   })
 
+  it('fails a client revoke written as list-then-write, which undoes touches that race it', async () => {
+    const outcomes = await runSuite({ name: 'stale-client-revoke', createStore: staleClientRevoke })
+    const names = failed(outcomes)
+    expect(names.join('\n')).toMatch(/concurrency > a client revoke racing \d+ touches/)
+    // Only the races see it: every earlier test, the sequential client revokes included, passes.
+    expect(names.filter((name) => !name.includes(' > concurrency > '))).toEqual([])
+  })
+
   it('fails a case-insensitive hash lookup', async () => {
     const outcomes = await runSuite({
       name: 'case-folding',
@@ -183,5 +192,52 @@ function sessionsInMap(touch: (session: StoredSession, now: number) => StoredSes
         return touched
       },
     }
+  })
+}
+
+/**
+ * A store correct in every single operation, whose client revoke reads the client's sessions,
+ * waits (a round trip), then writes each one back revoked from what it read: a touch that lands
+ * in between is undone, lowering a session's expiry below what that touch reported.
+ */
+function staleClientRevoke({ clock }: { clock: { now: () => number } }): PortcullisStore {
+  const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+  const sessions = new Map<string, StoredSession>()
+  const inScope = (session: StoredSession, scope: ClientScope) =>
+    session.projectId === scope.projectId &&
+    session.mode === scope.mode &&
+    session.clientId === scope.clientId
+  return Object.assign(store, {
+    insertSession: async (session: StoredSession) => {
+      if (sessions.has(session.id)) throw new ConflictError('conflict')
+      sessions.set(session.id, session)
+    },
+    getSession: async (id: string) => sessions.get(id) ?? null,
+    touchSession: async (id: string, now: number) => {
+      const session = sessions.get(id)
+      if (session === undefined) return null
+      if (session.revokedAt !== null || session.expiresAt <= now) return session
+      const slid = Math.min(now + session.idleTimeoutMs, session.maxExpiresAt)
+      const touched = { ...session, expiresAt: Math.max(session.expiresAt, slid) }
+      sessions.set(id, touched)
+      return touched
+    },
+    revokeSession: async (id: string, now: number) => {
+      const session = sessions.get(id)
+      if (session === undefined) return null
+      const revoked = { ...session, revokedAt: session.revokedAt ?? now }
+      sessions.set(id, revoked)
+      return revoked
+    },
+    listClientSessions: async (scope: ClientScope) =>
+      [...sessions.values()].filter((session) => inScope(session, scope)),
+    revokeClientSessions: async (scope: ClientScope, now: number) => {
+      const listed = [...sessions.values()].filter(
+        (session) => inScope(session, scope) && session.revokedAt === null,
+      )
+      await new Promise((resolve) => setImmediate(resolve))
+      for (const session of listed) sessions.set(session.id, { ...session, revokedAt: now })
+      return listed.length
+    },
   })
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import type { AuthResult } from '../core/authenticate.js'
 import { isPortcullisError, isStoreUnavailableError } from '../core/errors.js'
 import { createKeyFormat } from '../core/key-format.js'
+import type { RolledKey } from '../core/keys.js'
 import { createPortcullis, type Portcullis } from '../core/portcullis.js'
 import type { PortcullisStore, StoreChange, StoredKey, StoredSession } from '../core/store.js'
 import { makeKey, makeSession, randomHash, randomProjectId } from './fixtures.js'
@@ -64,6 +66,12 @@ export interface StoreConformanceOptions<S extends PortcullisStore> extends Conf
   readonly unavailableWithinMs?: number
   /** Parallel touches in the convergence test. Default 100. */
   readonly concurrentTouches?: number
+  /**
+   * Parallel operations in each race of the concurrency tests (touches and authentications
+   * racing each other, a revoke or a roll). Default 1000; lower it if your runner's test
+   * timeout is short for your backend.
+   */
+  readonly raceOperations?: number
 }
 
 function assertConflict(error: unknown): true {
@@ -85,6 +93,67 @@ function shuffle<T>(items: T[]): T[] {
     ;[items[i], items[j]] = [items[j] as T, items[i] as T]
   }
   return items
+}
+
+/** `count` distinct instants spread evenly over `[from, to]`, in random order. */
+function spread(from: number, to: number, count: number): number[] {
+  if (count <= 1) return [to].slice(0, count)
+  assert.ok(to - from >= count - 1, 'spread() needs room for distinct instants')
+  return shuffle(
+    Array.from({ length: count }, (_, i) => from + Math.floor((i * (to - from)) / (count - 1))),
+  )
+}
+
+/** A cache-less gate over the store under test, with a clock each call can set. */
+interface RaceGate {
+  readonly gate: Portcullis
+  /** Runs `call` with the gate's clock reading `instant` (the gate reads it as a call starts). */
+  at<T>(instant: number, call: () => T): T
+  /** Every `touchSession` the gate made, in the order the answers arrived. */
+  readonly touches: TouchAnswer[]
+}
+
+/** One touch in a race: the instant it passed and what the store answered. */
+interface TouchAnswer {
+  readonly now: number
+  readonly answer: StoredSession | null
+}
+
+/**
+ * Checks every answer of a race against the session as the race left it (`final`). Every
+ * instant lies inside the session's live window, so a touch either took effect or met a
+ * revocation:
+ * - a live answer came from a touch that took effect before any revoke: it slid the expiry to
+ *   at least `min(now + idle, cap)`, and the stored expiry can only have grown since;
+ * - a revoked answer came after the revoke, which freezes the session: it shows exactly the
+ *   final state (same `revokedAt`, same `expiresAt`).
+ * Returns how many answers were live.
+ */
+function checkTouchAnswers(answers: readonly TouchAnswer[], final: StoredSession): number {
+  let live = 0
+  for (const { now, answer } of answers) {
+    assert.ok(answer !== null, 'a touch answered null for an existing session')
+    assert.ok(
+      answer.expiresAt <= final.maxExpiresAt,
+      `a touch at ${now} answered an expiry ${answer.expiresAt - final.maxExpiresAt} ms past the cap`,
+    )
+    if (answer.revokedAt === null) {
+      live++
+      const floor = Math.min(now + final.idleTimeoutMs, final.maxExpiresAt)
+      assert.ok(
+        answer.expiresAt >= floor,
+        `a touch at ${now} answered an expiry ${floor - answer.expiresAt} ms short of now + idle`,
+      )
+      assert.ok(
+        answer.expiresAt <= final.expiresAt,
+        `a touch answered an expiry ${answer.expiresAt - final.expiresAt} ms later than the one stored after the race (a lost update)`,
+      )
+    } else {
+      assert.equal(answer.revokedAt, final.revokedAt, 'revokedAt changed after the revoke')
+      assert.equal(answer.expiresAt, final.expiresAt, 'a touch slid a revoked session')
+    }
+  }
+  return live
 }
 
 /**
@@ -110,6 +179,7 @@ export function describeStoreConformance<S extends PortcullisStore>(
 ): void {
   const { describe, it } = options
   const parallel = options.concurrentTouches ?? 100
+  const races = options.raceOperations ?? 1000
   const canPrune = options.capabilities?.prune === true
   const canWatch = options.capabilities?.watch === true
   const itIf = (enabled: boolean, name: string, body: TestBody) =>
@@ -149,6 +219,67 @@ export function describeStoreConformance<S extends PortcullisStore>(
     headers: { authorization: `Bearer ${credential}` },
     remoteAddress: '203.0.113.7',
   })
+
+  /**
+   * A gate for the races: the cache is off, so every authentication reaches the store; the
+   * store is wrapped to record every touch the gate makes (the instant it passed and the
+   * answer); and `at(instant, call)` runs a call with the gate's clock reading `instant`, so
+   * parallel calls can carry instants in any order.
+   */
+  const withRaceGate = (
+    body: (race: RaceGate, store: S, clock: ManualClock) => Promise<void>,
+  ): TestBody =>
+    withStore(async (store, clock) => {
+      let forced: number | undefined
+      const touches: TouchAnswer[] = []
+      const recording = new Proxy(store, {
+        get(target, property) {
+          if (property === 'touchSession') {
+            return async (id: string, now: number) => {
+              const answer = await target.touchSession(id, now)
+              touches.push({ now, answer })
+              return answer
+            }
+          }
+          const value: unknown = Reflect.get(target, property, target)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+      const gate = createPortcullis({
+        store: recording,
+        clock: () => forced ?? clock.now(),
+        sessionSecret: randomBytes(32),
+        cache: false,
+        // A thousand calls queue for a small connection pool: the races test outcomes, not
+        // latency, so a slow answer must not turn into store_unavailable.
+        storeTimeoutMs: 10_000,
+      })
+      const at = <T>(instant: number, call: () => T): T => {
+        forced = instant
+        try {
+          return call()
+        } finally {
+          forced = undefined
+        }
+      }
+      try {
+        await body({ gate, at, touches }, store, clock)
+      } finally {
+        await gate.close()
+      }
+    })
+
+  const describeRefusals = (results: readonly AuthResult[]) =>
+    results
+      .flatMap((result) =>
+        result.ok
+          ? []
+          : [`${result.error.code} (${String(result.error.cause ?? result.error.message)})`],
+      )
+      .slice(0, 3)
+      .join('; ')
+  const codesOf = (results: readonly AuthResult[]) =>
+    [...new Set(results.map((result) => (result.ok ? 'ok' : result.error.code)))].join(', ')
 
   describe(`${options.name}: storage conformance`, () => {
     describe('keys', () => {
@@ -574,6 +705,382 @@ export function describeStoreConformance<S extends PortcullisStore>(
             await store.listClientSessions({ projectId, mode: 'live', clientId: 'nobody' }),
             [],
           )
+        }),
+      )
+    })
+
+    describe('concurrency', () => {
+      it(
+        `${races} parallel touches of one session: never past the cap, never below the latest touch`,
+        withStore(async (store, clock) => {
+          const start = clock.now()
+          const idle = DAY_MS
+          // Every instant lies inside the live window, so every touch takes effect; the cap
+          // falls so that the latest twentieth of them would pass it if allowed.
+          const cap = start + idle + Math.floor(idle * 0.95)
+          const session = makeSession(start, { idleTimeoutMs: idle, maxExpiresAt: cap })
+          await store.insertSession(session)
+          const instants = spread(start + 1, start + idle - 1, races)
+          const answers = await Promise.all(
+            instants.map(async (now) => ({
+              now,
+              answer: await store.touchSession(session.id, now),
+            })),
+          )
+          const final = await store.getSession(session.id)
+          assert.ok(final !== null)
+          assert.equal(final.revokedAt, null)
+          assert.ok(
+            final.expiresAt <= cap,
+            `the stored expiry is ${final.expiresAt - cap} ms past the cap`,
+          )
+          const latest = Math.max(...instants)
+          assert.ok(
+            final.expiresAt >= Math.min(cap, latest + idle),
+            `the stored expiry is ${Math.min(cap, latest + idle) - final.expiresAt} ms short of what the latest touch allows`,
+          )
+          assert.equal(checkTouchAnswers(answers, final), races, 'every touch took effect')
+        }),
+      )
+
+      it(
+        `${races} parallel authentications of one session near its 7-day cap (cache off): never past the cap, never below the latest touch`,
+        withRaceGate(async ({ gate, at, touches }, store, clock) => {
+          const { test } = await gate.projects.provision(randomProjectId())
+          const server = await gate.authenticate(bearer(test.secretKey.key), {
+            credential: 'secret',
+          })
+          assert.ok(server.ok)
+          const issuedAt = clock.now()
+          const { token, session } = await gate.sessions.create(server.auth, { clientId: 'user_1' })
+          const cap = session.maxExpiresAt
+          assert.equal(cap, issuedAt + gate.limits.maxLifetimeMs)
+          const idle = gate.limits.idleTimeoutMs
+          // Used every (idle - 1 h) up to the instant from which the last twelfth of the next
+          // idle window lies past the cap.
+          const last = cap - 2 * idle + idle / 12
+          const use = () => gate.authenticate(bearer(token), { credential: 'session' })
+          for (let instant = issuedAt; instant < last; ) {
+            instant = Math.min(instant + idle - HOUR_MS, last)
+            clock.set(instant)
+            const used = await use()
+            assert.ok(used.ok, `refused ${(instant - issuedAt) / HOUR_MS} h after issue`)
+          }
+          touches.length = 0
+          const results = await Promise.all(
+            spread(last + 1, last + idle - 1, races).map((now) => at(now, use)),
+          )
+          assert.equal(
+            codesOf(results),
+            'ok',
+            `a live session was refused: ${describeRefusals(results)}`,
+          )
+          assert.equal(
+            touches.length,
+            races,
+            'with the cache off, every authentication touches the store',
+          )
+          const final = await store.getSession(session.id)
+          assert.ok(final !== null)
+          assert.ok(
+            final.expiresAt <= cap,
+            `the stored expiry is ${final.expiresAt - cap} ms past the cap`,
+          )
+          const latest = Math.max(...touches.map((touch) => touch.now))
+          assert.ok(latest + idle > cap, 'the race reached the cap')
+          assert.ok(
+            final.expiresAt >= Math.min(cap, latest + idle),
+            `the stored expiry is ${Math.min(cap, latest + idle) - final.expiresAt} ms short of what the latest touch allows`,
+          )
+          assert.equal(checkTouchAnswers(touches, final), races)
+        }),
+      )
+
+      it(
+        `a revoke racing ${races} touches wins: it keeps its revokedAt, freezes the expiry, and every later touch sees it`,
+        withStore(async (store, clock) => {
+          const start = clock.now()
+          const session = makeSession(start)
+          const idle = session.idleTimeoutMs
+          await store.insertSession(session)
+          const half = Math.floor(races / 2)
+          const touch = async (now: number) => ({
+            now,
+            answer: await store.touchSession(session.id, now),
+          })
+          // Time moves on during the race: the touches after the revoke carry later instants,
+          // so any that took effect after it would show.
+          const first = spread(start + 1, start + idle / 2 - 1, half).map(touch)
+          await Promise.race(first)
+          const revokedAt = start + idle / 2
+          const revoking = store.revokeSession(session.id, revokedAt)
+          const second = spread(start + idle / 2 + 1, start + idle - 1, races - half).map(touch)
+          const revoked = await revoking
+          assert.equal(revoked?.revokedAt, revokedAt, 'the revoke answered another revokedAt')
+          // Everything started after the revoke resolved must see it, whatever is still in flight.
+          const later = await Promise.all(
+            spread(start + idle / 2 + 1, start + idle - 1, Math.max(1, Math.floor(races / 10))).map(
+              touch,
+            ),
+          )
+          const answers = await Promise.all([...first, ...second])
+          const final = await store.getSession(session.id)
+          assert.ok(final !== null)
+          assert.equal(final.revokedAt, revokedAt, 'the session is not revoked as the revoke said')
+          assert.equal(revoked?.expiresAt, final.expiresAt, 'the expiry moved after the revoke')
+          for (const { answer } of later) {
+            assert.equal(
+              answer?.revokedAt,
+              revokedAt,
+              'a touch after the revoke saw a live session',
+            )
+          }
+          checkTouchAnswers([...answers, ...later], final)
+        }),
+      )
+
+      it(
+        `a client revoke racing ${races} touches of its sessions wins, and spares the other mode`,
+        withStore(async (store, clock) => {
+          const start = clock.now()
+          const projectId = randomProjectId()
+          const clientId = 'user_race'
+          const scope = { projectId, mode: 'test' as const, clientId }
+          const revokable = [0, 1, 2].map(() => makeSession(start, scope))
+          const twin = makeSession(start, { ...scope, mode: 'live' })
+          const sessions = [...revokable, twin]
+          for (const session of sessions) await store.insertSession(session)
+          const idle = twin.idleTimeoutMs
+          const answers = new Map<string, Promise<TouchAnswer>[]>(
+            sessions.map((session) => [session.id, []]),
+          )
+          let next = 0
+          const touch = (now: number) => {
+            const { id } = sessions[next++ % sessions.length] as StoredSession
+            const pending = store.touchSession(id, now).then((answer) => ({ now, answer }))
+            answers.get(id)?.push(pending)
+            return pending
+          }
+          const half = Math.floor(races / 2)
+          const first = spread(start + 1, start + idle / 2 - 1, half).map(touch)
+          await Promise.race(first)
+          const revokedAt = start + idle / 2
+          const revoking = store.revokeClientSessions(scope, revokedAt)
+          spread(start + idle / 2 + 1, start + idle - 1, races - half).forEach(touch)
+          assert.equal(await revoking, revokable.length, 'the client revoke counted')
+          for (const session of revokable) {
+            const after = await store.touchSession(session.id, start + idle - 1)
+            assert.equal(after?.revokedAt, revokedAt, 'a touch after the revoke saw a live session')
+          }
+          for (const session of sessions) {
+            const settled = await Promise.all(answers.get(session.id) ?? [])
+            const final = await store.getSession(session.id)
+            assert.ok(final !== null, 'a session of the race is gone')
+            if (session === twin) {
+              assert.equal(final.revokedAt, null, 'the client revoke reached the other mode')
+              const latest = Math.max(...settled.map((touched) => touched.now))
+              assert.equal(final.expiresAt, Math.min(latest + idle, final.maxExpiresAt))
+              assert.equal(checkTouchAnswers(settled, final), settled.length)
+            } else {
+              assert.equal(final.revokedAt, revokedAt, 'a session of the client escaped the revoke')
+              checkTouchAnswers(settled, final)
+            }
+          }
+        }),
+      )
+
+      it(
+        `a revoke racing ${races} authentications (cache off) wins: once it resolves, every use is session_revoked`,
+        withRaceGate(async ({ gate, at, touches }, store, clock) => {
+          const { live } = await gate.projects.provision(randomProjectId())
+          const server = await gate.authenticate(bearer(live.secretKey.key), {
+            credential: 'secret',
+          })
+          assert.ok(server.ok)
+          const start = clock.now()
+          const idle = gate.limits.idleTimeoutMs
+          const { token, session } = await gate.sessions.create(server.auth, { clientId: 'user_1' })
+          const use = (now: number) =>
+            at(now, () => gate.authenticate(bearer(token), { credential: 'session' }))
+          const half = Math.floor(races / 2)
+          const first = spread(start + 1, start + idle / 2 - 1, half).map(use)
+          await Promise.race(first)
+          const revoking = at(start + idle / 2, () => gate.sessions.revoke(session.id))
+          const second = spread(start + idle / 2 + 1, start + idle - 1, races - half).map(use)
+          const revoked = await revoking
+          assert.notEqual(revoked.revokedAt, null)
+          const later = await Promise.all(
+            spread(start + idle / 2 + 1, start + idle - 1, Math.max(1, Math.floor(races / 10))).map(
+              use,
+            ),
+          )
+          assert.equal(codesOf(later), 'session_revoked', 'a use after the revoke resolved')
+          const during = await Promise.all([...first, ...second])
+          assert.ok(
+            during.every((result) => result.ok || result.error.code === 'session_revoked'),
+            `uses racing the revoke answered ${codesOf(during)}`,
+          )
+          const final = await store.getSession(session.id)
+          assert.ok(final !== null)
+          assert.equal(final.revokedAt, revoked.revokedAt)
+          checkTouchAnswers(touches, final)
+        }),
+      )
+
+      it(
+        `a client revoke racing ${races} authentications (cache off) wins, and spares the other mode`,
+        withRaceGate(async ({ gate, at, touches }, store, clock) => {
+          const { test, live } = await gate.projects.provision(randomProjectId())
+          const testAuth = await gate.authenticate(bearer(test.secretKey.key), {
+            credential: 'secret',
+          })
+          const liveAuth = await gate.authenticate(bearer(live.secretKey.key), {
+            credential: 'secret',
+          })
+          assert.ok(testAuth.ok && liveAuth.ok)
+          const start = clock.now()
+          const idle = gate.limits.idleTimeoutMs
+          const clientId = 'user_race'
+          const revokable = [
+            await gate.sessions.create(testAuth.auth, { clientId }),
+            await gate.sessions.create(testAuth.auth, { clientId }),
+            await gate.sessions.create(testAuth.auth, { clientId }),
+          ]
+          const twin = await gate.sessions.create(liveAuth.auth, { clientId })
+          const all = [...revokable, twin]
+          let next = 0
+          const uses: { twin: boolean; result: Promise<AuthResult> }[] = []
+          const use = (now: number) => {
+            const created = all[next++ % all.length] as (typeof all)[number]
+            const result = at(now, () =>
+              gate.authenticate(bearer(created.token), { credential: 'session' }),
+            )
+            uses.push({ twin: created === twin, result })
+            return result
+          }
+          const half = Math.floor(races / 2)
+          const first = spread(start + 1, start + idle / 2 - 1, half).map(use)
+          await Promise.race(first)
+          const revoking = at(start + idle / 2, () =>
+            gate.sessions.revokeClient(testAuth.auth, clientId),
+          )
+          spread(start + idle / 2 + 1, start + idle - 1, races - half).forEach(use)
+          assert.equal(await revoking, revokable.length)
+          const later = await Promise.all(
+            revokable.map(({ token }) =>
+              gate.authenticate(bearer(token), { credential: 'session' }),
+            ),
+          )
+          assert.equal(codesOf(later), 'session_revoked', 'a use after the revoke resolved')
+          const during = await Promise.all(
+            uses.map(async ({ twin: isTwin, result }) => ({ isTwin, result: await result })),
+          )
+          const twinResults = during.filter((use) => use.isTwin).map((use) => use.result)
+          const others = during.filter((use) => !use.isTwin).map((use) => use.result)
+          assert.equal(codesOf(twinResults), 'ok', 'the other mode was affected')
+          assert.ok(
+            others.every((result) => result.ok || result.error.code === 'session_revoked'),
+            `uses racing the revoke answered ${codesOf(others)}`,
+          )
+          const finals = await Promise.all(
+            all.map(async ({ session }) => (await store.getSession(session.id)) as StoredSession),
+          )
+          const revokedAt = finals[0]?.revokedAt ?? null
+          assert.notEqual(revokedAt, null)
+          for (const [index, final] of finals.entries()) {
+            assert.equal(final.revokedAt, index < revokable.length ? revokedAt : null)
+            const mine = touches.filter((touch) => touch.answer?.id === final.id)
+            checkTouchAnswers(mine, final)
+          }
+          assert.ok((await gate.authenticate(bearer(twin.token), { credential: 'session' })).ok)
+        }),
+      )
+
+      for (const gracePeriodMs of [HOUR_MS, 0]) {
+        it(
+          `a roll (grace ${gracePeriodMs} ms) racing authentications of the old key (cache off): after the grace period exactly one of the two keys works`,
+          withRaceGate(async ({ gate }, store, clock) => {
+            const { test } = await gate.projects.provision(randomProjectId())
+            const old = test.secretKey
+            const count = Math.max(2, Math.floor(races / 5))
+            const useOld = () => gate.authenticate(bearer(old.key), { credential: 'secret' })
+            const before = Array.from({ length: count / 2 }, useOld)
+            const rolling = gate.keys.roll(old.record.id, { gracePeriodMs })
+            const after = Array.from({ length: count - before.length }, useOld)
+            const rolled = await rolling
+            const useNew = () => gate.authenticate(bearer(rolled.key), { credential: 'secret' })
+            const during = await Promise.all([...before, ...after])
+            if (gracePeriodMs > 0) {
+              assert.equal(codesOf(during), 'ok', 'the old key failed within its grace period')
+              assert.equal(codesOf(await Promise.all([useOld(), useNew()])), 'ok')
+              clock.advance(gracePeriodMs)
+            } else {
+              assert.ok(
+                during.every((result) => result.ok || result.error.code === 'api_key_expired'),
+                `uses racing the roll answered ${codesOf(during)}`,
+              )
+            }
+            const [olds, news] = await Promise.all([
+              Promise.all(Array.from({ length: count / 2 }, useOld)),
+              Promise.all(Array.from({ length: count / 2 }, useNew)),
+            ])
+            assert.equal(codesOf(olds), 'api_key_expired', 'the old key after its grace period')
+            assert.equal(codesOf(news), 'ok', 'the new key')
+            const keys = await store.listKeys(old.record.projectId)
+            const successors = keys.filter((key) => key.rolledFromId === old.record.id)
+            assert.deepEqual(
+              successors.map((key) => key.id),
+              [rolled.record.id],
+            )
+            assert.equal(keys.find((key) => key.id === old.record.id)?.rolledToId, rolled.record.id)
+          }),
+        )
+      }
+
+      it(
+        'parallel rolls of one key: exactly one wins, the others get key_already_rolled, one successor works',
+        withRaceGate(async ({ gate }, store) => {
+          const { live } = await gate.projects.provision(randomProjectId())
+          const old = live.secretKey
+          const useOld = () => gate.authenticate(bearer(old.key), { credential: 'secret' })
+          const rolls: Promise<RolledKey>[] = []
+          const uses: Promise<AuthResult>[] = []
+          for (let i = 0; i < 10; i++) {
+            rolls.push(gate.keys.roll(old.record.id))
+            for (let j = 0; j < Math.max(1, Math.floor(races / 50)); j++) uses.push(useOld())
+          }
+          const settled = await Promise.allSettled(rolls)
+          const won = settled.flatMap((outcome) =>
+            outcome.status === 'fulfilled' ? [outcome.value] : [],
+          )
+          assert.equal(won.length, 1, 'exactly one roll wins')
+          for (const outcome of settled) {
+            if (outcome.status === 'rejected') {
+              const error: unknown = outcome.reason
+              assert.ok(
+                isPortcullisError(error) && error.code === 'key_already_rolled',
+                `a losing roll failed with ${String(error)}`,
+              )
+            }
+          }
+          const during = await Promise.all(uses)
+          assert.ok(
+            during.every((result) => result.ok || result.error.code === 'api_key_expired'),
+            `uses racing the rolls answered ${codesOf(during)}`,
+          )
+          const winner = won[0] as RolledKey
+          const keys = await store.listKeys(old.record.projectId)
+          assert.deepEqual(
+            keys.filter((key) => key.rolledFromId === old.record.id).map((key) => key.id),
+            [winner.record.id],
+            'exactly one successor is stored',
+          )
+          const [oldUse, newUse] = await Promise.all([
+            useOld(),
+            gate.authenticate(bearer(winner.key), { credential: 'secret' }),
+          ])
+          assert.ok(!oldUse.ok && oldUse.error.code === 'api_key_expired')
+          assert.ok(newUse.ok)
         }),
       )
     })
