@@ -125,6 +125,16 @@ describe.each([
       code: 'invalid_request',
       type: 'invalid_request_error',
     })
+    // Malformed JSON: the same envelope, nothing of the body echoed back.
+    const malformed = await request(app)
+      .post('/v1/client-sessions')
+      .set('Authorization', `Bearer ${sk}`)
+      .set('Content-Type', 'application/json')
+      .send(`{"clientId": ${sk}`)
+    expect(malformed.status).toBe(400)
+    expect(malformed.type).toBe('application/json')
+    expect(malformed.body.error.code).toBe('invalid_request')
+    expect(malformed.text).not.toContain(sk.slice(8, 20))
     const unknown = await request(app)
       .post('/v1/client-sessions/refresh')
       .set('Authorization', `Bearer ${sk}`)

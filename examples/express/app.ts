@@ -1,5 +1,5 @@
 // A small platform API on Express 5, guarded by portcullis.
-import express from 'express'
+import express, { type NextFunction, type Request, type Response } from 'express'
 import { createOpenApiDocument, type Portcullis } from 'portcullis'
 import {
   clientSessionRoutes,
@@ -14,7 +14,8 @@ import { isOperator, logEvent } from '../shared/demo.js'
 
 export function createApp(gate: Portcullis) {
   const app = express()
-  app.use(express.json())
+  // No express.json(): the portcullis routers read their own bodies, and answer a malformed one
+  // with a 400 in the API's error envelope.
 
   // Server to server: who am I?
   app.get('/v1/account', requireSecretKey(gate), (req, res) => {
@@ -48,6 +49,13 @@ export function createApp(gate: Portcullis) {
   // Operators only, from this machine.
   app.get('/v1/internal/stats', ipAllowlist(gate, ['127.0.0.1', '::1']), (_req, res) => {
     res.json({ ok: true, uptimeSeconds: Math.round(process.uptime()) })
+  })
+
+  // Last: anything unexpected gets the envelope without details (Express's default handler
+  // would send an HTML stack trace, with pieces of the request in it, outside production).
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    console.error('unexpected error:', error instanceof Error ? error.name : typeof error)
+    res.status(500).json({ error: { type: 'api_error', message: 'Internal error.' } })
   })
   return app
 }
