@@ -1,0 +1,108 @@
+/**
+ * `npm run bench:hot`: the warm decision in-process, without HTTP. 10,000 secret keys, each
+ * with its own three-entry allowlist, presented in turn through the Koa middleware (the public
+ * API, with a minimal context) and through `gate.authenticate`, against the hand-written
+ * SHA-256→Map toy doing the same per-request work it does in `npm run bench`. Prints the median
+ * over rounds of the time per call.
+ *
+ * Environment: BENCH_ROUNDS (7), BENCH_CREDENTIALS (10000), BENCH_PASSES (20 per round).
+ */
+import * as nodeCrypto from 'node:crypto'
+import { randomBytes } from 'node:crypto'
+import { MemoryStore } from '../adapters/memory/index.js'
+import { createPortcullis } from '../src/index.js'
+import { requireSecretKey } from '../src/koa/index.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
+const COUNT = Number(process.env.BENCH_CREDENTIALS ?? 10_000)
+const PASSES = Number(process.env.BENCH_PASSES ?? 20)
+
+type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string
+const oneShot = (nodeCrypto as { hash?: OneShotHash }).hash
+const sha256 = oneShot
+  ? (value: string) => oneShot('sha256', value, 'base64url')
+  : (value: string) => nodeCrypto.createHash('sha256').update(value).digest('base64url')
+
+const gate = createPortcullis({ store: new MemoryStore(), sessionSecret: randomBytes(32) })
+const toyMap = new Map<string, { projectId: string; mode: string }>()
+const headers: { authorization: string }[] = []
+for (let i = 0; i < COUNT; i++) {
+  const { key, record } = await gate.keys.create({
+    projectId: `proj_${i % 1000}`,
+    type: 'secret',
+    mode: i % 2 === 0 ? 'test' : 'live',
+    allowedIps: ['203.0.113.0/24', `10.${(i >> 8) & 255}.${i & 255}.0/24`, '127.0.0.1'],
+  })
+  headers.push({ authorization: `Bearer ${key}` })
+  toyMap.set(sha256(key), { projectId: record.projectId, mode: record.mode })
+}
+
+const socket = { remoteAddress: '127.0.0.1' }
+const contexts = headers.map((h) => ({
+  request: { headers: h },
+  req: { socket, rawHeaders: ['Authorization', h.authorization] },
+  state: {} as Record<string, unknown>,
+  status: 404,
+  body: undefined as unknown,
+  set() {},
+}))
+const next = () => Promise.resolve()
+const middleware = requireSecretKey(gate)
+
+function toy(ctx: (typeof contexts)[number]): void {
+  const header = ctx.request.headers.authorization
+  const record = header.startsWith('Bearer ') ? toyMap.get(sha256(header.slice(7))) : undefined
+  if (record === undefined) {
+    ctx.status = 401
+    return
+  }
+  ctx.state.toy = record
+}
+
+/** µs per call of one pass over every credential, `PASSES` times. */
+async function timeIt(run: () => Promise<void> | void): Promise<number> {
+  const started = performance.now()
+  for (let pass = 0; pass < PASSES; pass++) await run()
+  return ((performance.now() - started) * 1000) / (PASSES * COUNT)
+}
+
+const variants: Record<string, () => Promise<void> | void> = {
+  'SHA-256→Map toy': () => {
+    for (const ctx of contexts) toy(ctx)
+  },
+  'Koa requireSecretKey (allowlist)': async () => {
+    for (const ctx of contexts) {
+      const settled = middleware(ctx, next)
+      // A cached decision calls next() at once; only a miss needs the promise.
+      if (ctx.state.auth === undefined) await settled
+      ctx.state.auth = undefined
+    }
+  },
+  'gate.authenticate (awaited)': async () => {
+    for (const ctx of contexts) {
+      await gate.authenticate(
+        { headers: ctx.request.headers, remoteAddress: '127.0.0.1' },
+        { credential: 'secret' },
+      )
+    }
+  },
+}
+
+const samples = new Map<string, number[]>(Object.keys(variants).map((name) => [name, []]))
+for (const run of Object.values(variants)) await timeIt(run) // warm-up: fills the cache, JIT
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, run] of Object.entries(variants)) samples.get(name)?.push(await timeIt(run))
+}
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+}
+console.log(
+  `Node ${process.version} · ${COUNT.toLocaleString('en-US')} keys · ${ROUNDS} rounds × ${PASSES} passes`,
+)
+for (const [name, values] of samples) {
+  const low = Math.min(...values).toFixed(2)
+  const high = Math.max(...values).toFixed(2)
+  console.log(`${name.padEnd(36)} ${median(values).toFixed(2)} µs per call (${low}–${high})`)
+}
+await gate.close()
