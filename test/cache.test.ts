@@ -7,21 +7,23 @@ import { bearer, faultyStore, HOUR_MS, makeGate, refused, spyOn } from './helper
 
 const TTL_MS = 5000
 
+/** The store with its `watch` replaced: taken away (undefined) or swapped for another. */
+function replacingWatch(store: PortcullisStore, watch: PortcullisStore['watch']): PortcullisStore {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'watch') return watch
+      const value = Reflect.get(target, property)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
 /** Two app instances sharing one store, on one manual clock. */
 function twoInstances(options: { watch?: boolean } & Partial<PortcullisOptions> = {}) {
   const clock = createManualClock()
   const shared = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
   // Without watch() an instance only learns of other instances' changes when its entries age out.
-  const store: PortcullisStore =
-    options.watch === false
-      ? new Proxy(shared, {
-          get(target, property) {
-            if (property === 'watch') return undefined
-            const value = Reflect.get(target, property)
-            return typeof value === 'function' ? value.bind(target) : value
-          },
-        })
-      : shared
+  const store = options.watch === false ? replacingWatch(shared, undefined) : shared
   const sessionSecret = randomBytes(32)
   const make = () =>
     createPortcullis({
@@ -145,11 +147,10 @@ describe('the in-process cache and the store', () => {
   })
 
   it('trusts an entry 30 s by default while the change feed is subscribed, 5 s without one', async () => {
-    const rereadAfter = async (
-      store: PortcullisStore,
-      clock: ReturnType<typeof createManualClock>,
-    ) => {
-      const spied = spyOn(store)
+    /** How long the gate trusts a cached key before it reads it again, over `wrap(store)`. */
+    const rereadAfter = async (wrap: (store: PortcullisStore) => PortcullisStore) => {
+      const clock = createManualClock()
+      const spied = spyOn(wrap(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })))
       const gate = createPortcullis({
         store: spied.store,
         sessionSecret: randomBytes(32),
@@ -168,34 +169,11 @@ describe('the in-process cache and the store', () => {
       await gate.close()
       return waited
     }
-    const watchedClock = createManualClock()
-    expect(
-      await rereadAfter(
-        new MemoryStore({ clock: watchedClock.now, sweepIntervalMs: 0 }),
-        watchedClock,
-      ),
-    ).toBe(30_000)
-    const unwatchedClock = createManualClock()
-    const deaf = new MemoryStore({ clock: unwatchedClock.now, sweepIntervalMs: 0 })
-    const withoutWatch: PortcullisStore = new Proxy(deaf, {
-      get(target, property) {
-        if (property === 'watch') return undefined
-        const value = Reflect.get(target, property)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-    })
-    expect(await rereadAfter(withoutWatch, unwatchedClock)).toBe(5000)
+    expect(await rereadAfter((store) => store)).toBe(30_000)
+    expect(await rereadAfter((store) => replacingWatch(store, undefined))).toBe(5000)
     // A store whose watch() fails keeps the short bound.
-    const failingClock = createManualClock()
-    const broken = new MemoryStore({ clock: failingClock.now, sweepIntervalMs: 0 })
-    const failingWatch: PortcullisStore = new Proxy(broken, {
-      get(target, property) {
-        if (property === 'watch') return () => Promise.reject(new Error('no subscription'))
-        const value = Reflect.get(target, property)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-    })
-    expect(await rereadAfter(failingWatch, failingClock)).toBe(5000)
+    const failing = () => Promise.reject(new Error('no subscription'))
+    expect(await rereadAfter((store) => replacingWatch(store, failing))).toBe(5000)
   })
 
   it('writes a session touch at most once per touchIntervalMs and keeps the idle expiry within it', async () => {
