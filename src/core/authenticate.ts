@@ -176,12 +176,17 @@ export function createAuthenticator(ctx: GateContext) {
   ): Decision {
     if (repeated(request, ctx.apiKeyHeader)) return fail('api_key_invalid', REPEATED_HEADER)
     const now = ctx.clock()
+    let usual: string | undefined
+    let usualHash = ''
     if (ctx.cache !== null) {
       // The hot path: a key seen within the cache window is admitted without parsing.
-      const usual = usualToken(request, ctx.apiKeyHeader)
-      const entry = usual === undefined ? undefined : ctx.cache.key(ctx.hash(usual), now)
-      if (entry?.record != null) {
-        return admitKey(entry, entry.record, request, wanted, requiredMode, now)
+      usual = usualToken(request, ctx.apiKeyHeader)
+      if (usual !== undefined) {
+        usualHash = ctx.hash(usual)
+        const entry = ctx.cache.key(usualHash, now)
+        if (entry?.record != null) {
+          return admitKey(entry, entry.record, request, wanted, requiredMode, now)
+        }
       }
     }
     const read = readCredential(request.headers, ctx.apiKeyHeader)
@@ -203,7 +208,9 @@ export function createAuthenticator(ctx: GateContext) {
       if (record === null) return fail('api_key_invalid')
       return admitKey(entry, record, request, wanted, requiredMode, now)
     }
-    const found = lookUpKey(ctx.hash(read.token), now)
+    // Usually the token read is the one hashed above: hash it once.
+    const hash = read.token === usual ? usualHash : ctx.hash(read.token)
+    const found = lookUpKey(hash, now)
     return found instanceof Promise ? found.then(conclude) : conclude(found)
   }
 
@@ -273,13 +280,15 @@ export function createAuthenticator(ctx: GateContext) {
     if (repeated(request, ctx.sessionHeader)) return fail('session_invalid', REPEATED_HEADER)
     const now = ctx.clock()
     const { cache } = ctx
+    let usual: string | undefined
+    let usualKey = ''
     if (cache !== null) {
       // The hot path: a token verified within the cache window is found by its hash alone.
-      const usual = usualToken(request, ctx.sessionHeader)
+      usual = usualToken(request, ctx.sessionHeader)
       if (usual !== undefined) {
-        const tokenKey = digestToken(usual)
-        const entry = cache.session(tokenKey)
-        if (entry !== undefined) return continueSession(cache, tokenKey, entry, requiredMode, now)
+        usualKey = digestToken(usual)
+        const entry = cache.session(usualKey)
+        if (entry !== undefined) return continueSession(cache, usualKey, entry, requiredMode, now)
       }
     }
     const read = readCredential(request.headers, ctx.sessionHeader)
@@ -296,6 +305,8 @@ export function createAuthenticator(ctx: GateContext) {
       return authenticateClientKey(read.token, parsed.mode, requiredMode)
     }
     if (cache === null) return verifySession(read.token, '', requiredMode, now)
+    // The token read is the one looked up above, and it was not cached.
+    if (read.token === usual) return verifySession(read.token, usualKey, requiredMode, now)
     // A token verified before is found again by a hash of it: jose runs once per cache entry.
     const tokenKey = digestToken(read.token)
     const entry = cache.session(tokenKey)
