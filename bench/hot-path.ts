@@ -7,21 +7,15 @@
  *
  * Environment: BENCH_ROUNDS (7), BENCH_CREDENTIALS (10000), BENCH_PASSES (20 per round).
  */
-import * as nodeCrypto from 'node:crypto'
 import { randomBytes } from 'node:crypto'
 import { MemoryStore } from '../adapters/memory/index.js'
 import { createPortcullis } from '../src/index.js'
 import { requireSecretKey } from '../src/koa/index.js'
+import { sha256 } from './support/toy-hash.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const COUNT = Number(process.env.BENCH_CREDENTIALS ?? 10_000)
 const PASSES = Number(process.env.BENCH_PASSES ?? 20)
-
-type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string
-const oneShot = (nodeCrypto as { hash?: OneShotHash }).hash
-const sha256 = oneShot
-  ? (value: string) => oneShot('sha256', value, 'base64url')
-  : (value: string) => nodeCrypto.createHash('sha256').update(value).digest('base64url')
 
 const gate = createPortcullis({ store: new MemoryStore(), sessionSecret: randomBytes(32) })
 const toyMap = new Map<string, { projectId: string; mode: string }>()

@@ -7,7 +7,6 @@
  * portcullis is used through its public API with default options only, so the figures show
  * whatever the core does today (with or without its caches).
  */
-import * as nodeCrypto from 'node:crypto'
 import { randomBytes } from 'node:crypto'
 import type { RequestListener } from 'node:http'
 import Router from '@koa/router'
@@ -28,6 +27,7 @@ import {
   connectSubscriber,
   deleteByPrefix,
 } from './support/redis.js'
+import { sha256 } from './support/toy-hash.js'
 
 /** How many distinct keys or sessions each credential-checking variant holds. */
 export const CREDENTIAL_COUNT = Number(process.env.BENCH_CREDENTIALS ?? 10_000)
@@ -61,14 +61,6 @@ export interface Variant {
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
-
-type OneShotHash = (algorithm: string, data: string, encoding: 'base64url') => string
-const oneShot = (nodeCrypto as { hash?: OneShotHash }).hash
-
-/** The toy's hash: one-shot `crypto.hash` (Node ≥ 20.12), else `createHash`. */
-const sha256 = oneShot
-  ? (value: string) => oneShot('sha256', value, 'base64url')
-  : (value: string) => nodeCrypto.createHash('sha256').update(value).digest('base64url')
 
 interface ToyRecord {
   readonly projectId: string
