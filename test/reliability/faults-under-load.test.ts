@@ -58,6 +58,7 @@ import {
 import { randomProjectId } from '../../src/testing/index.js'
 import { faultyStore, hung } from '../helpers.js'
 import { serviceAvailable, serviceUrls } from '../support/services.js'
+import { FULL } from './support/case-budget.js'
 import {
   ClosedLoopLoad,
   type CredentialClass,
@@ -93,7 +94,6 @@ const CACHE_MODES: readonly {
  * `npm test` runs a fast subset: the hanging store in both cache modes, Redis and PostgreSQL
  * with the cache off. `npm run test:reliability` (PORTCULLIS_RELIABILITY=full) runs every pair.
  */
-const FULL = process.env.PORTCULLIS_RELIABILITY === 'full'
 const SERVICE_CACHE_MODES = FULL ? CACHE_MODES : CACHE_MODES.slice(0, 1)
 
 interface Fault {

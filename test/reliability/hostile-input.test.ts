@@ -46,12 +46,11 @@ import {
 import * as forKoa from '../../src/koa/index.js'
 import { createManualClock, type ManualClock } from '../../src/testing/index.js'
 import { faultyStore, refused, spyOn } from '../helpers.js'
+import { caseBudget, PROPERTY_TIMEOUT_MS } from './support/case-budget.js'
 
 // ---------------------------------------------------------------------------------------------
 // Case budget
 // ---------------------------------------------------------------------------------------------
-
-const FULL = process.env.PORTCULLIS_RELIABILITY === 'full'
 
 /** numRuns of every property in full mode; the default run uses a tenth of each. */
 const FULL_RUNS = {
@@ -65,14 +64,9 @@ const FULL_RUNS = {
   forgedTokens: 5_000,
   oversizedAndNonAscii: 6_000,
 } as const
-type PropertyName = keyof typeof FULL_RUNS
-
-const runsOf = (name: PropertyName) => (FULL ? FULL_RUNS[name] : Math.ceil(FULL_RUNS[name] / 10))
-/** Cases each property actually ran (counted inside the predicates). */
-const ran = new Map<PropertyName, number>()
-const counted = (name: PropertyName) => ran.set(name, (ran.get(name) ?? 0) + 1)
-
-const PROPERTY_TIMEOUT_MS = FULL ? 300_000 : 60_000
+/** Cases each property actually ran are counted inside the predicates. */
+const budget = caseBudget(FULL_RUNS)
+const { runsOf, counted } = budget
 
 // ---------------------------------------------------------------------------------------------
 // A store that records every call and lets the test drop every gate's cache between cases
@@ -865,11 +859,7 @@ afterAll(async () => {
   ]) {
     await subject?.gate.close()
   }
-  const total = [...ran.values()].reduce((sum, n) => sum + n, 0)
-  const detail = (Object.keys(FULL_RUNS) as PropertyName[])
-    .map((name) => `${name} ${ran.get(name) ?? 0}`)
-    .join(', ')
-  console.log(`hostile-input: ${total} generated cases (${FULL ? 'full' : 'fast'} mode: ${detail})`)
+  console.log(budget.summary('hostile-input'))
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -878,8 +868,7 @@ afterAll(async () => {
 
 describe('hostile Authorization headers through gate.authenticate', () => {
   it('plans at least 100,000 generated cases in full mode', () => {
-    const full = Object.values(FULL_RUNS).reduce((sum, n) => sum + n, 0)
-    expect(full).toBeGreaterThanOrEqual(100_000)
+    expect(budget.fullTotal).toBeGreaterThanOrEqual(100_000)
   })
 
   it(

@@ -29,12 +29,11 @@ import {
 import * as forKoa from '../../src/koa/index.js'
 import { createManualClock } from '../../src/testing/index.js'
 import { spyOn } from '../helpers.js'
+import { caseBudget, PROPERTY_TIMEOUT_MS } from './support/case-budget.js'
 
 // ---------------------------------------------------------------------------------------------
 // Case budget
 // ---------------------------------------------------------------------------------------------
-
-const FULL = process.env.PORTCULLIS_RELIABILITY === 'full'
 
 const FULL_RUNS = {
   untrustedGate: 20_000,
@@ -44,14 +43,9 @@ const FULL_RUNS = {
   mappedAndIpv6: 10_000,
   mappedCidrConfig: 5_000,
 } as const
-type PropertyName = keyof typeof FULL_RUNS
-
-const runsOf = (name: PropertyName) => (FULL ? FULL_RUNS[name] : Math.ceil(FULL_RUNS[name] / 10))
-const ran = new Map<PropertyName, number>()
-const counted = (name: PropertyName) => ran.set(name, (ran.get(name) ?? 0) + 1)
+const budget = caseBudget(FULL_RUNS)
+const { runsOf, counted } = budget
 let httpRequests = 0
-
-const PROPERTY_TIMEOUT_MS = FULL ? 300_000 : 60_000
 
 /** An assertion whose context is rendered only when it fails. */
 function holds(condition: boolean, why: string, context: () => object): asserts condition {
@@ -429,13 +423,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const server of servers) await new Promise((resolve) => server.close(resolve))
   for (const gate of gates) await gate.close()
-  const total = [...ran.values()].reduce((sum, n) => sum + n, 0)
-  const detail = (Object.keys(FULL_RUNS) as PropertyName[])
-    .map((name) => `${name} ${ran.get(name) ?? 0}`)
-    .join(', ')
-  console.log(
-    `spoofing: ${total} generated cases, ${httpRequests} HTTP requests (${FULL ? 'full' : 'fast'} mode: ${detail})`,
-  )
+  console.log(budget.summary('spoofing', `, ${httpRequests} HTTP requests`))
 })
 
 const headersOf = (chain: Chain | undefined): Record<string, string | string[]> =>
