@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { RequestListener } from 'node:http'
 import { createServer } from 'node:http'
-import { connect } from 'node:net'
 import Router from '@koa/router'
 import express5 from 'express'
 import express4 from 'express4'
@@ -20,6 +19,7 @@ import {
   makeGate,
   secretAuth,
 } from './helpers.js'
+import { rawRequest, statusOf } from './support/raw-http.js'
 
 /** One framework major: how to build the test app with the guards under test. */
 interface Framework {
@@ -350,22 +350,7 @@ describe.each(frameworks)('$name', (framework) => {
     const server = createServer(app)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as { port: number }
-    const raw = (head: string) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connect(port, '127.0.0.1')
-        let data = ''
-        socket.on('data', (chunk) => {
-          data += chunk.toString('latin1')
-        })
-        socket.on('end', () => resolve(data))
-        socket.on('error', reject)
-        socket.end(
-          Buffer.from(
-            `GET /secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${head}\r\n`,
-            'latin1',
-          ),
-        )
-      })
+    const raw = (head: string) => rawRequest(port, head)
     try {
       const hostile = [
         'Authorization: Bearer a\r\nAuthorization: Bearer b\r\n',
@@ -375,17 +360,17 @@ describe.each(frameworks)('$name', (framework) => {
         'Authorization: Bearer sk_test_\x01\r\n',
       ]
       for (const head of hostile) {
-        const status = Number((await raw(head)).split(' ')[1])
+        const status = statusOf(await raw(head))
         expect(status, JSON.stringify(head.slice(0, 40))).toBeGreaterThanOrEqual(400)
         expect(status, JSON.stringify(head.slice(0, 40))).toBeLessThan(500)
       }
       // Node keeps only the first Authorization header in req.headers: a valid key followed by
       // another value must still be refused as a repeated header, cached or not.
       const valid = test.secretKey.key
-      expect((await raw(`Authorization: Bearer ${valid}\r\n`)).split(' ')[1]).toBe('200')
+      expect(statusOf(await raw(`Authorization: Bearer ${valid}\r\n`))).toBe(200)
       for (const second of ['Bearer garbage', `Bearer ${valid}`]) {
         const answer = await raw(`Authorization: Bearer ${valid}\r\nauthorization: ${second}\r\n`)
-        expect(answer.split(' ')[1]).toBe('401')
+        expect(statusOf(answer)).toBe(401)
         expect(answer).toContain('"code":"api_key_invalid"')
         expect(answer).toContain('sent more than once')
       }

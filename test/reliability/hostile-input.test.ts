@@ -9,7 +9,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import { createServer, type RequestListener, type Server } from 'node:http'
-import { connect } from 'node:net'
 import Router from '@koa/router'
 import express from 'express'
 import fc from 'fast-check'
@@ -46,6 +45,7 @@ import {
 import * as forKoa from '../../src/koa/index.js'
 import { createManualClock, type ManualClock } from '../../src/testing/index.js'
 import { faultyStore, refused, spyOn } from '../helpers.js'
+import { rawRequest, statusOf } from '../support/raw-http.js'
 import { caseBudget, PROPERTY_TIMEOUT_MS } from './support/case-budget.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -1516,23 +1516,7 @@ describe('oversized and non-ASCII headers', () => {
       const { port } = server.address() as { port: number }
       const key = plainIssued.keys[0] as string
       /** One request written byte for byte, as no HTTP client would send it. */
-      const raw = (head: Buffer) =>
-        new Promise<number>((resolve, reject) => {
-          const socket = connect(port, '127.0.0.1')
-          let answer = ''
-          socket.on('data', (chunk) => {
-            answer += chunk.toString('latin1')
-          })
-          socket.on('error', reject)
-          socket.on('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0)))
-          socket.end(
-            Buffer.concat([
-              Buffer.from('GET /secret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'),
-              head,
-              Buffer.from('\r\n'),
-            ]),
-          )
-        })
+      const raw = async (head: Buffer) => statusOf(await rawRequest(port, head))
       const bytes = (...parts: (string | number[])[]) =>
         Buffer.concat(
           parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))),
