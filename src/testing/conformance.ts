@@ -220,6 +220,15 @@ export function describeStoreConformance<S extends PortcullisStore>(
     remoteAddress: '203.0.113.7',
   })
 
+  /** A new project's test and live secret keys, authenticated: the `auth` each mode acts with. */
+  const provisionBothModes = async (gate: Portcullis) => {
+    const { test, live } = await gate.projects.provision(randomProjectId())
+    const testAuth = await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+    const liveAuth = await gate.authenticate(bearer(live.secretKey.key), { credential: 'secret' })
+    assert.ok(testAuth.ok && liveAuth.ok)
+    return { testAuth: testAuth.auth, liveAuth: liveAuth.auth }
+  }
+
   /**
    * A gate for the races: the cache is off, so every authentication reaches the store; the
    * store is wrapped to record every touch the gate makes (the instant it passed and the
@@ -930,23 +939,16 @@ export function describeStoreConformance<S extends PortcullisStore>(
       it(
         `a client revoke racing ${races} authentications (cache off) wins, and spares the other mode`,
         withRaceGate(async ({ gate, at, touches }, store, clock) => {
-          const { test, live } = await gate.projects.provision(randomProjectId())
-          const testAuth = await gate.authenticate(bearer(test.secretKey.key), {
-            credential: 'secret',
-          })
-          const liveAuth = await gate.authenticate(bearer(live.secretKey.key), {
-            credential: 'secret',
-          })
-          assert.ok(testAuth.ok && liveAuth.ok)
+          const { testAuth, liveAuth } = await provisionBothModes(gate)
           const start = clock.now()
           const idle = gate.limits.idleTimeoutMs
           const clientId = 'user_race'
           const revokable = [
-            await gate.sessions.create(testAuth.auth, { clientId }),
-            await gate.sessions.create(testAuth.auth, { clientId }),
-            await gate.sessions.create(testAuth.auth, { clientId }),
+            await gate.sessions.create(testAuth, { clientId }),
+            await gate.sessions.create(testAuth, { clientId }),
+            await gate.sessions.create(testAuth, { clientId }),
           ]
-          const twin = await gate.sessions.create(liveAuth.auth, { clientId })
+          const twin = await gate.sessions.create(liveAuth, { clientId })
           const all = [...revokable, twin]
           let next = 0
           const uses: { twin: boolean; result: Promise<AuthResult> }[] = []
@@ -962,7 +964,7 @@ export function describeStoreConformance<S extends PortcullisStore>(
           const first = spread(start + 1, start + idle / 2 - 1, half).map(use)
           await Promise.race(first)
           const revoking = at(start + idle / 2, () =>
-            gate.sessions.revokeClient(testAuth.auth, clientId),
+            gate.sessions.revokeClient(testAuth, clientId),
           )
           spread(start + idle / 2 + 1, start + idle - 1, races - half).forEach(use)
           assert.equal(await revoking, revokable.length)
@@ -1281,17 +1283,10 @@ export function describeStoreConformance<S extends PortcullisStore>(
       it(
         'keeps test and live clients apart end to end',
         withGate(async (gate) => {
-          const { test, live } = await gate.projects.provision(randomProjectId())
-          const testAuth = await gate.authenticate(bearer(test.secretKey.key), {
-            credential: 'secret',
-          })
-          const liveAuth = await gate.authenticate(bearer(live.secretKey.key), {
-            credential: 'secret',
-          })
-          assert.ok(testAuth.ok && liveAuth.ok)
-          const testSession = await gate.sessions.create(testAuth.auth, { clientId: 'same' })
-          const liveSession = await gate.sessions.create(liveAuth.auth, { clientId: 'same' })
-          assert.equal(await gate.sessions.revokeClient(testAuth.auth, 'same'), 1)
+          const { testAuth, liveAuth } = await provisionBothModes(gate)
+          const testSession = await gate.sessions.create(testAuth, { clientId: 'same' })
+          const liveSession = await gate.sessions.create(liveAuth, { clientId: 'same' })
+          assert.equal(await gate.sessions.revokeClient(testAuth, 'same'), 1)
           const testUse = await gate.authenticate(bearer(testSession.token), {
             credential: 'session',
           })
@@ -1302,11 +1297,11 @@ export function describeStoreConformance<S extends PortcullisStore>(
           assert.ok(liveUse.ok)
           assert.equal(liveUse.auth.mode, 'live')
           await assert.rejects(
-            gate.sessions.revoke(liveSession.session.id, { auth: testAuth.auth }),
+            gate.sessions.revoke(liveSession.session.id, { auth: testAuth }),
             (error: unknown) => isPortcullisError(error) && error.code === 'mode_mismatch',
           )
           await assert.rejects(
-            gate.sessions.refresh(liveAuth.auth, { clientId: 'only-in-test' }),
+            gate.sessions.refresh(liveAuth, { clientId: 'only-in-test' }),
             (error: unknown) => isPortcullisError(error) && error.code === 'resource_missing',
           )
         }),
