@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
+import type { AuthenticateRequest } from '../core/authenticate.js'
 import {
   createAllowlistGuard,
   createGuard,
@@ -17,6 +18,15 @@ export interface ExpressRequest {
   socket: { remoteAddress?: string | undefined }
   /** Node's raw header list, to refuse a repeated credential header. */
   rawHeaders?: string[]
+}
+
+/** What the core reads of an Express request, for every middleware and router. */
+export function readRequest(req: ExpressRequest): AuthenticateRequest {
+  return {
+    headers: req.headers,
+    remoteAddress: req.socket?.remoteAddress,
+    rawHeaders: req.rawHeaders,
+  }
 }
 
 /** The part of an Express response the middleware writes. */
@@ -102,11 +112,7 @@ function guard(
   // Only a bug (or a throwing onError) reaches the catches; Express 4 would not catch a rejection.
   return function portcullis(req, res, next) {
     try {
-      const result = check({
-        headers: req.headers,
-        remoteAddress: req.socket?.remoteAddress,
-        rawHeaders: req.rawHeaders,
-      })
+      const result = check(readRequest(req))
       if (result instanceof Promise) {
         return result.then((settled) => finish(settled, req, res, next)).catch(next)
       }
@@ -179,7 +185,7 @@ export function ipAllowlist(
   const check = createAllowlistGuard(gate, list, options)
   return async function portcullisAllowlist(req, res, next) {
     try {
-      const result = check({ headers: req.headers, remoteAddress: req.socket?.remoteAddress })
+      const result = check(readRequest(req))
       if (result.ok) return next()
       refuse(result.error, result.response, req, res, next, options)
     } catch (error) {

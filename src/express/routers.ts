@@ -6,7 +6,12 @@ import {
   keyManagementOperations,
   type OperatorRoute,
 } from '../operator/routes.js'
-import type { ExpressNext, ExpressRequest, ExpressResponse } from './middleware.js'
+import {
+  type ExpressNext,
+  type ExpressRequest,
+  type ExpressResponse,
+  readRequest,
+} from './middleware.js'
 
 /** What the routers read from an Express request, beyond what the guards read. */
 export interface ExpressRouteRequest extends ExpressRequest, AsyncIterable<Uint8Array | string> {
@@ -34,9 +39,7 @@ function mount(
       const response = await dispatch({
         method: req.method,
         url: req.url,
-        headers: req.headers,
-        remoteAddress: req.socket?.remoteAddress,
-        rawHeaders: req.rawHeaders,
+        ...readRequest(req),
         readBody: () =>
           req.body === undefined
             ? readJson(req, req.headers['content-type'])

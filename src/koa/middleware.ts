@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
+import type { AuthenticateRequest } from '../core/authenticate.js'
 import {
   createAllowlistGuard,
   createGuard,
@@ -19,6 +20,15 @@ export interface KoaContext {
   status: number
   body: unknown
   set(field: Record<string, string>): void
+}
+
+/** What the core reads of a Koa request, for every middleware and router. */
+export function readRequest(ctx: KoaContext): AuthenticateRequest {
+  return {
+    headers: ctx.request.headers,
+    remoteAddress: ctx.req.socket?.remoteAddress,
+    rawHeaders: ctx.req.rawHeaders,
+  }
 }
 
 export type KoaNext = () => Promise<unknown>
@@ -79,11 +89,7 @@ function guard(
   }
   // Not async: a decision made from the cache goes on to next() without a promise tick.
   return function portcullis(ctx, next) {
-    const result = check({
-      headers: ctx.request.headers,
-      remoteAddress: ctx.req.socket?.remoteAddress,
-      rawHeaders: ctx.req.rawHeaders,
-    })
+    const result = check(readRequest(ctx))
     return result instanceof Promise
       ? result.then((settled) => finish(settled, ctx, next))
       : finish(result, ctx, next)
@@ -146,10 +152,7 @@ export function ipAllowlist(
 ): KoaMiddleware {
   const check = createAllowlistGuard(gate, list, options)
   return async function portcullisAllowlist(ctx, next) {
-    const result = check({
-      headers: ctx.request.headers,
-      remoteAddress: ctx.req.socket?.remoteAddress,
-    })
+    const result = check(readRequest(ctx))
     if (result.ok) {
       await next()
       return

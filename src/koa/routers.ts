@@ -6,7 +6,7 @@ import {
   keyManagementOperations,
   type OperatorRoute,
 } from '../operator/routes.js'
-import type { KoaContext, KoaNext } from './middleware.js'
+import { type KoaContext, type KoaNext, readRequest } from './middleware.js'
 
 /** What the routers read from a Koa context, beyond what the guards read. */
 export interface KoaRouteContext extends KoaContext {
@@ -34,9 +34,7 @@ function mount(gate: Portcullis, routes: OperatorRoute[], options: KoaRoutesOpti
     const response = await dispatch({
       method: ctx.method,
       url: ctx.querystring === '' ? relative : `${relative}?${ctx.querystring}`,
-      headers: ctx.request.headers,
-      remoteAddress: ctx.req.socket?.remoteAddress,
-      rawHeaders: ctx.req.rawHeaders,
+      ...readRequest(ctx),
       readBody: () =>
         ctx.request.body === undefined
           ? readJson(ctx.req, ctx.request.headers['content-type'])
