@@ -1,11 +1,19 @@
+import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { StoreCapacityError } from '../../src/index.js'
+import {
+  type AuthContext,
+  createPortcullis,
+  type Mode,
+  StoreCapacityError,
+  type StoredSession,
+} from '../../src/index.js'
 import {
   createManualClock,
   describeStoreConformance,
   makeKey,
   makeSession,
 } from '../../src/testing/index.js'
+import { bearer } from '../../test/helpers.js'
 import { MemoryStore } from './memory-store.js'
 
 const HOUR_MS = 60 * 60 * 1000
@@ -70,7 +78,9 @@ describe('MemoryStore bounds and sweeping', () => {
   it('at maxSessions evicts the least recently touched session, not the newest', async () => {
     const clock = createManualClock()
     const store = new MemoryStore({ clock: clock.now, maxSessions: 3, sweepIntervalMs: 0 })
-    const [a, b, c, d] = [0, 1, 2, 3].map(() => makeSession(clock.now())) as [
+    // One project and mode: eviction never reaches across tenants (see the tests below).
+    const projectId = 'proj_lru'
+    const [a, b, c, d] = [0, 1, 2, 3].map(() => makeSession(clock.now(), { projectId })) as [
       ReturnType<typeof makeSession>,
       ReturnType<typeof makeSession>,
       ReturnType<typeof makeSession>,
@@ -85,6 +95,169 @@ describe('MemoryStore bounds and sweeping', () => {
     expect(store.size.sessions).toBe(3)
     expect(await store.getSession(b.id)).toBeNull()
     for (const kept of [a, c, d]) expect(await store.getSession(kept.id)).not.toBeNull()
+  })
+
+  it('flooding one project and mode leaves the live sessions of every other tenant in place', async () => {
+    const clock = createManualClock()
+    const maxSessions = 50
+    const store = new MemoryStore({ clock: clock.now, maxSessions, sweepIntervalMs: 0 })
+    const flooder = { projectId: 'proj_flood', mode: 'test' as Mode }
+    const victims: StoredSession[] = []
+    const scopes = [
+      { projectId: 'proj_a', mode: 'test' as Mode },
+      { projectId: 'proj_a', mode: 'live' as Mode },
+      { projectId: 'proj_b', mode: 'live' as Mode },
+      // The flooder's own project, in the other mode.
+      { projectId: 'proj_flood', mode: 'live' as Mode },
+    ]
+    for (const scope of scopes) {
+      for (let i = 0; i < 5; i++) {
+        const session = makeSession(clock.now(), { ...scope, clientId: `victim_${i}` })
+        await store.insertSession(session)
+        victims.push(session)
+      }
+    }
+    for (let i = 0; i < 10 * maxSessions; i++) {
+      clock.advance(1)
+      await store.insertSession(makeSession(clock.now(), { ...flooder, clientId: `flood_${i}` }))
+    }
+    expect(store.size.sessions).toBe(maxSessions)
+    for (const victim of victims) {
+      const touched = await store.touchSession(victim.id, clock.now())
+      expect(touched?.id).toBe(victim.id)
+      expect(touched?.revokedAt).toBeNull()
+      expect(touched?.expiresAt).toBeGreaterThan(clock.now())
+    }
+  })
+
+  it('through a gate, a flood of CSTs from one key leaves the tokens of other tenants authenticating', async () => {
+    const clock = createManualClock()
+    const maxSessions = 50
+    const store = new MemoryStore({ clock: clock.now, maxSessions, sweepIntervalMs: 0 })
+    const gate = createPortcullis({ store, sessionSecret: randomBytes(32), clock: clock.now })
+    const authOf = async (key: string): Promise<AuthContext> => {
+      const result = await gate.authenticate(bearer(key), { credential: 'secret' })
+      if (!result.ok) throw new Error(`secret key refused: ${result.error.code}`)
+      return result.auth
+    }
+    const a = await gate.projects.provision('proj_a')
+    const b = await gate.projects.provision('proj_b')
+    const flood = await gate.projects.provision('proj_flood')
+    const victimAuths = [
+      await authOf(a.test.secretKey.key),
+      await authOf(a.live.secretKey.key),
+      await authOf(b.test.secretKey.key),
+      // The flooding project in the other mode.
+      await authOf(flood.live.secretKey.key),
+    ]
+    const tokens: string[] = []
+    for (const auth of victimAuths) {
+      for (let i = 0; i < 3; i++) {
+        tokens.push((await gate.sessions.create(auth, { clientId: `user_${i}` })).token)
+      }
+    }
+    const flooding = await authOf(flood.test.secretKey.key)
+    for (let i = 0; i < 10 * maxSessions; i++) {
+      clock.advance(1)
+      await gate.sessions.create(flooding, { clientId: `bot_${i}` })
+    }
+    expect(store.size.sessions).toBe(maxSessions)
+    for (const token of tokens) {
+      const result = await gate.authenticate(bearer(token), { credential: 'session' })
+      expect(result.ok ? 'ok' : result.error.code).toBe('ok')
+    }
+    await gate.close()
+  })
+
+  it('within the flooding project and mode, its least recently touched sessions go first', async () => {
+    const clock = createManualClock()
+    const store = new MemoryStore({ clock: clock.now, maxSessions: 5, sweepIntervalMs: 0 })
+    const others = [makeSession(clock.now()), makeSession(clock.now(), { mode: 'live' })]
+    for (const session of others) await store.insertSession(session)
+    const own = (n: number) =>
+      makeSession(clock.now(), { projectId: 'proj_flood', clientId: `bot_${n}` })
+    const [f1, f2, f3, f4, f5] = [1, 2, 3, 4, 5].map(own) as [
+      StoredSession,
+      StoredSession,
+      StoredSession,
+      StoredSession,
+      StoredSession,
+    ]
+    await store.insertSession(f1)
+    await store.insertSession(f2)
+    await store.insertSession(f3)
+    clock.advance(1000)
+    await store.touchSession(f1.id, clock.now())
+    await store.insertSession(f4)
+    await store.insertSession(f5)
+    const held = store
+      .entries()
+      .sessions.map((session) => session.id)
+      .sort()
+    expect(held).toEqual([...others, f1, f4, f5].map((session) => session.id).sort())
+  })
+
+  it('at maxSessions drops an expired session of another tenant before evicting a live own one', async () => {
+    const clock = createManualClock()
+    const store = new MemoryStore({ clock: clock.now, maxSessions: 3, sweepIntervalMs: 0 })
+    const expiring = makeSession(clock.now(), { idleTimeoutMs: HOUR_MS })
+    const other = makeSession(clock.now())
+    const own = makeSession(clock.now(), { projectId: 'proj_own' })
+    for (const session of [expiring, other, own]) await store.insertSession(session)
+    clock.advance(HOUR_MS)
+    const next = makeSession(clock.now(), { projectId: 'proj_own' })
+    await store.insertSession(next)
+    expect(await store.getSession(expiring.id)).toBeNull()
+    for (const kept of [other, own, next]) expect(await store.getSession(kept.id)).not.toBeNull()
+  })
+
+  it('refuses a project and mode with nothing to evict while the store is full of live sessions', async () => {
+    const clock = createManualClock()
+    const store = new MemoryStore({ clock: clock.now, maxSessions: 3, sweepIntervalMs: 0 })
+    const others = [0, 1, 2].map(() => makeSession(clock.now(), { idleTimeoutMs: HOUR_MS }))
+    for (const session of others) await store.insertSession(session)
+    // The same project as a held session, but the other mode: still nothing of its own.
+    const newcomer = makeSession(clock.now(), {
+      projectId: (others[0] as StoredSession).projectId,
+      mode: 'live',
+    })
+    const refusal = store.insertSession(newcomer)
+    await expect(refusal).rejects.toBeInstanceOf(StoreCapacityError)
+    await expect(refusal).rejects.toMatchObject({
+      code: 'store_full',
+      status: 507,
+      message: expect.stringContaining('maximum of 3 sessions'),
+    })
+    expect(await store.getSession(newcomer.id)).toBeNull()
+    expect(await store.listClientSessions(newcomer)).toEqual([])
+    expect(store.size.sessions).toBe(3)
+    for (const kept of others) expect(await store.getSession(kept.id)).not.toBeNull()
+
+    clock.advance(HOUR_MS)
+    await store.insertSession(newcomer)
+    expect((await store.getSession(newcomer.id))?.id).toBe(newcomer.id)
+    expect(store.size.sessions).toBe(1)
+  })
+
+  it('keeps the per-project order consistent through sweep and revoke', async () => {
+    const clock = createManualClock()
+    const store = new MemoryStore({ clock: clock.now, maxSessions: 3, sweepIntervalMs: 0 })
+    const projectId = 'proj_order'
+    const short = makeSession(clock.now(), { projectId, idleTimeoutMs: HOUR_MS })
+    const long = makeSession(clock.now(), { projectId })
+    await store.insertSession(short)
+    await store.insertSession(long)
+    clock.advance(HOUR_MS)
+    expect(await store.sweep()).toBe(1)
+    await store.revokeSession(long.id, clock.now())
+    const third = makeSession(clock.now(), { projectId })
+    const fourth = makeSession(clock.now(), { projectId })
+    await store.insertSession(third)
+    await store.insertSession(makeSession(clock.now()))
+    // Full: the project's least recently touched session is the revoked one.
+    await store.insertSession(fourth)
+    expect(await store.getSession(long.id)).toBeNull()
+    expect(store.size.sessions).toBe(3)
   })
 
   it('returns frozen snapshots', async () => {

@@ -4,6 +4,7 @@ import {
   type KeyRoll,
   type KeyRollResult,
   type KeyUsage,
+  type Mode,
   type PortcullisStore,
   type PruneCutoff,
   StoreCapacityError,
@@ -14,13 +15,19 @@ import {
 } from '../../src/index.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
+/** Sessions looked at, from the least recently touched end, for expired ones per full insert. */
+const EXPIRED_SCAN = 64
 
 export interface MemoryStoreOptions {
   /** Most keys kept; inserting past it (after pruning) throws `StoreCapacityError`. Default 100,000. */
   maxKeys?: number
   /**
-   * Most sessions kept. At the limit, expired sessions are swept first, then the session
-   * touched least recently is evicted (its holder gets `session_expired`). Default 1,000,000.
+   * Most sessions kept. At the limit, an insert first drops already-expired sessions (a bounded
+   * number, from the least recently touched end); if the store is still full, it evicts the
+   * least recently touched session of the inserting session's own project and mode (that
+   * holder gets `session_expired`), never one of another project or mode. If that project and
+   * mode holds no session to evict, the insert is refused with `StoreCapacityError`
+   * (`store_full`) and nothing is written. Default 1,000,000.
    */
   maxSessions?: number
   /** Time source for sweeping, epoch ms. Default `Date.now`. Give it the gate's clock. */
@@ -62,6 +69,11 @@ function freezeKey(key: StoredKey): StoredKey {
  * snapshots, so what it returns can never change under the caller. Every operation completes
  * synchronously inside one call, which makes each of them atomic.
  *
+ * At `maxSessions`, eviction stays within the inserting session's project and mode: one tenant
+ * creating sessions in a loop pushes out only its own least recently touched sessions, never
+ * another tenant's live ones. A project and mode with no session to give up is refused with
+ * `StoreCapacityError` until other sessions expire.
+ *
  * @example
  * ```ts
  * const store = new MemoryStore({ maxSessions: 100_000 })
@@ -72,9 +84,18 @@ export class MemoryStore implements PortcullisStore {
   readonly #keys = new Map<string, StoredKey>()
   readonly #keyIdByHash = new Map<string, string>()
   readonly #keyIdsByProject = new Map<string, Set<string>>()
-  /** Insertion order is kept as "least recently touched first" for eviction. */
+  /** Insertion order is kept as "least recently touched first", to find expired ones cheaply. */
   readonly #sessions = new Map<string, StoredSession>()
   readonly #sessionIdsByClient = new Map<string, Set<string>>()
+  /**
+   * Per mode, per project: session ids least recently touched first, so eviction at the bound
+   * finds the inserting tenant's own oldest session in O(1). Split by mode rather than keyed by
+   * a joined string so that a touch allocates nothing.
+   */
+  readonly #sessionIdsByScope: Readonly<Record<Mode, Map<string, Set<string>>>> = {
+    test: new Map(),
+    live: new Map(),
+  }
   readonly #maxKeys: number
   readonly #maxSessions: number
   readonly #clock: () => number
@@ -160,10 +181,12 @@ export class MemoryStore implements PortcullisStore {
       expiresAt:
         old.expiresAt === null ? roll.oldExpiresAt : Math.min(old.expiresAt, roll.oldExpiresAt),
     })
+    // Inherited fields come from the record as it stands now (INHERITED_KEY_FIELDS).
+    const stored = freezeKey({ ...replacement, name: old.name, allowedIps: old.allowedIps })
     this.#keys.set(old.id, previous)
-    this.#putKey(freezeKey(replacement))
+    this.#putKey(stored)
     this.#announce({ type: 'key', keyId: old.id, hash: old.hash })
-    return { outcome: 'rolled', previous }
+    return { outcome: 'rolled', previous, replacement: stored }
   }
 
   async deleteKey(id: string): Promise<boolean> {
@@ -187,7 +210,7 @@ export class MemoryStore implements PortcullisStore {
     if (this.#sessions.has(session.id)) {
       throw new ConflictError('conflict', 'A session with this id already exists')
     }
-    if (this.#sessions.size >= this.#maxSessions) this.#makeRoomForSession()
+    if (this.#sessions.size >= this.#maxSessions) this.#makeRoomForSession(session)
     this.#sessions.set(session.id, Object.freeze({ ...session }))
     const client = clientKey(session)
     let ids = this.#sessionIdsByClient.get(client)
@@ -196,6 +219,13 @@ export class MemoryStore implements PortcullisStore {
       this.#sessionIdsByClient.set(client, ids)
     }
     ids.add(session.id)
+    const byProject = this.#sessionIdsByScope[session.mode]
+    let scoped = byProject.get(session.projectId)
+    if (scoped === undefined) {
+      scoped = new Set()
+      byProject.set(session.projectId, scoped)
+    }
+    scoped.add(session.id)
   }
 
   async getSession(id: string): Promise<StoredSession | null> {
@@ -209,9 +239,12 @@ export class MemoryStore implements PortcullisStore {
     const slid = Math.min(now + session.idleTimeoutMs, session.maxExpiresAt)
     if (slid <= session.expiresAt) return session
     const touched = Object.freeze({ ...session, expiresAt: slid })
-    // Re-inserting moves it to the end: the map stays ordered by last touch.
+    // Re-inserting moves it to the end: the map and the set stay ordered by last touch.
     this.#sessions.delete(id)
     this.#sessions.set(id, touched)
+    const scoped = this.#sessionIdsByScope[session.mode].get(session.projectId)
+    scoped?.delete(id)
+    scoped?.add(id)
     return touched
   }
 
@@ -315,20 +348,33 @@ export class MemoryStore implements PortcullisStore {
     const ids = this.#sessionIdsByClient.get(client)
     ids?.delete(session.id)
     if (ids?.size === 0) this.#sessionIdsByClient.delete(client)
+    const byProject = this.#sessionIdsByScope[session.mode]
+    const scoped = byProject.get(session.projectId)
+    scoped?.delete(session.id)
+    if (scoped?.size === 0) byProject.delete(session.projectId)
   }
 
   /**
-   * At capacity: evict the least recently touched session, and up to 63 more behind it that
-   * have already expired, so a full store does bounded work per insert.
+   * At capacity, with bounded work per insert: drop the already-expired sessions among the
+   * least recently touched (whoever holds them, nothing changes for them), else evict the least
+   * recently touched session of `incoming`'s own project and mode, so that no tenant can push
+   * another's live sessions out; with none to evict, refuse.
    */
-  #makeRoomForSession(): void {
+  #makeRoomForSession(incoming: StoredSession): void {
     const now = this.#clock()
-    let dropped = 0
+    let looked = 0
     for (const session of this.#sessions.values()) {
-      if (dropped > 0 && session.expiresAt > now) break
-      this.#dropSession(session)
-      dropped++
-      if (dropped >= 64) break
+      if (session.expiresAt <= now) this.#dropSession(session)
+      if (++looked >= EXPIRED_SCAN) break
     }
+    if (this.#sessions.size < this.#maxSessions) return
+    const scoped = this.#sessionIdsByScope[incoming.mode].get(incoming.projectId)
+    const oldest = scoped?.values().next()
+    if (oldest === undefined || oldest.done === true) {
+      throw new StoreCapacityError(
+        `MemoryStore holds its maximum of ${this.#maxSessions} sessions; none of project ${incoming.projectId} in ${incoming.mode} mode can be evicted to make room`,
+      )
+    }
+    this.#dropSession(this.#sessions.get(oldest.value) as StoredSession)
   }
 }
