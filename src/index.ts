@@ -45,17 +45,18 @@ export type {
   SymmetricSessionAlgorithm,
 } from './core/session-token.js'
 export type { ClientInput, CreatedSession } from './core/sessions.js'
-export type {
-  ClientScope,
-  KeyRoll,
-  KeyRollResult,
-  KeyUsage,
-  PortcullisStore,
-  PruneCutoff,
-  StoreChange,
-  StoredKey,
-  StoredSession,
-  Unwatch,
+export {
+  type ClientScope,
+  INHERITED_KEY_FIELDS,
+  type KeyRoll,
+  type KeyRollResult,
+  type KeyUsage,
+  type PortcullisStore,
+  type PruneCutoff,
+  type StoreChange,
+  type StoredKey,
+  type StoredSession,
+  type Unwatch,
 } from './core/store.js'
 export type { CredentialKind, KeyType, Mode } from './core/types.js'
 export {

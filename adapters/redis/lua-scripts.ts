@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { INHERITED_KEY_FIELDS } from '../../src/index.js'
 
 /** A Lua script with its SHA-1, which is how `EVALSHA` names it. */
 export interface LuaScript {
@@ -118,11 +119,16 @@ return redis.call('HGETALL', KEYS[1])
 `,
 )
 
+/** The record fields a replacement copies from the key it replaces, as a Lua table. */
+const INHERITED = `{${INHERITED_KEY_FIELDS.map((field) => `'${field}'`).join(', ')}}`
+
 /**
  * KEYS: old record, new record, new hash index, new project list, counter. ARGV: hash-index
  * namespace, new id, new expiresAt ('' = never), old key's new expiry, now, retention, channel,
- * then the new record's field/value pairs → {'rolled', old fields} | {'not_found'} |
- * {'already_rolled'} | {'conflict'}. The replacement and the retirement happen together or not.
+ * then the new record's field/value pairs → {'rolled', old fields, new fields} |
+ * {'not_found'} | {'already_rolled'} | {'conflict'}. The replacement and the retirement happen
+ * together or not; the replacement's inherited fields are the old record's as this script
+ * finds them, not the caller's copy.
  */
 export const ROLL_KEY = defineScript(
   'rollKey',
@@ -137,13 +143,21 @@ local now = tonumber(ARGV[5])
 local retention = tonumber(ARGV[6])
 putKey(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[2], tonumber(ARGV[3]), now, retention,
   {unpack(ARGV, 8)})
+for _, field in ipairs(${INHERITED}) do
+  local value = redis.call('HGET', KEYS[1], field)
+  if value then
+    redis.call('HSET', KEYS[2], field, value)
+  else
+    redis.call('HDEL', KEYS[2], field)
+  end
+end
 local expires = tonumber(ARGV[4])
 if old[4] then expires = math.min(tonumber(old[4]), expires) end
 redis.call('HSET', KEYS[1], 'rolledToId', ARGV[2], 'expiresAt', num(expires))
 collect(KEYS[1], expires, now, retention)
 collect(ARGV[1] .. old[2], expires, now, retention)
 redis.call('PUBLISH', ARGV[7], keyChange(old[1], old[2]))
-return {'rolled', redis.call('HGETALL', KEYS[1])}
+return {'rolled', redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 `,
 )
 
@@ -227,9 +241,10 @@ return redis.call('HGETALL', KEYS[1])
 )
 
 /**
- * KEYS[1] the session. ARGV: now, channel, change message, and optionally the project, mode
- * and client it must belong to → {1 if this call revoked it else 0, its fields (empty when
- * missing or outside the scope)}. Keeps the first revokedAt; announces only a real revocation.
+ * KEYS[1] the session. ARGV: now, channel ('' = announce nothing), change message, and
+ * optionally the project, mode and client it must belong to → {1 if this call revoked it else
+ * 0, its fields (empty when missing or outside the scope)}. Keeps the first revokedAt;
+ * announces only a real revocation.
  */
 export const REVOKE_SESSION = defineScript(
   'revokeSession',
@@ -243,7 +258,19 @@ if redis.call('HEXISTS', KEYS[1], 'revokedAt') == 1 then
   return {0, redis.call('HGETALL', KEYS[1])}
 end
 redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return {1, redis.call('HGETALL', KEYS[1])}
+`,
+)
+
+/**
+ * KEYS[1] any key, which only routes the script (on a cluster, PUBLISH reaches every node).
+ * ARGV: channel, message → 'ok'.
+ */
+export const ANNOUNCE = defineScript(
+  'announce',
+  `
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 'ok'
 `,
 )

@@ -228,10 +228,16 @@ export class SqlStore implements PortcullisStore {
           const { rows } = await sql`select id from ${this.#keys} where id = ${id}`.execute(trx)
           return rows.length > 0 ? { outcome: 'already_rolled' } : { outcome: 'not_found' }
         }
+        // Inherited fields come from the row the UPDATE locked, not from the caller's copy.
+        const stored: StoredKey = {
+          ...replacement,
+          name: previous.name,
+          allowedIps: previous.allowedIps,
+        }
         // A duplicate replacement throws ConflictError and the whole roll is rolled back.
-        await this.#insertKey(trx, replacement)
+        await this.#insertKey(trx, stored)
         await this.#announce(trx, { type: 'key', keyId: previous.id, hash: previous.hash })
-        return { outcome: 'rolled', previous }
+        return { outcome: 'rolled', previous, replacement: stored }
       }),
     )
   }

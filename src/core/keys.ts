@@ -188,6 +188,8 @@ export function createKeyOperations(ctx: GateContext) {
         `Key ${keyId} was already rolled to ${old.rolledToId}`,
       )
     }
+    // The store copies name and allowlist from the row it locks; these are only the values
+    // as read a moment ago.
     const issued = await issue({
       projectId: old.projectId,
       type: old.type,
@@ -209,7 +211,14 @@ export function createKeyOperations(ctx: GateContext) {
     if (result.outcome === 'already_rolled') {
       throw new ConflictError('key_already_rolled', `Key ${keyId} was already rolled`)
     }
-    return { key: issued.key, record: toKeyRecord(issued.stored), previous: view(result.previous) }
+    // Without a grace period the old key must be refused by this instance on the very next
+    // request, not when the change feed gets round to it.
+    forget(old)
+    return {
+      key: issued.key,
+      record: toKeyRecord(result.replacement),
+      previous: view(result.previous),
+    }
   }
 
   async function remove(keyId: string): Promise<boolean> {

@@ -72,7 +72,20 @@ export interface ClientScope {
   readonly clientId: string
 }
 
-/** A roll request: insert `replacement` and retire key `id` in one atomic step. */
+/**
+ * The fields a replacement key inherits from the key it replaces. `rollKey` copies them from
+ * the row it locks, not from the caller's copy, so a change made between the caller's read and
+ * the roll (an allowlist tightened meanwhile) is never lost on the new key.
+ */
+export const INHERITED_KEY_FIELDS = [
+  'name',
+  'allowedIps',
+] as const satisfies readonly (keyof StoredKey)[]
+
+/**
+ * A roll request: insert `replacement` and retire key `id` in one atomic step. The stored
+ * replacement takes its {@link INHERITED_KEY_FIELDS} from key `id` as the roll finds it.
+ */
 export interface KeyRoll {
   readonly id: string
   readonly replacement: StoredKey
@@ -82,7 +95,13 @@ export interface KeyRoll {
 
 /** The outcome of `rollKey`. Only `rolled` wrote anything. */
 export type KeyRollResult =
-  | { readonly outcome: 'rolled'; readonly previous: StoredKey }
+  | {
+      readonly outcome: 'rolled'
+      /** The retired key as it stands after the roll. */
+      readonly previous: StoredKey
+      /** The replacement as stored, with the fields it inherited. */
+      readonly replacement: StoredKey
+    }
   | { readonly outcome: 'not_found' }
   | { readonly outcome: 'already_rolled' }
 
@@ -131,8 +150,9 @@ export interface PortcullisStore {
   /** Replaces a key's allowlist; returns the updated key, or null if it does not exist. */
   setKeyAllowedIps(id: string, allowedIps: readonly string[]): Promise<StoredKey | null>
   /**
-   * Atomically: if key `id` exists and has not been rolled, insert `replacement`, set the old
-   * key's `rolledToId` and lower its `expiresAt` to `oldExpiresAt`. Concurrent rolls of one key:
+   * Atomically: if key `id` exists and has not been rolled, insert `replacement` with the
+   * {@link INHERITED_KEY_FIELDS} of key `id` as this step finds them, set the old key's
+   * `rolledToId` and lower its `expiresAt` to `oldExpiresAt`. Concurrent rolls of one key:
    * exactly one succeeds; the others get `already_rolled` and write nothing.
    */
   rollKey(roll: KeyRoll): Promise<KeyRollResult>
