@@ -175,6 +175,11 @@ for (const [name, url] of stores) {
 }
 
 describe('the portcullis CLI', () => {
+  it('recommends PORTCULLIS_STORE over --store for a URL with a password', async () => {
+    const help = (await cli(['--help'])).stdout
+    expect(help).toMatch(/prefer setting\s+PORTCULLIS_STORE for a URL with a password/)
+  })
+
   it('answers usage errors with exit code 2 and store outages with 3', async () => {
     expect((await cli([])).code).toBe(EXIT.usage)
     expect((await cli(['--help'])).stdout).toContain('keys roll <keyId>')

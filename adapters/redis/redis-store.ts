@@ -14,6 +14,7 @@ import {
 import { ChangeFeed } from './change-feed.js'
 import { createKeyLayout, type KeyLayout } from './key-layout.js'
 import {
+  ANNOUNCE,
   DELETE_KEY,
   FIND_KEY_BY_HASH,
   INDEX_CLIENT_SESSION,
@@ -263,11 +264,14 @@ export class RedisStore implements PortcullisStore {
         ...keyToFields(replacement),
       ],
     )
-    const [status, fields] = Array.isArray(reply) ? reply : []
+    const [status, oldFields, newFields] = Array.isArray(reply) ? reply : []
     switch (replyText(status)) {
       case 'rolled': {
-        const previous = fieldsToKey(fields)
-        return previous === null ? unexpected(ROLL_KEY, reply) : { outcome: 'rolled', previous }
+        const previous = fieldsToKey(oldFields)
+        const stored = fieldsToKey(newFields)
+        return previous === null || stored === null
+          ? unexpected(ROLL_KEY, reply)
+          : { outcome: 'rolled', previous, replacement: stored }
       }
       case 'not_found':
         return { outcome: 'not_found' }
@@ -352,22 +356,36 @@ export class RedisStore implements PortcullisStore {
 
   /**
    * Reads the client's index, then revokes each session in its own atomic script (each on its
-   * own slot). Every script that revokes also announces the client change, so the last
-   * announcement always follows the last revocation.
+   * own slot), then announces the client change once, after the last revocation: one message
+   * for the whole client, however many sessions it had. Announced also when some revocations
+   * failed, for those that were made.
    */
   async revokeClientSessions(scope: ClientScope, now: number): Promise<number> {
-    const message = clientChangeMessage(scope)
     const ids = await this.#clientSessionIds(scope)
-    const replies = await Promise.all(
+    const settled = await Promise.allSettled(
       ids.map((id) =>
         this.#run(
           REVOKE_SESSION,
           [this.#layout.session(id)],
-          [String(now), this.#layout.channel, message, scope.projectId, scope.mode, scope.clientId],
+          [String(now), '', '', scope.projectId, scope.mode, scope.clientId],
         ),
       ),
     )
-    return replies.reduce<number>((count, reply) => count + this.#revocation(reply).revoked, 0)
+    let revoked = 0
+    let failure: { reason: unknown } | undefined
+    for (const outcome of settled) {
+      if (outcome.status === 'fulfilled') revoked += this.#revocation(outcome.value).revoked
+      else failure ??= outcome
+    }
+    if (revoked > 0) {
+      await this.#run(
+        ANNOUNCE,
+        [this.#layout.client(scope)],
+        [this.#layout.channel, clientChangeMessage(scope)],
+      )
+    }
+    if (failure !== undefined) throw failure.reason
+    return revoked
   }
 
   async listClientSessions(scope: ClientScope): Promise<StoredSession[]> {

@@ -41,7 +41,9 @@ Commands:
   sessions revoke <sessionId>
 
 Options:
-  --store <url>   sqlite:<file>, postgres://…, mysql://…, redis://… (or PORTCULLIS_STORE)
+  --store <url>   sqlite:<file>, postgres://…, mysql://…, redis://…; prefer setting
+                  PORTCULLIS_STORE for a URL with a password: a flag is visible to every
+                  user of the machine (ps) and lands in your shell history
   --json          machine-readable output
   -h, --help      this help
 

@@ -17,6 +17,12 @@ export interface CacheOptions {
   ttlMs?: number
   /** How long "no such key" is remembered. Default 1000 ms. */
   negativeTtlMs?: number
+  /**
+   * Most "no such key" answers remembered. They live in their own LRU, apart from verified
+   * keys, so a flood of well-formed junk keys can never evict a verified one. Default: a
+   * tenth of `maxEntries`, at least 100.
+   */
+  maxMisses?: number
 }
 
 /**
@@ -43,6 +49,9 @@ export class KeyEntry {
     readonly validUntil: number,
   ) {}
 }
+
+/** The answer for a hash known to match no key (or none of the type and mode its token says). */
+const MISSING = Object.freeze(new KeyEntry(null, Number.POSITIVE_INFINITY))
 
 export interface SessionEntry {
   readonly claims: SessionClaims
@@ -72,8 +81,17 @@ const HOT_GET: LRUCache.GetOptions<string, never, unknown> = {}
  * Store failures are never cached. `apply` drops what a {@link StoreChange} made stale.
  */
 export class AuthCache {
+  /** Verified keys only. */
   readonly keys: LRUCache<string, KeyEntry>
+  /** Hashes that matched no usable key, and until when that answer holds. */
+  readonly misses: LRUCache<string, number>
   readonly sessions: LRUCache<string, SessionEntry>
+  /**
+   * The cached tokens of each session and of each client (project, mode, client id), so that
+   * a revocation drops exactly its entries without scanning the cache.
+   */
+  readonly #tokensBySession = new Map<string, Set<string>>()
+  readonly #tokensByClient = new Map<string, Set<string>>()
   /** The ttl in force: the configured one, else the default for the feed's state. */
   ttlMs: number
   readonly negativeTtlMs: number
@@ -98,23 +116,46 @@ export class AuthCache {
       if (!Number.isSafeInteger(value) || value < 0)
         throw new TypeError(`cache.${name} must be a non-negative integer`)
     }
+    const maxMisses = options.maxMisses ?? Math.max(100, Math.ceil(max / 10))
+    if (!Number.isSafeInteger(maxMisses) || maxMisses < 1)
+      throw new TypeError('cache.maxMisses must be a positive integer')
     this.keys = new LRUCache({ max })
-    this.sessions = new LRUCache({ max })
+    this.misses = new LRUCache({ max: maxMisses })
+    this.sessions = new LRUCache({
+      max,
+      // Called for every way an entry leaves (evicted, deleted, replaced, cleared).
+      dispose: (entry, tokenKey) => {
+        unindex(this.#tokensBySession, entry.session.id, tokenKey)
+        unindex(this.#tokensByClient, clientKeyOf(entry.session), tokenKey)
+      },
+    })
   }
 
-  /** The cached key record for a hash, or undefined when unknown or too old. */
+  /**
+   * The cached answer for a hash: a verified key's entry, an entry without a record when the
+   * hash is known to match no usable key, or undefined when unknown or too old.
+   */
   key(hash: string, now: number): KeyEntry | undefined {
     const entry = this.keys.get(hash, HOT_GET)
-    if (entry === undefined) return undefined
-    if (now >= entry.validUntil) {
+    if (entry !== undefined) {
+      if (now < entry.validUntil) return entry
       this.keys.delete(hash)
       return undefined
     }
-    return entry
+    const missUntil = this.misses.get(hash, HOT_GET)
+    if (missUntil === undefined) return undefined
+    if (now < missUntil) return MISSING
+    this.misses.delete(hash)
+    return undefined
   }
 
+  /** Caches a store answer: a verified record, or null for "no usable key". */
   rememberKey(hash: string, record: StoredKey | null, now: number): KeyEntry {
-    const entry = new KeyEntry(record, now + (record === null ? this.negativeTtlMs : this.ttlMs))
+    if (record === null) {
+      this.misses.set(hash, now + this.negativeTtlMs)
+      return MISSING
+    }
+    const entry = new KeyEntry(record, now + this.ttlMs)
     this.keys.set(hash, entry)
     return entry
   }
@@ -122,6 +163,13 @@ export class AuthCache {
   /** The cached state of a verified token, by the token's digest. */
   session(tokenKey: string): SessionEntry | undefined {
     return this.sessions.get(tokenKey, HOT_GET)
+  }
+
+  /** Caches the state of a token that was verified and found in the store. */
+  rememberSession(tokenKey: string, entry: SessionEntry): void {
+    this.sessions.set(tokenKey, entry)
+    index(this.#tokensBySession, entry.session.id, tokenKey)
+    index(this.#tokensByClient, clientKeyOf(entry.session), tokenKey)
   }
 
   /** The store's change feed is subscribed: entries may live longer (unless ttlMs was set). */
@@ -138,22 +186,39 @@ export class AuthCache {
     }
     if (change.type === 'key') {
       this.keys.delete(change.hash)
+      this.misses.delete(change.hash)
       return
     }
-    for (const [tokenHash, entry] of this.sessions.entries()) {
-      const { session } = entry
-      const stale =
-        change.type === 'session'
-          ? session.id === change.sessionId
-          : session.projectId === change.projectId &&
-            session.mode === change.mode &&
-            session.clientId === change.clientId
-      if (stale) this.sessions.delete(tokenHash)
-    }
+    const tokens =
+      change.type === 'session'
+        ? this.#tokensBySession.get(change.sessionId)
+        : this.#tokensByClient.get(clientKeyOf(change))
+    // A copy: each delete shrinks the set through `dispose`.
+    if (tokens !== undefined) for (const tokenKey of [...tokens]) this.sessions.delete(tokenKey)
   }
 
   clear(): void {
     this.keys.clear()
+    this.misses.clear()
     this.sessions.clear()
   }
+}
+
+const clientKeyOf = (scope: { projectId: string; mode: string; clientId: string }) =>
+  `${scope.projectId}\u0000${scope.mode}\u0000${scope.clientId}`
+
+function index(map: Map<string, Set<string>>, key: string, tokenKey: string): void {
+  let tokens = map.get(key)
+  if (tokens === undefined) {
+    tokens = new Set()
+    map.set(key, tokens)
+  }
+  tokens.add(tokenKey)
+}
+
+function unindex(map: Map<string, Set<string>>, key: string, tokenKey: string): void {
+  const tokens = map.get(key)
+  if (tokens === undefined) return
+  tokens.delete(tokenKey)
+  if (tokens.size === 0) map.delete(key)
 }

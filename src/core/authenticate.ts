@@ -132,14 +132,27 @@ export function createAuthenticator(ctx: GateContext) {
 
   /**
    * The stored key for a hash after a cache miss: one store round trip, then cached. A store
-   * answer is checked to be for exactly this hash, in constant time, before it is trusted: a
-   * defence against a store that matched loosely (prefix, case-insensitive collation).
+   * answer is trusted only for exactly this hash (compared in constant time: a defence against
+   * a store that matched loosely, by prefix or case-insensitive collation) and only when it is
+   * of the type and mode the token itself names; anything else is cached as "no such key", so
+   * the cached path can never admit what this full path refuses.
    */
-  async function findKeyInStore(hash: string, now: number): Promise<KeyEntry> {
+  async function findKeyInStore(
+    hash: string,
+    type: KeyType,
+    mode: Mode,
+    now: number,
+  ): Promise<KeyEntry> {
     const { cache } = ctx
     const generation = cache?.generation
     const found = await ctx.call(() => ctx.store.findKeyByHash(hash))
-    const record = found !== null && timingSafeEqualString(found.hash, hash) ? found : null
+    const record =
+      found !== null &&
+      timingSafeEqualString(found.hash, hash) &&
+      found.type === type &&
+      found.mode === mode
+        ? found
+        : null
     // A change announced while the read was in flight may have made it stale already.
     if (cache !== null && cache.generation === generation) {
       return cache.rememberKey(hash, record, now)
@@ -147,14 +160,19 @@ export function createAuthenticator(ctx: GateContext) {
     return new KeyEntry(record, now)
   }
 
-  /** The entry for a key's hash: synchronous (no await) on a cache hit. */
-  function lookUpKey(hash: string, now: number): KeyEntry | Promise<KeyEntry> {
-    return ctx.cache?.key(hash, now) ?? findKeyInStore(hash, now)
+  /**
+   * The entry for a key's hash: synchronous (no await) on a cache hit. Its record, if any, is
+   * of the type and mode the parsed token names: only such records are cached, under the hash
+   * of exactly that token.
+   */
+  function lookUpKey(
+    hash: string,
+    type: KeyType,
+    mode: Mode,
+    now: number,
+  ): KeyEntry | Promise<KeyEntry> {
+    return ctx.cache?.key(hash, now) ?? findKeyInStore(hash, type, mode, now)
   }
-
-  /** The entry's record if it is of the type and mode the (parsed) key says, else null. */
-  const matching = ({ record }: KeyEntry, type: KeyType, mode: Mode) =>
-    record === null || record.type !== type || record.mode !== mode ? null : record
 
   /**
    * The token in the usual header shape (`Authorization: Bearer <token>`, or the bare token on
@@ -204,13 +222,13 @@ export function createAuthenticator(ctx: GateContext) {
     }
     if (parsed.type !== wanted) return wrongType(TYPE_LABEL[parsed.type], wanted)
     const conclude = (entry: KeyEntry): AuthResult => {
-      const record = matching(entry, parsed.type, parsed.mode)
+      const { record } = entry
       if (record === null) return fail('api_key_invalid')
       return admitKey(entry, record, request, wanted, requiredMode, now)
     }
     // Usually the token read is the one hashed above: hash it once.
     const hash = read.token === usual ? usualHash : ctx.hash(read.token)
-    const found = lookUpKey(hash, now)
+    const found = lookUpKey(hash, parsed.type, parsed.mode, now)
     return found instanceof Promise ? found.then(conclude) : conclude(found)
   }
 
@@ -224,6 +242,11 @@ export function createAuthenticator(ctx: GateContext) {
     now: number,
   ): AuthResult {
     if (record.type !== wanted) return wrongType(TYPE_LABEL[record.type], wanted)
+    // The allowlist comes first: a caller outside it learns nothing more about the key (not
+    // whether it expired, was rolled, or belongs to the other mode).
+    if (record.allowedIps.length > 0 && !allowed(entry, record, request)) {
+      return fail('ip_not_allowed')
+    }
     if (record.expiresAt !== null && record.expiresAt <= now) {
       return fail(
         'api_key_expired',
@@ -237,9 +260,6 @@ export function createAuthenticator(ctx: GateContext) {
         'mode_mismatch',
         `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
       )
-    }
-    if (record.allowedIps.length > 0 && !allowed(entry, record, request)) {
-      return fail('ip_not_allowed')
     }
     entry.usage ??= ctx.usage.mark(record.id)
     ctx.usage.note(entry.usage, now)
@@ -381,7 +401,7 @@ export function createAuthenticator(ctx: GateContext) {
         cache.sessions.delete(tokenKey)
       } else if (cache.generation === generation) {
         if (entry === undefined) {
-          cache.sessions.set(tokenKey, { claims, session, checkedAt: now, touchedAt: now })
+          cache.rememberSession(tokenKey, { claims, session, checkedAt: now, touchedAt: now })
         } else {
           entry.session = session
           entry.accepted = undefined
@@ -435,7 +455,7 @@ export function createAuthenticator(ctx: GateContext) {
     }
     const now = ctx.clock()
     const conclude = (entry: KeyEntry): AuthResult => {
-      const record = matching(entry, 'client', mode)
+      const { record } = entry
       if (record === null || record.clientId === null) return fail('session_invalid')
       if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
       entry.usage ??= ctx.usage.mark(record.id)
@@ -451,7 +471,7 @@ export function createAuthenticator(ctx: GateContext) {
       }))
       return entry.accepted
     }
-    const found = lookUpKey(ctx.hash(token), now)
+    const found = lookUpKey(ctx.hash(token), 'client', mode, now)
     return found instanceof Promise ? found.then(conclude) : conclude(found)
   }
 

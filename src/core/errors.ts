@@ -175,6 +175,17 @@ export class StoreUnavailableError extends PortcullisError {
     super('store_unavailable', message, options)
     this.name = 'StoreUnavailableError'
   }
+
+  /**
+   * The envelope with the generic message only: which store, which operation, driver codes and
+   * migration hints stay on `message` and `cause`, for your logs and error hooks, never in a
+   * response to a caller who may not even be authenticated.
+   */
+  override toJSON(): ErrorEnvelope {
+    return {
+      error: { type: this.type, code: this.code, message: ERROR_TABLE.store_unavailable.message },
+    }
+  }
 }
 
 /** An argument of a management call was refused; nothing was written. */

@@ -78,8 +78,14 @@ export function createSessionOperations(ctx: GateContext) {
   }
 
   /**
-   * Revokes one session. With `{ auth }`, the session must belong to that auth's project and
-   * mode (`mode_mismatch` otherwise), as an API route would require.
+   * Revokes one session.
+   *
+   * - `revoke(sessionId, { auth })` is the scoped form, for anything acting for a customer: the
+   *   session must belong to the project of the secret key behind `auth` (`resource_missing`
+   *   otherwise) and to its mode (`mode_mismatch`).
+   * - `revoke(sessionId)` without `auth` is the operator form: it revokes any session of any
+   *   project and mode. Use it only where the caller is your own operator (an admin tool, the
+   *   CLI), never with a session id a customer supplied.
    */
   async function revoke(
     sessionId: string,
@@ -107,7 +113,11 @@ export function createSessionOperations(ctx: GateContext) {
     return toSessionRecord(revoked)
   }
 
-  /** Revokes every session of `clientId` in the project and mode of `auth`; returns how many. */
+  /**
+   * Revokes every session of `clientId` in the project and mode of `auth`; returns how many.
+   * Development client keys issued for that client (`type: 'client'`) are keys, not sessions:
+   * they keep working until you delete them with `gate.keys.delete`.
+   */
   async function revokeClient(auth: AuthContext, clientId: string): Promise<number> {
     const scope = secretScope(auth, clientId)
     const count = await ctx.call(() => ctx.store.revokeClientSessions(scope, ctx.clock()))

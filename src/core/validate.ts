@@ -3,9 +3,27 @@ import { isMode, type KeyType, type Mode } from './types.js'
 
 const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
 const OPAQUE_ID = /^[a-z]{2,4}_[0-9A-Za-z]{1,64}$/
-// Control characters would corrupt logs and some stores' keys; 255 fits every SQL index.
+// Control characters (C0, DEL and C1) would corrupt logs and some stores' keys; bidi controls
+// make one id display as another; 255 fits every SQL index.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/
+// With the u flag a paired surrogate is one code point, so this matches lone surrogates only:
+// text that is not well-formed Unicode, which stores encode each their own way (or not at all).
+const LONE_SURROGATE = /[\ud800-\udfff]/u
+
+/** Refuses text that is not well-formed Unicode, or holds control or bidi characters. */
+function checkText(value: string, param: string): string {
+  if (LONE_SURROGATE.test(value)) {
+    throw new InvalidRequestError(
+      `${param} must be well-formed Unicode (it has a lone surrogate)`,
+      param,
+    )
+  }
+  if (CONTROL.test(value)) {
+    throw new InvalidRequestError(`${param} must not contain control or bidi characters`, param)
+  }
+  return value
+}
 export const MAX_CLIENT_ID_LENGTH = 255
 export const MAX_KEY_NAME_LENGTH = 100
 
@@ -26,9 +44,7 @@ export function checkClientId(value: unknown, param = 'clientId'): string {
       param,
     )
   }
-  if (CONTROL.test(value))
-    throw new InvalidRequestError(`${param} must not contain control characters`, param)
-  return value
+  return checkText(value, param)
 }
 
 export function checkKeyName(value: unknown, param = 'name'): string {
@@ -42,9 +58,7 @@ export function checkKeyName(value: unknown, param = 'name'): string {
       param,
     )
   }
-  if (CONTROL.test(value))
-    throw new InvalidRequestError(`${param} must not contain control characters`, param)
-  return value
+  return checkText(value, param)
 }
 
 /** Ids the library issued (`key_…`, `cs_…`); anything else cannot exist, so no lookup is made. */

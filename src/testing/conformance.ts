@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import type { AuthResult } from '../core/authenticate.js'
-import { isPortcullisError, isStoreUnavailableError } from '../core/errors.js'
+import { ERROR_TABLE, isPortcullisError, isStoreUnavailableError } from '../core/errors.js'
+import { toHttpError } from '../core/http.js'
 import { createKeyFormat } from '../core/key-format.js'
 import type { RolledKey } from '../core/keys.js'
 import { createPortcullis, type Portcullis } from '../core/portcullis.js'
@@ -421,12 +422,39 @@ export function describeStoreConformance<S extends PortcullisStore>(
           assert.ok(result.outcome === 'rolled')
           assert.equal(result.previous.rolledToId, replacement.id)
           assert.equal(result.previous.expiresAt, clock.now() + HOUR_MS)
+          assert.deepEqual(result.replacement, replacement)
           assert.deepEqual(await store.findKeyByHash(replacement.hash), replacement)
           assert.deepEqual(await store.getKey(old.id), result.previous)
           assert.deepEqual(
             (await store.listKeys(old.projectId)).map((key) => key.id),
             [old.id, replacement.id],
           )
+        }),
+      )
+
+      it(
+        'a replacement inherits name and allowlist from the row the roll finds, not from the caller’s copy',
+        withStore(async (store, clock) => {
+          const old = makeKey(clock.now(), { name: 'Billing', allowedIps: ['192.0.2.1/32'] })
+          await store.insertKey(old)
+          // Tightened after the caller read the key, before the roll.
+          await store.setKeyAllowedIps(old.id, ['10.0.0.0/8'])
+          const stale = makeKey(clock.now(), {
+            projectId: old.projectId,
+            rolledFromId: old.id,
+            name: 'Stale name',
+            allowedIps: [],
+          })
+          const result = await store.rollKey({
+            id: old.id,
+            replacement: stale,
+            oldExpiresAt: clock.now(),
+          })
+          assert.ok(result.outcome === 'rolled')
+          const inherited = { ...stale, name: 'Billing', allowedIps: ['10.0.0.0/8'] }
+          assert.deepEqual(result.replacement, inherited)
+          assert.deepEqual(await store.findKeyByHash(stale.hash), inherited)
+          assert.deepEqual(await store.getKey(stale.id), inherited)
         }),
       )
 
@@ -1040,6 +1068,31 @@ export function describeStoreConformance<S extends PortcullisStore>(
       }
 
       it(
+        'an allowlist tightened while a key is rolled is never lost on the replacement',
+        withGate(async (gate) => {
+          const projectId = randomProjectId()
+          const tightened = ['198.51.100.0/24']
+          let before = 0
+          for (let round = 0; round < 20; round++) {
+            const { record } = await gate.keys.create({ projectId, type: 'secret', mode: 'live' })
+            const [updated, rolled] = await Promise.all([
+              gate.keys.setAllowedIps(record.id, tightened),
+              gate.keys.roll(record.id, { gracePeriodMs: HOUR_MS }),
+            ])
+            // The update reached the key before the roll locked it: the replacement must have it.
+            if (updated.rolledToId === null) {
+              before++
+              assert.deepEqual(rolled.record.allowedIps, tightened, `round ${round}: lost`)
+              assert.deepEqual((await gate.keys.get(rolled.record.id))?.allowedIps, tightened)
+              const outside = await gate.authenticate(bearer(rolled.key), { credential: 'secret' })
+              assert.ok(!outside.ok && outside.error.code === 'ip_not_allowed')
+            }
+          }
+          assert.ok(before > 0, 'no round had the update land before the roll')
+        }),
+      )
+
+      it(
         'parallel rolls of one key: exactly one wins, the others get key_already_rolled, one successor works',
         withRaceGate(async ({ gate }, store) => {
           const { live } = await gate.projects.provision(randomProjectId())
@@ -1228,6 +1281,54 @@ export function describeStoreConformance<S extends PortcullisStore>(
           }
         }),
       )
+      itIf(
+        canWatch,
+        'announces a client revocation once, however many sessions it revoked',
+        withStore(async (store, clock) => {
+          const peer = options.createPeerStore
+            ? await options.createPeerStore(store, { clock })
+            : store
+          const within = options.watchWithinMs ?? 2000
+          const seen: StoreChange[] = []
+          const marker = makeSession(clock.now())
+          let markerSeen: () => void = () => {}
+          const markerArrived = new Promise<void>((resolve) => {
+            markerSeen = resolve
+          })
+          const unwatch = await (peer.watch as NonNullable<PortcullisStore['watch']>).call(
+            peer,
+            (change) => {
+              seen.push(change)
+              if (change.type === 'session' && change.sessionId === marker.id) markerSeen()
+            },
+          )
+          try {
+            const projectId = randomProjectId()
+            const scope = { projectId, mode: 'live' as const, clientId: 'user_many' }
+            for (let i = 0; i < 5; i++) await store.insertSession(makeSession(clock.now(), scope))
+            await store.insertSession(marker)
+            assert.equal(await store.revokeClientSessions(scope, clock.now()), 5)
+            // Changes arrive in order on one feed: once the marker is here, so is the client's.
+            await store.revokeSession(marker.id, clock.now())
+            let timer: NodeJS.Timeout | undefined
+            await Promise.race([
+              markerArrived,
+              new Promise((_, reject) => {
+                timer = setTimeout(() => reject(new Error('the marker change never came')), within)
+              }),
+            ]).finally(() => clearTimeout(timer))
+            // Cluster nodes may deliver out of order: give stragglers a moment.
+            await new Promise((resolve) => setTimeout(resolve, 100))
+            const announced = seen.filter(
+              (change) => change.type === 'client' && change.projectId === projectId,
+            )
+            assert.equal(announced.length, 1, `announced ${JSON.stringify(announced)}`)
+          } finally {
+            await unwatch()
+            if (peer !== store) await options.destroyStore?.(peer)
+          }
+        }),
+      )
     })
 
     describe('through createPortcullis', () => {
@@ -1321,6 +1422,75 @@ export function describeStoreConformance<S extends PortcullisStore>(
           assert.ok(!old.ok)
           assert.equal(old.error.code, 'api_key_expired')
           assert.ok((await gate.authenticate(bearer(rolled.key), { credential: 'secret' })).ok)
+        }),
+      )
+
+      it(
+        'refuses ill-formed text (lone surrogates, C1 and bidi controls) before any store call',
+        withStore(async (store, clock) => {
+          const calls: string[] = []
+          const counting = new Proxy(store, {
+            get(target, property) {
+              const value: unknown = Reflect.get(target, property, target)
+              if (typeof value !== 'function') return value
+              return (...args: unknown[]) => {
+                calls.push(String(property))
+                return (value as (...a: unknown[]) => unknown).apply(target, args)
+              }
+            },
+          })
+          const gate = createPortcullis({
+            store: counting,
+            clock: clock.now,
+            sessionSecret: randomBytes(32),
+          })
+          try {
+            const { test } = await gate.projects.provision(randomProjectId())
+            const projectId = test.secretKey.record.projectId
+            const auth = await gate.authenticate(bearer(test.secretKey.key), {
+              credential: 'secret',
+            })
+            assert.ok(auth.ok)
+            const bad = ['user_\ud800', 'user_\udc00x', 'user_\u0085', 'user_\u202e', 'a\u2066b']
+            const refusals: [string, (text: string) => Promise<unknown>][] = [
+              ['sessions.create', (text) => gate.sessions.create(auth.auth, { clientId: text })],
+              ['sessions.refresh', (text) => gate.sessions.refresh(auth.auth, { clientId: text })],
+              ['sessions.revokeClient', (text) => gate.sessions.revokeClient(auth.auth, text)],
+              ['sessions.list', (text) => gate.sessions.list(auth.auth, text)],
+              [
+                'keys.create name',
+                (text) => gate.keys.create({ projectId, type: 'secret', mode: 'test', name: text }),
+              ],
+              [
+                'keys.create clientId',
+                (text) =>
+                  gate.keys.create({ projectId, type: 'client', mode: 'test', clientId: text }),
+              ],
+              ['projects.provision', (text) => gate.projects.provision(text)],
+              ['keys.list', (text) => gate.keys.list(text)],
+            ]
+            for (const text of bad) {
+              for (const [what, call] of refusals) {
+                calls.length = 0
+                await assert.rejects(
+                  call(text),
+                  (error: unknown) => isPortcullisError(error) && error.code === 'invalid_request',
+                  `${what} accepted ${JSON.stringify(text)}`,
+                )
+                assert.deepEqual(
+                  calls,
+                  [],
+                  `${what} reached the store with ${JSON.stringify(text)}`,
+                )
+              }
+            }
+            // Well-formed text beyond ASCII is fine: paired surrogates, accents, CJK.
+            const created = await gate.sessions.create(auth.auth, { clientId: 'usér_😀_東京' })
+            assert.equal(created.session.clientId, 'usér_😀_東京')
+            assert.equal(await gate.sessions.revokeClient(auth.auth, 'usér_😀_東京'), 1)
+          } finally {
+            await gate.close()
+          }
         }),
       )
 
@@ -1428,6 +1598,16 @@ export function describeStoreConformance<S extends PortcullisStore>(
             )
             assert.ok(!result.ok)
             assert.equal(result.error.code, 'store_unavailable')
+            // What the caller sees is generic; the details stay on the error for the operator.
+            const rendered = toHttpError(result.error)
+            assert.equal(rendered.status, 503)
+            assert.deepEqual(rendered.body, {
+              error: {
+                type: 'api_error',
+                code: 'store_unavailable',
+                message: ERROR_TABLE.store_unavailable.message,
+              },
+            })
             await gate.close()
           } finally {
             await options.destroyUnavailableStore?.(store)

@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../adapters/memory/index.js'
+import { AuthCache, type SessionEntry } from '../src/core/auth-cache.js'
+import { createKeyFormat } from '../src/core/key-format.js'
+import { createPortcullis, type PortcullisStore, type StoredKey } from '../src/index.js'
+import { createManualClock, makeSession } from '../src/testing/index.js'
+import { bearer, makeGate } from './helpers.js'
+
+const codeOf = (result: { ok: boolean; error?: { code: string } }) =>
+  result.ok ? 'ok' : result.error?.code
+
+describe('the key cache under a flood of junk keys', () => {
+  it('never evicts a verified key for a miss: after 10 × maxEntries junk keys, warm traffic makes no store lookup', async () => {
+    const maxEntries = 200
+    const { gate, calls } = makeGate({ cache: { maxEntries, ttlMs: 60_000 } })
+    const keys: string[] = []
+    for (let i = 0; i < 20; i++) {
+      const created = await gate.keys.create({
+        projectId: `proj_${i}`,
+        type: 'secret',
+        mode: 'test',
+      })
+      keys.push(created.key)
+    }
+    for (const key of keys) {
+      expect((await gate.authenticate(bearer(key), { credential: 'secret' })).ok).toBe(true)
+    }
+    // Checksum-valid keys that match nothing: each costs a lookup and is remembered as a miss.
+    const format = createKeyFormat()
+    for (let i = 0; i < 10 * maxEntries; i++) {
+      const junk = format.generate('secret', 'test')
+      const result = await gate.authenticate(bearer(junk), { credential: 'secret' })
+      expect(codeOf(result)).toBe('api_key_invalid')
+    }
+    calls.length = 0
+    for (const key of keys) {
+      expect((await gate.authenticate(bearer(key), { credential: 'secret' })).ok).toBe(true)
+    }
+    expect(calls.filter((call) => call === 'findKeyByHash')).toEqual([])
+  })
+
+  it('still remembers misses, in a bounded cache of their own', async () => {
+    const { gate, calls } = makeGate({ cache: { maxEntries: 1000, maxMisses: 2 } })
+    const format = createKeyFormat()
+    const junk = [0, 1, 2].map(() => format.generate('secret', 'live'))
+    for (const key of junk) await gate.authenticate(bearer(key), { credential: 'secret' })
+    calls.length = 0
+    // The two most recent misses are remembered; the oldest was evicted from the miss cache.
+    await gate.authenticate(bearer(junk[2] as string), { credential: 'secret' })
+    await gate.authenticate(bearer(junk[1] as string), { credential: 'secret' })
+    expect(calls).toEqual([])
+    await gate.authenticate(bearer(junk[0] as string), { credential: 'secret' })
+    expect(calls).toEqual(['findKeyByHash'])
+  })
+
+  it('refuses a maxMisses that is not a positive integer', () => {
+    expect(() => makeGate({ cache: { maxMisses: 0 } })).toThrow(/maxMisses/)
+  })
+})
+
+describe('the cached path admits only what the full path admits', () => {
+  /** A store that answers a key's lookup with the record of another type or mode. */
+  function lyingStore(lie: (key: StoredKey) => StoredKey): PortcullisStore {
+    const store = new MemoryStore({ sweepIntervalMs: 0 })
+    return new Proxy(store, {
+      get(target, property) {
+        if (property === 'findKeyByHash') {
+          return async (hash: string) => {
+            const found = await target.findKeyByHash(hash)
+            return found === null ? null : lie(found)
+          }
+        }
+        const value = Reflect.get(target, property)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+  }
+
+  for (const [what, lie] of [
+    ['a record of the other mode', (key: StoredKey) => ({ ...key, mode: 'live' as const })],
+    ['a record of another type', (key: StoredKey) => ({ ...key, type: 'publishable' as const })],
+  ] as const) {
+    it(`refuses a test key whose stored record is ${what}, every time`, async () => {
+      const gate = createPortcullis({ store: lyingStore(lie), sessionSecret: randomBytes(32) })
+      const { key } = await gate.keys.create({ projectId: 'proj_a', type: 'secret', mode: 'test' })
+      for (const credential of ['secret', 'publishable'] as const) {
+        for (let i = 0; i < 3; i++) {
+          const result = await gate.authenticate(bearer(key), { credential })
+          expect(result.ok, `${credential} attempt ${i}`).toBe(false)
+        }
+      }
+      await gate.close()
+    })
+  }
+})
+
+describe('a roll forgets the old key on the rolling instance', () => {
+  it('refuses the old key on the very next request when rolled without a grace period, even with no change feed', async () => {
+    const clock = createManualClock()
+    const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+    // No watch(): only the roll itself can tell this instance's cache.
+    const deaf = new Proxy(store, {
+      get(target, property) {
+        if (property === 'watch') return undefined
+        const value = Reflect.get(target, property)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const gate = createPortcullis({
+      store: deaf,
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+      cache: { ttlMs: 60_000 },
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    const old = test.secretKey.key
+    expect((await gate.authenticate(bearer(old), { credential: 'secret' })).ok).toBe(true)
+    const rolled = await gate.keys.roll(test.secretKey.record.id)
+    expect(codeOf(await gate.authenticate(bearer(old), { credential: 'secret' }))).toBe(
+      'api_key_expired',
+    )
+    expect((await gate.authenticate(bearer(rolled.key), { credential: 'secret' })).ok).toBe(true)
+    await gate.close()
+  })
+})
+
+describe('applying a revocation to the session cache', () => {
+  function filledCache(count: number) {
+    const cache = new AuthCache({ maxEntries: count + 10 })
+    const now = Date.now()
+    const entries: { tokenKey: string; entry: SessionEntry }[] = []
+    for (let i = 0; i < count; i++) {
+      const session = makeSession(now, {
+        projectId: `proj_${i % 7}`,
+        mode: i % 2 === 0 ? 'test' : 'live',
+        clientId: `user_${i % 1000}`,
+      })
+      const claims = {
+        sid: session.id,
+        pid: session.projectId,
+        mode: session.mode,
+        sub: session.clientId,
+      }
+      const entry: SessionEntry = { claims, session, checkedAt: now, touchedAt: now }
+      const tokenKey = randomBytes(16).toString('base64url')
+      cache.rememberSession(tokenKey, entry)
+      entries.push({ tokenKey, entry })
+    }
+    return { cache, entries }
+  }
+
+  /** Records which cached entries a change reads or drops; any iteration over the cache fails. */
+  function watchAccess(cache: AuthCache) {
+    const deleted: string[] = []
+    const sessions = cache.sessions as unknown as Record<string, unknown>
+    for (const method of [
+      'entries',
+      'keys',
+      'values',
+      'forEach',
+      'rentries',
+      'rkeys',
+      'rvalues',
+      'dump',
+      'find',
+    ]) {
+      sessions[method] = () => {
+        throw new Error(`the cache was scanned (${method})`)
+      }
+    }
+    const remove = cache.sessions.delete.bind(cache.sessions)
+    sessions.delete = (tokenKey: string) => {
+      deleted.push(tokenKey)
+      return remove(tokenKey)
+    }
+    return deleted
+  }
+
+  it('with 10,000 cached sessions, a client revocation drops exactly that client’s entries, without a scan', () => {
+    const { cache, entries } = filledCache(10_000)
+    const target = entries[42]?.entry.session
+    if (target === undefined) throw new Error('no target')
+    const mine = entries
+      .filter(
+        ({ entry: { session } }) =>
+          session.projectId === target.projectId &&
+          session.mode === target.mode &&
+          session.clientId === target.clientId,
+      )
+      .map(({ tokenKey }) => tokenKey)
+    expect(mine.length).toBeGreaterThan(0)
+    const deleted = watchAccess(cache)
+    cache.apply({
+      type: 'client',
+      projectId: target.projectId,
+      mode: target.mode,
+      clientId: target.clientId,
+    })
+    expect(deleted.sort()).toEqual([...mine].sort())
+    for (const tokenKey of mine) expect(cache.session(tokenKey)).toBeUndefined()
+    expect(cache.sessions.size).toBe(10_000 - mine.length)
+  })
+
+  it('a session revocation drops exactly that session’s entry, without a scan', () => {
+    const { cache, entries } = filledCache(10_000)
+    const target = entries[4321] as (typeof entries)[number]
+    const deleted = watchAccess(cache)
+    cache.apply({ type: 'session', sessionId: target.entry.session.id })
+    expect(deleted).toEqual([target.tokenKey])
+    expect(cache.sessions.size).toBe(9_999)
+  })
+
+  it('keeps its index right when entries are evicted, replaced or cleared', () => {
+    const cache = new AuthCache({ maxEntries: 2 })
+    const now = Date.now()
+    const make = (clientId: string) => {
+      const session = makeSession(now, { projectId: 'proj_a', clientId })
+      return {
+        claims: { sid: session.id, pid: 'proj_a', mode: session.mode, sub: clientId },
+        session,
+        checkedAt: now,
+        touchedAt: now,
+      }
+    }
+    cache.rememberSession('t1', make('u1'))
+    cache.rememberSession('t2', make('u2'))
+    cache.rememberSession('t3', make('u1')) // evicts t1
+    const deleted = watchAccess(cache)
+    cache.apply({ type: 'client', projectId: 'proj_a', mode: 'test', clientId: 'u1' })
+    expect(deleted).toEqual(['t3'])
+    expect(cache.session('t2')).toBeDefined()
+  })
+})
