@@ -1409,6 +1409,22 @@ export function describeStoreConformance<S extends PortcullisStore>(
       )
 
       it(
+        'rolls a key without a grace period: the rolling instance refuses the old key on the very next request',
+        withGate(async (gate) => {
+          const { live } = await gate.projects.provision(randomProjectId())
+          const old = live.secretKey.key
+          // Cached as verified on this instance first.
+          assert.ok((await gate.authenticate(bearer(old), { credential: 'secret' })).ok)
+          assert.ok((await gate.authenticate(bearer(old), { credential: 'secret' })).ok)
+          const rolled = await gate.keys.roll(live.secretKey.record.id)
+          const next = await gate.authenticate(bearer(old), { credential: 'secret' })
+          assert.ok(!next.ok, 'the old key was admitted after the roll')
+          assert.equal(next.error.code, 'api_key_expired')
+          assert.ok((await gate.authenticate(bearer(rolled.key), { credential: 'secret' })).ok)
+        }),
+      )
+
+      it(
         'rolls a key with a grace period: both work until it ends, then only the new one',
         withGate(async (gate, _store, clock) => {
           const { test } = await gate.projects.provision(randomProjectId())
