@@ -58,6 +58,7 @@ export {
   type StoredSession,
   type Unwatch,
 } from './core/store.js'
+export { createTokenCheck } from './core/token-check.js'
 export type { CredentialKind, KeyType, Mode } from './core/types.js'
 export {
   clientSessionOperations,
@@ -68,4 +69,5 @@ export {
   type OperatorEvent,
   type OperatorOptions,
   type OperatorRoute,
+  type OperatorTarget,
 } from './operator/index.js'

@@ -21,10 +21,20 @@ afterEach(() => {
 })
 
 /** Starts an example server on a free port and resolves with everything it printed up to its walk-through. */
-function startServer(script: string, dir = mkdtempSync(join(scratch, 'server-'))): Promise<string> {
+function startServer(
+  script: string,
+  dir = mkdtempSync(join(scratch, 'server-')),
+  env: Record<string, string> = {},
+): Promise<string> {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: root,
-    env: { ...process.env, PORT: '0', PORTCULLIS_EXAMPLE_QUIET: '1', PORTCULLIS_EXAMPLE_DIR: dir },
+    env: {
+      ...process.env,
+      PORT: '0',
+      PORTCULLIS_EXAMPLE_QUIET: '1',
+      PORTCULLIS_EXAMPLE_DIR: dir,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)
@@ -41,7 +51,10 @@ function startServer(script: string, dir = mkdtempSync(join(scratch, 'server-'))
     child.stderr.on('data', (chunk) => {
       out += chunk
     })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)))
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}:\n${out}`))
+    })
   })
 }
 
@@ -90,6 +103,29 @@ describe.each([
     ])
   })
 
+  it('refuses to start with an empty or short ADMIN_TOKEN instead of letting everyone in', async () => {
+    for (const token of ['', 'changeme']) {
+      const failed = await startServer(script, undefined, { ADMIN_TOKEN: token }).then(
+        (banner) => `started anyway:\n${banner}`,
+        (error: Error) => error.message,
+      )
+      expect(failed).toMatch(/server exited with [1-9]/)
+      expect(failed).toContain(
+        token === '' ? 'ADMIN_TOKEN is not set' : 'ADMIN_TOKEN is shorter than 32 characters',
+      )
+      expect(failed).toContain("randomBytes(32).toString('hex')")
+    }
+    // A long enough one is the operator's credential, and the only one.
+    const token = 'a-long-enough-admin-token-0123456789'
+    const banner = await startServer(script, undefined, { ADMIN_TOKEN: token })
+    const origin = /listening on (http:\S+)/.exec(banner)?.[1]
+    const keys = async (headers: Record<string, string>) =>
+      (await fetch(`${origin}/v1/admin/projects/proj_demo/keys`, { headers })).status
+    expect(await keys({ 'X-Admin-Token': token })).toBe(200)
+    expect(await keys({ 'X-Admin-Token': `${token}x` })).toBe(403)
+    expect(await keys({})).toBe(403)
+  })
+
   it('keeps its keys in a SQLite file across a restart', async () => {
     const dir = mkdtempSync(join(scratch, 'restart-'))
     const first = await startServer(script, dir)
@@ -135,6 +171,14 @@ describe.each([
     expect(malformed.type).toBe('application/json')
     expect(malformed.body.error.code).toBe('invalid_request')
     expect(malformed.text).not.toContain(sk.slice(8, 20))
+    // What a page on another site can send without a preflight: refused, nothing created.
+    const forged = await request(app)
+      .post('/v1/client-sessions')
+      .set('Authorization', `Bearer ${sk}`)
+      .set('Content-Type', 'text/plain')
+      .send('{"clientId":"u"}')
+    expect(forged.status).toBe(400)
+    expect(forged.body.error.param).toBe('Content-Type')
     const unknown = await request(app)
       .post('/v1/client-sessions/refresh')
       .set('Authorization', `Bearer ${sk}`)

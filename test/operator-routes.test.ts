@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import type { RequestListener } from 'node:http'
+import { once } from 'node:events'
+import { createServer, request as httpRequest, type RequestListener } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import express5 from 'express'
 import express4 from 'express4'
 import Koa3 from 'koa'
@@ -12,6 +14,7 @@ import * as forKoa from '../src/koa/index.js'
 import { HOUR_MS, makeGate } from './helpers.js'
 
 const ADMIN = { 'X-Admin-Token': 'let-me-in' }
+const JSON_TYPE = { 'Content-Type': 'application/json' }
 const isAdmin = (headers: Record<string, unknown>) => headers['x-admin-token'] === 'let-me-in'
 
 interface Framework {
@@ -68,6 +71,46 @@ const koaFramework = (name: string, Koa: typeof Koa3): Framework => ({
     return app.callback()
   },
 })
+
+/**
+ * Sends one request with its path exactly as given (supertest and fetch may normalise `//`
+ * and backslashes away), and resolves with the status and the parsed JSON answer.
+ */
+async function sendRaw(
+  app: RequestListener,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: { error?: { code: string; param?: string } } | null }> {
+  const server = createServer(app).listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  try {
+    const { port } = server.address() as AddressInfo
+    return await new Promise((resolve, reject) => {
+      const sent = httpRequest({ host: '127.0.0.1', port, method, path, headers }, (response) => {
+        let text = ''
+        response.setEncoding('utf8')
+        response.on('data', (chunk: string) => {
+          text += chunk
+        })
+        response.on('end', () => {
+          let parsed = null
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            // The framework's own 404 page, for instance.
+          }
+          resolve({ status: response.statusCode ?? 0, body: parsed })
+        })
+      })
+      sent.on('error', reject)
+      sent.end(body)
+    })
+  } finally {
+    server.close()
+  }
+}
 
 const frameworks = [
   expressFramework('Express 5', express5),
@@ -255,19 +298,22 @@ describe.each(frameworks)('operator routes on $name', (framework) => {
       const revealed = await request(app)
         .post(`/v1/admin/keys/${testKey.record.id}/reveal`)
         .set(ADMIN)
+        .set(JSON_TYPE)
       expect(revealed.body).toEqual({ id: testKey.record.id, key: testKey.key })
       expectRefusal(
-        await request(app).post(`/v1/admin/keys/${newId}/reveal`).set(ADMIN),
+        await request(app).post(`/v1/admin/keys/${newId}/reveal`).set(ADMIN).set(JSON_TYPE),
         409,
         'key_not_revealable',
       )
 
-      expect((await request(app).delete(`/v1/admin/keys/${newId}`).set(ADMIN)).body).toEqual({
+      expect(
+        (await request(app).delete(`/v1/admin/keys/${newId}`).set(ADMIN).set(JSON_TYPE)).body,
+      ).toEqual({
         id: newId,
         deleted: true,
       })
       expectRefusal(
-        await request(app).delete(`/v1/admin/keys/${newId}`).set(ADMIN),
+        await request(app).delete(`/v1/admin/keys/${newId}`).set(ADMIN).set(JSON_TYPE),
         404,
         'resource_missing',
       )
@@ -342,7 +388,7 @@ describe.each(frameworks)('operator routes on $name', (framework) => {
             .set(ADMIN)
             .set('Content-Type', 'text/plain')
             .send('proj_x'),
-          'JSON',
+          'Content-Type',
         ],
       ]
       for (const [pending, param] of refusals) {
@@ -356,6 +402,112 @@ describe.each(frameworks)('operator routes on $name', (framework) => {
       expectRefusal(huge, 400, 'invalid_request')
       expect(await gate.keys.list('proj_a')).toEqual(before)
       expect(await gate.keys.list('proj_x')).toEqual([])
+    })
+  })
+
+  describe('requests a browser could forge, or a URL parser misread', () => {
+    it('refuses a POST, PUT or DELETE without Content-Type: application/json, body parser or not', async () => {
+      for (const parseBodies of [false, true]) {
+        const { app, gate, test, events } = await setup(parseBodies)
+        const auth = await gate.authenticate(
+          { headers: { authorization: `Bearer ${test.secretKey.key}` } },
+          { credential: 'secret' },
+        )
+        if (!auth.ok) throw auth.error
+        const before = await gate.keys.list('proj_a')
+        const secretId = test.secretKey.record.id
+        const plain = { 'Content-Type': 'text/plain' }
+        const refusals: request.Test[] = [
+          // What a cross-site form or a no-cors fetch can send: text/plain holding JSON.
+          request(app)
+            .post('/v1/client-sessions')
+            .set(bearer(test.secretKey.key))
+            .set(plain)
+            .send('{"clientId":"u"}'),
+          request(app).post('/v1/admin/projects').set(ADMIN).set(plain).send('{"projectId":"p"}'),
+          request(app)
+            .put(`/v1/admin/keys/${secretId}/allowed-ips`)
+            .set(ADMIN)
+            .set(plain)
+            .send('{"allowedIps":["198.51.100.7"]}'),
+          // No body at all: nothing for a body reader to refuse, the header is still required.
+          request(app).delete(`/v1/admin/keys/${test.publishableKey.record.id}`).set(ADMIN),
+          request(app).post(`/v1/admin/keys/${secretId}/roll`).set(ADMIN),
+          request(app).post(`/v1/admin/keys/${secretId}/reveal`).set(ADMIN),
+        ]
+        for (const pending of refusals) {
+          const response = await pending
+          expectRefusal(response, 400, 'invalid_request', 'Content-Type')
+          expect(response.body.error.param).toBe('Content-Type')
+          expect(response.body.error.message).toContain('preflight')
+        }
+        // A JSON body without any Content-Type (node:http leaves the header out).
+        const untyped = await sendRaw(
+          app,
+          'POST',
+          '/v1/client-sessions',
+          bearer(test.secretKey.key),
+          '{"clientId":"u"}',
+        )
+        expect([untyped.status, untyped.body?.error?.param]).toEqual([400, 'Content-Type'])
+
+        expect(await gate.sessions.list(auth.auth, 'u')).toEqual([])
+        expect(await gate.keys.list('p')).toEqual([])
+        expect(await gate.keys.list('proj_a')).toEqual(before)
+        expect(events).toEqual([])
+
+        // With the header (parameters and case do not matter) the same requests work.
+        const created = await request(app)
+          .post('/v1/client-sessions')
+          .set(bearer(test.secretKey.key))
+          .set('Content-Type', 'Application/JSON; charset=utf-8')
+          .send('{"clientId":"u"}')
+        expect(created.status).toBe(201)
+        const deleted = await request(app)
+          .delete(`/v1/admin/keys/${test.publishableKey.record.id}`)
+          .set(ADMIN)
+          .set(JSON_TYPE)
+        expect(deleted.body).toEqual({ id: test.publishableKey.record.id, deleted: true })
+        const listed = await request(app).get('/v1/admin/projects/proj_a/keys').set(ADMIN)
+        expect(listed.status).toBe(200) // a GET needs no Content-Type
+      }
+    })
+
+    it('passes paths with "//" or a backslash on (404) instead of routing what follows them', async () => {
+      const { app, gate, test, events } = await setup()
+      const before = await gate.keys.list('proj_a')
+      const secretId = test.secretKey.record.id
+      const keyBody = JSON.stringify({ type: 'secret', mode: 'test' })
+      const admin = { ...ADMIN, ...JSON_TYPE }
+      const session = { ...bearer(test.secretKey.key), ...JSON_TYPE }
+      const clientBody = JSON.stringify({ clientId: 'u' })
+      const attempts: [string, string, Record<string, string>, string?][] = [
+        ['GET', '/v1/admin//evil.example/projects/proj_a/keys', ADMIN],
+        ['POST', '/v1/admin//evil.example/projects/proj_a/keys', admin, keyBody],
+        ['POST', `/v1/admin//evil.example/keys/${secretId}/roll`, admin, '{}'],
+        ['GET', '/v1/admin/\\evil.example/projects/proj_a/keys', ADMIN],
+        ['POST', '/v1/admin/\\evil.example/projects/proj_a/keys', admin, keyBody],
+        ['POST', `/v1/admin/\\evil.example/keys/${secretId}/roll`, admin, '{}'],
+        ['POST', '/v1/admin/%5Cevil.example/projects/proj_a/keys', admin, keyBody],
+        ['POST', '/v1/admin/%5cevil.example/projects/proj_a/keys', admin, keyBody],
+        ['POST', '/v1/admin/projects//proj_a/keys', admin, keyBody],
+        ['POST', '/v1//evil.example/client-sessions', session, clientBody],
+        ['POST', '/v1/\\evil.example/client-sessions', session, clientBody],
+      ]
+      for (const [method, path, headers, body] of attempts) {
+        const response = await sendRaw(app, method, path, headers, body)
+        // No operator route matches: the request goes on to the app, which knows no such path.
+        expect(response.status, `${method} ${path}`).toBe(404)
+        expect(response.body?.error, `${method} ${path}`).toBeUndefined()
+      }
+      expect(await gate.keys.list('proj_a')).toEqual(before)
+      expect(events).toEqual([])
+      const auth = await gate.authenticate(
+        { headers: { authorization: `Bearer ${test.secretKey.key}` } },
+        { credential: 'secret' },
+      )
+      if (!auth.ok) throw auth.error
+      expect(await gate.sessions.list(auth.auth, 'u')).toEqual([])
     })
   })
 })
@@ -399,6 +551,18 @@ describe('the OpenAPI document', () => {
     expect(rollBody.additionalProperties).toBe(false)
     expect(roll.security).toEqual([{ operator: [] }])
     expect(paths['/v1/client-sessions']?.post?.security).toEqual([{ secretKey: [] }])
+    // Writes without fields still declare the JSON body, so generated clients send the
+    // Content-Type the server requires of every POST, PUT and DELETE.
+    for (const write of [
+      paths['/v1/admin/keys/{keyId}']?.delete,
+      paths['/v1/admin/keys/{keyId}/reveal']?.post,
+    ]) {
+      expect(write?.requestBody).toMatchObject({
+        required: true,
+        content: { 'application/json': { schema: { type: 'object', properties: {} } } },
+      })
+    }
+    expect(paths['/v1/admin/projects/{projectId}/keys']?.get?.requestBody).toBeUndefined()
     expect(JSON.parse(JSON.stringify(document))).toEqual(document)
   })
 })

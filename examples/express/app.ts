@@ -37,7 +37,9 @@ export function createApp(gate: Portcullis) {
     res.json({ projectId, mode, livemode })
   })
 
-  // Your dashboard's backend manages keys; who may is your decision (here: an admin token).
+  // Your dashboard's backend manages keys; who may is your decision (here: an admin token,
+  // checked fail-closed). A customer-facing dashboard would compare target.projectId with the
+  // signed-in customer's project in authorize(request, target).
   app.use(
     '/v1/admin',
     keyManagementRoutes(gate, { authorize: (req) => isOperator(req.headers), onEvent: logEvent }),

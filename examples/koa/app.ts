@@ -45,7 +45,9 @@ export function createApp(gate: Portcullis) {
 
   // Your customers' backends create, refresh and revoke Client Session Tokens for their users.
   app.use(clientSessionRoutes(gate, { prefix: '/v1', onEvent: logEvent }))
-  // Your dashboard's backend manages keys; who may is your decision (here: an admin token).
+  // Your dashboard's backend manages keys; who may is your decision (here: an admin token,
+  // checked fail-closed). A customer-facing dashboard would compare target.projectId with the
+  // signed-in customer's project in authorize(request, target).
   app.use(
     keyManagementRoutes(gate, {
       prefix: '/v1/admin',

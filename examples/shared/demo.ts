@@ -1,10 +1,11 @@
 // What both example servers share: the gate on the embedded default store, the demo project,
 // and the banner with the four keys and the curl walk-through.
-import { randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   createPortcullis,
+  createTokenCheck,
   isPortcullisError,
   type OperatorEvent,
   type Portcullis,
@@ -16,6 +17,8 @@ export const DEMO_PROJECT = 'proj_demo'
 
 /** The demo's operator credential: `ADMIN_TOKEN`, or one kept beside the example's store. */
 let adminToken = process.env.ADMIN_TOKEN ?? randomBytes(16).toString('hex')
+// Fail-closed: an empty or short ADMIN_TOKEN stops the example at start-up.
+let isAdminToken = createTokenCheck(adminToken, 'ADMIN_TOKEN')
 
 /** The demo project's keys as the banner shows them: live keys only when just created. */
 export interface DemoKeys {
@@ -98,6 +101,7 @@ async function openStore(): Promise<{
 export async function startDemo(): Promise<Demo> {
   const opened = await openStore()
   adminToken = process.env.ADMIN_TOKEN ?? opened.secrets.adminToken
+  isAdminToken = createTokenCheck(adminToken, 'ADMIN_TOKEN')
   const gate = createPortcullis({
     store: opened.store,
     sessionSecret: process.env.CST_SECRET ?? opened.secrets.sessionSecret,
@@ -183,9 +187,7 @@ export function banner(framework: string, origin: string, demo: Demo): string {
 
 /** The demo's `authorize` hook: an operator is whoever sends the admin token. */
 export function isOperator(headers: Record<string, string | string[] | undefined>): boolean {
-  const sent = headers['x-admin-token']
-  if (typeof sent !== 'string' || sent.length !== adminToken.length) return false
-  return timingSafeEqual(Buffer.from(sent), Buffer.from(adminToken))
+  return isAdminToken(headers['x-admin-token'])
 }
 
 /** The demo's audit log: one line per change (a real app would keep them). */

@@ -61,6 +61,11 @@ function mount(
  * `POST /client-sessions`, `POST /client-sessions/refresh`, `POST /client-sessions/revoke`,
  * each with body `{ clientId }`. Works with or without `express.json()`.
  *
+ * Every POST, PUT and DELETE must carry `Content-Type: application/json` (also with an empty
+ * body), or is refused with 400: browsers cannot send that type cross-site without a CORS
+ * preflight, so a page elsewhere cannot forge these requests. A path under the mount point
+ * with `//` or a backslash is refused with 400 too.
+ *
  * @example
  * ```ts
  * app.use('/v1', clientSessionRoutes(gate))
@@ -75,13 +80,24 @@ export function clientSessionRoutes(
 
 /**
  * The key-management routes for a dashboard backend (provision, list, create, roll, delete,
- * allowlist, reveal). `authorize(req)` is required: who your operators are is yours to decide.
+ * allowlist, reveal). `authorize(req, target)` is required: who your operators are is yours to
+ * decide. `target` names what the operation acts on (`operationId`, `projectId`, `mode`?,
+ * `keyId`?), so a dashboard can let each customer manage only its own project's keys. The
+ * same `Content-Type: application/json` rule as {@link clientSessionRoutes} applies.
  *
  * @example
  * ```ts
+ * // An internal admin API: one shared token, checked fail-closed (throws at start-up if unset).
+ * const isAdmin = createTokenCheck(process.env.ADMIN_TOKEN, 'ADMIN_TOKEN')
  * app.use('/v1/admin', keyManagementRoutes(gate, {
- *   authorize: (req) => req.headers['x-admin-token'] === process.env.ADMIN_TOKEN,
+ *   authorize: (req) => isAdmin(req.headers['x-admin-token']),
  *   onEvent: (event) => auditLog.write(event),
+ * }))
+ *
+ * // A customer dashboard: each signed-in customer manages its own project only.
+ * app.use('/dashboard/api', requireLogin, keyManagementRoutes(gate, {
+ *   authorize: (req, target) =>
+ *     target.operationId !== 'provisionProject' && target.projectId === req.user.projectId,
  * }))
  * ```
  */

@@ -56,6 +56,11 @@ function mount(gate: Portcullis, routes: OperatorRoute[], options: KoaRoutesOpti
  * `POST /client-sessions`, `POST /client-sessions/refresh`, `POST /client-sessions/revoke`,
  * each with body `{ clientId }`. Works with or without a body parser.
  *
+ * Every POST, PUT and DELETE must carry `Content-Type: application/json` (also with an empty
+ * body), or is refused with 400: browsers cannot send that type cross-site without a CORS
+ * preflight, so a page elsewhere cannot forge these requests. A path under the prefix with
+ * `//` or a backslash is refused with 400 too.
+ *
  * @example
  * ```ts
  * app.use(clientSessionRoutes(gate, { prefix: '/v1' }))
@@ -67,13 +72,25 @@ export function clientSessionRoutes(gate: Portcullis, options: KoaRoutesOptions 
 
 /**
  * The key-management routes for a dashboard backend (provision, list, create, roll, delete,
- * allowlist, reveal). `authorize(ctx)` is required: who your operators are is yours to decide.
+ * allowlist, reveal). `authorize(ctx, target)` is required: who your operators are is yours to
+ * decide. `target` names what the operation acts on (`operationId`, `projectId`, `mode`?,
+ * `keyId`?), so a dashboard can let each customer manage only its own project's keys. The
+ * same `Content-Type: application/json` rule as {@link clientSessionRoutes} applies.
  *
  * @example
  * ```ts
+ * // An internal admin API: one shared token, checked fail-closed (throws at start-up if unset).
+ * const isAdmin = createTokenCheck(process.env.ADMIN_TOKEN, 'ADMIN_TOKEN')
  * app.use(keyManagementRoutes(gate, {
  *   prefix: '/v1/admin',
- *   authorize: (ctx) => ctx.get('x-admin-token') === process.env.ADMIN_TOKEN,
+ *   authorize: (ctx) => isAdmin(ctx.get('x-admin-token')),
+ * }))
+ *
+ * // A customer dashboard: each signed-in customer manages its own project only.
+ * app.use(keyManagementRoutes(gate, {
+ *   prefix: '/dashboard/api',
+ *   authorize: (ctx, target) =>
+ *     target.operationId !== 'provisionProject' && target.projectId === ctx.state.user.projectId,
  * }))
  * ```
  */

@@ -2,7 +2,9 @@ import type { AuthenticateRequest } from '../core/authenticate.js'
 import { ForbiddenError, InvalidRequestError, isPortcullisError } from '../core/errors.js'
 import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
-import type { OperatorEvent, OperatorRoute } from './routes.js'
+import { readHeader } from '../core/read-credential.js'
+import { isJsonContentType } from './read-json.js'
+import type { OperatorEvent, OperatorRoute, OperatorTarget } from './routes.js'
 import { type ObjectSchema, validate } from './schema.js'
 
 /** Hooks of the operator routers. `Native` is the framework's request (`req` or `ctx`). */
@@ -10,8 +12,14 @@ export interface OperatorOptions<Native> extends HttpErrorOptions {
   /**
    * Decides whether this request may run an operator route (key management). Required there:
    * portcullis never assumes who your operators are. Return false for 403 `forbidden`.
+   *
+   * `target` says what the operation acts on: its `operationId`, the `projectId` (for routes
+   * that name a key, the key's own project), the `mode` when the operation is limited to one,
+   * and the `keyId`. Compare `target.projectId` with the caller's project to let each customer
+   * manage only its own keys. It is called after the request was validated and, for a key id,
+   * after the key was found (an unknown key answers 404 first), and before anything changes.
    */
-  authorize?: (request: Native, operation: { operationId: string }) => boolean | Promise<boolean>
+  authorize?: (request: Native, target: OperatorTarget) => boolean | Promise<boolean>
   /** Hears every change a route made (for audit logs). Must not throw; errors are ignored. */
   onEvent?: (event: OperatorEvent, request: Native) => void
 }
@@ -60,6 +68,33 @@ function decode(segment: string, name: string): string {
   }
 }
 
+/**
+ * Splits the path from the query string by hand: URL parsing would read `//host/…` (or `/\host/…`)
+ * as an authority and route what follows it. Such paths match no operator route (null): they
+ * are passed on to the application, which answers them as it answers any unknown path.
+ */
+function splitUrl(url: string): { path: string; search: URLSearchParams } | null {
+  const mark = url.indexOf('?')
+  const path = mark === -1 ? url : url.slice(0, mark)
+  if (!path.startsWith('/') || path.includes('//') || /\\|%5c/i.test(path)) return null
+  return { path, search: new URLSearchParams(mark === -1 ? '' : url.slice(mark + 1)) }
+}
+
+/**
+ * Cross-site request forgery: a browser sends `text/plain`, form and multipart bodies to any
+ * origin without asking first, but `application/json` only after a CORS preflight. Required on
+ * every route that changes something, with or without a body, whatever parsed the body.
+ */
+function requireJsonContentType(request: AuthenticateRequest): void {
+  const value = readHeader(request.headers, 'content-type')
+  if (!isJsonContentType(value)) {
+    throw new InvalidRequestError(
+      'Send Content-Type: application/json (required on every POST, PUT and DELETE, so browsers cannot send this request cross-site without a preflight)',
+      'Content-Type',
+    )
+  }
+}
+
 /** Repeated query parameters are refused: every parameter here takes one value. */
 function queryObject(search: URLSearchParams): Record<string, string> {
   const out: Record<string, string> = {}
@@ -72,9 +107,12 @@ function queryObject(search: URLSearchParams): Record<string, string> {
 }
 
 /**
- * Matches, authorises, validates and runs operator routes. Framework-free: the bindings turn
+ * Matches, validates, authorises and runs operator routes. Framework-free: the bindings turn
  * their request into an {@link OperatorRequest} and write the {@link OperatorResponse}.
  * Resolves to null when no route matches (the binding passes the request on).
+ *
+ * Order: path, route, Content-Type, credential (secret-key routes), params, query, body,
+ * target (operator routes), `authorize`, handler. Nothing is changed before `authorize` said yes.
  */
 export function createOperatorDispatcher<Native>(
   gate: Portcullis,
@@ -82,13 +120,18 @@ export function createOperatorDispatcher<Native>(
   options: OperatorOptions<Native>,
 ) {
   const compiled = routes.map(compile)
-  if (
-    routes.some((route) => route.access === 'operator') &&
-    typeof options.authorize !== 'function'
-  ) {
+  const operatorRoutes = routes.filter((route) => route.access === 'operator')
+  if (operatorRoutes.length > 0 && typeof options.authorize !== 'function') {
     throw new TypeError(
-      'key-management routes need an authorize(request) option: who your operators are is yours to decide',
+      'key-management routes need an authorize(request, target) option: who your operators are is yours to decide',
     )
+  }
+  for (const route of operatorRoutes) {
+    if (typeof route.target !== 'function') {
+      throw new TypeError(
+        `operator route ${route.operationId} has no target(): authorize could not see what it acts on`,
+      )
+    }
   }
   const fail = (error: Parameters<typeof toHttpError>[0]): OperatorResponse => {
     const rendered: HttpErrorResponse = toHttpError(error, options)
@@ -98,44 +141,53 @@ export function createOperatorDispatcher<Native>(
   return async function dispatch(
     request: OperatorRequest<Native>,
   ): Promise<OperatorResponse | null> {
-    const url = new URL(request.url, 'http://localhost')
-    const method = request.method.toUpperCase()
-    let match: { compiled: CompiledRoute; values: RegExpExecArray } | undefined
-    for (const candidate of compiled) {
-      const values = candidate.pattern.exec(url.pathname)
-      if (values !== null && candidate.route.method === method) {
-        match = { compiled: candidate, values }
-        break
-      }
-    }
-    if (match === undefined) return null
-    const { route, names } = match.compiled
     try {
+      const split = splitUrl(request.url)
+      if (split === null) return null
+      const { path, search } = split
+      const method = request.method.toUpperCase()
+      let match: { compiled: CompiledRoute; values: RegExpExecArray } | undefined
+      for (const candidate of compiled) {
+        const values = candidate.pattern.exec(path)
+        if (values !== null && candidate.route.method === method) {
+          match = { compiled: candidate, values }
+          break
+        }
+      }
+      if (match === undefined) return null
+      const { route, names } = match.compiled
+      if (route.method !== 'GET') requireJsonContentType(request)
       let auth = null
       if (route.access === 'secret_key') {
         const result = await gate.authenticate(request, { credential: 'secret' })
         if (!result.ok) return fail(result.error)
         auth = result.auth
-      } else if (
-        !(await (options.authorize as NonNullable<typeof options.authorize>)(request.native, route))
-      ) {
-        return fail(new ForbiddenError())
       }
       const rawParams = Object.fromEntries(
         names.map((name, i) => [name, decode(match.values[i + 1] as string, name)]),
       )
       const params = validate(route.params ?? EMPTY_OBJECT, rawParams, '') as Record<string, string>
-      const query = validate(
-        route.query ?? EMPTY_OBJECT,
-        queryObject(url.searchParams),
-        '',
-      ) as Record<string, unknown>
+      const query = validate(route.query ?? EMPTY_OBJECT, queryObject(search), '') as Record<
+        string,
+        unknown
+      >
       const rawBody = await request.readBody()
       const body = validate(route.body ?? EMPTY_OBJECT, rawBody ?? {}, '') as Record<
         string,
         unknown
       >
-      const result = await route.handle({ auth, params, query, body })
+      const input = { auth, params, query, body }
+      if (route.access === 'operator') {
+        // Present: checked when the dispatcher was created.
+        const scope = await (route as Required<Pick<OperatorRoute, 'target'>>).target(input)
+        const target: OperatorTarget = Object.freeze({
+          ...scope,
+          operationId: route.operationId,
+        })
+        const authorize = options.authorize as NonNullable<typeof options.authorize>
+        if ((await authorize(request.native, target)) !== true) return fail(new ForbiddenError())
+      }
+      const result = await route.handle(input)
       for (const event of result.events) {
         try {
           options.onEvent?.(event, request.native)

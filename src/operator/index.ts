@@ -11,6 +11,7 @@ export {
   keyManagementOperations,
   type OperatorEvent,
   type OperatorRoute,
+  type OperatorTarget,
   type RouteAccess,
   type RouteInput,
 } from './routes.js'

@@ -1,6 +1,6 @@
 import type { Portcullis } from '../core/portcullis.js'
 import { clientSessionOperations, keyManagementOperations, type OperatorRoute } from './routes.js'
-import { toJsonSchema } from './schema.js'
+import { type ObjectSchema, toJsonSchema } from './schema.js'
 
 export interface OpenApiOptions {
   /** Where the client-session routes are mounted. Default `/v1`; null leaves them out. */
@@ -16,13 +16,16 @@ export interface OpenApiOptions {
 export type OpenApiDocument = Record<string, unknown>
 
 const ERROR_STATUSES: Readonly<Record<string, string>> = {
-  '400': 'Invalid request (unknown field, bad value); nothing was written',
+  '400':
+    'Invalid request (unknown field, bad value, no Content-Type: application/json on a POST, PUT or DELETE); nothing was written',
   '401': 'Missing, invalid or expired credential',
   '403': 'Wrong mode, address not allowed, or refused by authorize()',
   '404': 'No such key, session or client',
   '409': 'Conflicts with the current state (already rolled, already provisioned, not revealable)',
   '503': 'The credential store is unavailable; retry',
 }
+
+const NO_FIELDS: ObjectSchema = { type: 'object', properties: {} }
 
 function operation(route: OperatorRoute): Record<string, unknown> {
   const parameters = [
@@ -56,12 +59,20 @@ function operation(route: OperatorRoute): Record<string, unknown> {
     summary: route.summary,
     tags: [route.tag],
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(route.body === undefined
+    ...(route.body === undefined && route.method === 'GET'
       ? {}
       : {
+          // Also for a POST or DELETE that takes no fields: the server requires the JSON content
+          // type on every write (so browsers cannot forge it), and a client generated from this
+          // document sends it only along with a body.
           requestBody: {
             required: true,
-            content: { 'application/json': { schema: toJsonSchema(route.body) } },
+            ...(route.body === undefined
+              ? { description: 'No fields: send {} (or nothing) as application/json.' }
+              : {}),
+            content: {
+              'application/json': { schema: toJsonSchema(route.body ?? NO_FIELDS) },
+            },
           },
         }),
     responses,

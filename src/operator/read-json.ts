@@ -4,8 +4,18 @@ import { InvalidRequestError } from '../core/errors.js'
 export const MAX_BODY_BYTES = 64 * 1024
 
 /**
- * Reads a JSON request body from a Node stream: empty means `undefined`; anything but JSON
- * (by content type or syntax), or more than 64 KiB, is an `InvalidRequestError`.
+ * True for `application/json`, with or without parameters (`; charset=utf-8`), in any case.
+ * Nothing else: a browser can send `text/plain`, forms and multipart cross-site without a CORS
+ * preflight, but not this type.
+ */
+export function isJsonContentType(contentType: unknown): boolean {
+  return typeof contentType === 'string' && /^\s*application\/json\s*(;|$)/i.test(contentType)
+}
+
+/**
+ * Reads a JSON request body from a Node stream: empty means `undefined`; a body sent without
+ * `Content-Type: application/json`, one that is not JSON, or more than 64 KiB, is an
+ * `InvalidRequestError`.
  */
 export async function readJson(
   stream: AsyncIterable<Uint8Array | string>,
@@ -21,8 +31,11 @@ export async function readJson(
     chunks.push(buffer)
   }
   if (size === 0) return undefined
-  if (contentType !== undefined && !/^application\/(.+\+)?json\b/i.test(contentType)) {
-    throw new InvalidRequestError('Send the request body as JSON (Content-Type: application/json)')
+  if (!isJsonContentType(contentType)) {
+    throw new InvalidRequestError(
+      'Send the request body as JSON (Content-Type: application/json)',
+      'Content-Type',
+    )
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'))

@@ -18,6 +18,18 @@ export interface RouteInput {
   readonly body: Readonly<Record<string, unknown>>
 }
 
+/**
+ * What an operator route acts on, as `authorize(request, target)` sees it: the project always,
+ * the mode when the operation is limited to one (absent: both modes, or any), the key for
+ * routes that name one. Frozen, and built before anything is changed.
+ */
+export interface OperatorTarget {
+  readonly operationId: string
+  readonly projectId: string
+  readonly mode?: Mode
+  readonly keyId?: string
+}
+
 /** Something an operator route changed, for audit logs. */
 export interface OperatorEvent {
   readonly type:
@@ -54,6 +66,13 @@ export interface OperatorRoute {
     readonly description: string
     readonly schema: Schema
   }
+  /**
+   * What the operation acts on, from the validated input; required on `operator` routes. It
+   * runs before `authorize` and must change nothing. May throw (e.g. a 404 for an unknown key).
+   */
+  target?(
+    input: RouteInput,
+  ): Omit<OperatorTarget, 'operationId'> | Promise<Omit<OperatorTarget, 'operationId'>>
   handle(input: RouteInput): Promise<{ body: unknown; events: OperatorEvent[] }>
 }
 
@@ -246,6 +265,15 @@ export function clientSessionOperations(gate: Portcullis): OperatorRoute[] {
 /** The key-management routes a dashboard backend needs. Authorisation is the application's. */
 export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
   const now = gate.clock
+  // A key id names no project: the key's own record says whose it is, so authorize can judge.
+  const keyTarget = async ({
+    params,
+  }: RouteInput): Promise<Omit<OperatorTarget, 'operationId'>> => {
+    const keyId = params.keyId as string
+    const record = await gate.keys.get(keyId)
+    if (record === null) throw new NotFoundError(`No such key: ${keyId}`)
+    return { projectId: record.projectId, mode: record.mode, keyId: record.id }
+  }
   return [
     {
       operationId: 'provisionProject',
@@ -255,6 +283,8 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       tag: 'Keys',
       access: 'operator',
       body: { type: 'object', properties: { projectId }, required: ['projectId'] },
+      // Both modes: no mode in the target.
+      target: ({ body }) => ({ projectId: body.projectId as string }),
       response: {
         status: 201,
         description: 'The four keys, shown only in this response',
@@ -303,6 +333,10 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       access: 'operator',
       params: { type: 'object', properties: { projectId }, required: ['projectId'] },
       query: { type: 'object', properties: { mode, type: keyType } },
+      target: ({ params, query }) => ({
+        projectId: params.projectId as string,
+        ...(query.mode === undefined ? {} : { mode: query.mode as Mode }),
+      }),
       response: {
         status: 200,
         description: 'The keys',
@@ -338,6 +372,10 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
         },
         required: ['type', 'mode'],
       },
+      target: ({ params, body }) => ({
+        projectId: params.projectId as string,
+        mode: body.mode as Mode,
+      }),
       response: {
         status: 201,
         description: 'The key, shown only in this response',
@@ -368,6 +406,7 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       tag: 'Keys',
       access: 'operator',
       params: keyIdParams,
+      target: keyTarget,
       body: {
         type: 'object',
         properties: {
@@ -406,6 +445,7 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       tag: 'Keys',
       access: 'operator',
       params: keyIdParams,
+      target: keyTarget,
       response: {
         status: 200,
         description: 'Deleted',
@@ -431,6 +471,7 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       tag: 'Keys',
       access: 'operator',
       params: keyIdParams,
+      target: keyTarget,
       body: { type: 'object', properties: { allowedIps }, required: ['allowedIps'] },
       response: { status: 200, description: 'The updated key', schema: keyRecord },
       async handle({ params, body }) {
@@ -449,6 +490,7 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       tag: 'Keys',
       access: 'operator',
       params: keyIdParams,
+      target: keyTarget,
       response: {
         status: 200,
         description: 'The key',

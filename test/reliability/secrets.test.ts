@@ -826,7 +826,7 @@ async function exerciseHttp(
   )
   await call(
     'reveal a test key',
-    agent.post(`/v1/admin/keys/${testPk.record.id}/reveal`).set(admin),
+    agent.post(`/v1/admin/keys/${testPk.record.id}/reveal`).set(admin).send({}),
     200,
     {
       returnsSecret: true,
@@ -834,7 +834,7 @@ async function exerciseHttp(
   )
   await call(
     'reveal a live key',
-    agent.post(`/v1/admin/keys/${livePk.record.id}/reveal`).set(admin),
+    agent.post(`/v1/admin/keys/${livePk.record.id}/reveal`).set(admin).send({}),
     409,
   )
   await call(
@@ -842,7 +842,11 @@ async function exerciseHttp(
     agent.get(`/v1/admin/projects/${projectId}/keys?mode=test`).set(admin),
     200,
   )
-  await call('delete a key', agent.delete(`/v1/admin/keys/${temporary.record.id}`).set(admin), 200)
+  await call(
+    'delete a key',
+    agent.delete(`/v1/admin/keys/${temporary.record.id}`).set(admin).send({}),
+    200,
+  )
   await call(
     'admin with a secret key for a token',
     agent.get(`/v1/admin/projects/${projectId}/keys`).set({ 'x-admin-token': rolled }),
