@@ -7,6 +7,7 @@ import { createKeyFormat, type KeyFormat } from './key-format.js'
 import { createKeySealer, type KeySealer } from './key-seal.js'
 import {
   createSessionTokenCodec,
+  GENERATE_SECRET,
   type SessionKey,
   type SessionTokenCodec,
 } from './session-token.js'
@@ -143,8 +144,10 @@ export function resolveOptions(options: PortcullisOptions): GateContext {
       throw new TypeError(`options.store does not implement ${method}() of the storage contract`)
     }
   }
-  if (options.sessionSecret === undefined) {
-    throw new TypeError('options.sessionSecret is required (at least 32 random bytes)')
+  if (options.sessionSecret === undefined || options.sessionSecret === null) {
+    throw new TypeError(
+      `options.sessionSecret is required: at least 32 random bytes that sign Client Session Tokens (keep it secret, the same on every instance). ${GENERATE_SECRET}`,
+    )
   }
   const clock = options.clock ?? Date.now
   if (typeof clock !== 'function') throw new TypeError('options.clock must be a function')

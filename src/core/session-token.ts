@@ -82,6 +82,10 @@ export const SESSION_TOKEN_TYPE = 'pcst+jwt'
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_SESSION_TOKEN_LENGTH = 4096
 export const MIN_SESSION_SECRET_BYTES = 32
+
+/** How to make a good secret, for the errors that refuse a missing or short one. */
+export const GENERATE_SECRET =
+  'Generate one with: node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64url\'))"'
 const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
 interface KeyEntry {
@@ -121,7 +125,7 @@ function toEntry(key: SessionKey, index: number): KeyEntry {
     const bytes = typeof raw === 'string' ? new TextEncoder().encode(raw) : Uint8Array.from(raw)
     if (bytes.length < MIN_SESSION_SECRET_BYTES) {
       throw new TypeError(
-        `sessionSecret[${index}] must be at least ${MIN_SESSION_SECRET_BYTES} bytes (got ${bytes.length})`,
+        `sessionSecret${index === 0 ? '' : `[${index}]`} must be at least ${MIN_SESSION_SECRET_BYTES} bytes (got ${bytes.length}). ${GENERATE_SECRET}`,
       )
     }
     const alg = typeof key === 'object' && 'secret' in key ? (key.alg ?? 'HS256') : 'HS256'
