@@ -1,0 +1,190 @@
+import { LRUCache } from 'lru-cache'
+import { KeyEntry } from './auth-cache.js'
+import type { AuthenticateRequest, AuthResult, Decision } from './authenticate.js'
+import { requestClientAddress } from './client-address.js'
+import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
+import { timingSafeEqualString } from './hashing.js'
+import { type AddressMatcher, compileAllowlist } from './ip.js'
+import type { GateContext } from './options.js'
+import { type Acceptor, fail, TYPE_LABEL, wrongType } from './refusal.js'
+import { looksLikeJws } from './session-token.js'
+import type { StoredKey } from './store.js'
+import type { KeyType, Mode } from './types.js'
+
+/**
+ * Compiled allowlists, keyed by their canonical text; an LRU as large as the key cache (every
+ * cached key may carry its own list), so steady traffic never recompiles.
+ */
+const MIN_COMPILED_ALLOWLISTS = 1024
+
+/**
+ * Key authentication: secret and publishable keys (`authenticate`), and the lookup a
+ * development client key shares with them (`lookUp`). Every rule a key must pass is in
+ * {@link admit}.
+ */
+export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
+  const header = new CredentialHeader(ctx.apiKeyHeader, API_KEY_CODES)
+  const compiled = new LRUCache<string, AddressMatcher>({
+    max: Math.max(MIN_COMPILED_ALLOWLISTS, ctx.cache?.keys.max ?? 0),
+  })
+
+  /** Matchers by list identity: a cached record keeps its (frozen) list object. */
+  const byList = new WeakMap<readonly string[], AddressMatcher>()
+
+  function allowlistOf(entries: readonly string[]): AddressMatcher {
+    let matcher = byList.get(entries)
+    if (matcher !== undefined) return matcher
+    const text = entries.join(',')
+    matcher = compiled.get(text)
+    if (matcher === undefined) {
+      matcher = compileAllowlist(entries)
+      compiled.set(text, matcher)
+    }
+    byList.set(entries, matcher)
+    return matcher
+  }
+
+  /**
+   * The stored key for a hash after a cache miss: one store round trip, then cached. A store
+   * answer is trusted only for exactly this hash (compared in constant time: a defence against
+   * a store that matched loosely, by prefix or case-insensitive collation) and only when it is
+   * of the type and mode the token itself names; anything else is cached as "no such key", so
+   * the cached path can never admit what this full path refuses.
+   */
+  async function findInStore(hash: string, type: KeyType, mode: Mode, now: number) {
+    const { cache } = ctx
+    const generation = cache?.generation
+    const found = await ctx.call(() => ctx.store.findKeyByHash(hash))
+    const record =
+      found !== null &&
+      timingSafeEqualString(found.hash, hash) &&
+      found.type === type &&
+      found.mode === mode
+        ? found
+        : null
+    // A change announced while the read was in flight may have made it stale already.
+    if (cache !== null && cache.generation === generation) {
+      return cache.rememberKey(hash, record, now)
+    }
+    return new KeyEntry(record, now)
+  }
+
+  /**
+   * The entry for a key's hash: synchronous (no await) on a cache hit. Its record, if any, is
+   * of the type and mode the parsed token names: only such records are cached, under the hash
+   * of exactly that token.
+   */
+  function lookUp(
+    hash: string,
+    type: KeyType,
+    mode: Mode,
+    now: number,
+  ): KeyEntry | Promise<KeyEntry> {
+    return ctx.cache?.key(hash, now) ?? findInStore(hash, type, mode, now)
+  }
+
+  function authenticate(
+    request: AuthenticateRequest,
+    wanted: 'secret' | 'publishable',
+    requiredMode: Mode | undefined,
+  ): Decision {
+    const repeated = header.repeated(request)
+    if (repeated !== null) return repeated
+    const now = ctx.clock()
+    let usual: string | undefined
+    let usualHash = ''
+    if (ctx.cache !== null) {
+      // The hot path: a key seen within the cache window is admitted without parsing.
+      usual = header.usual(request)
+      if (usual !== undefined) {
+        usualHash = ctx.hash(usual)
+        const entry = ctx.cache.key(usualHash, now)
+        if (entry?.record != null) {
+          return admit(entry, entry.record, request, wanted, requiredMode, now)
+        }
+      }
+    }
+    const read = header.read(request)
+    if (!('token' in read)) return read
+    const parsed = ctx.format.parse(read.token)
+    if (!parsed.ok) {
+      if (looksLikeJws(read.token)) return wrongType('A client session token', wanted)
+      return fail('api_key_invalid')
+    }
+    if (parsed.type !== wanted) return wrongType(TYPE_LABEL[parsed.type], wanted)
+    const conclude = (entry: KeyEntry): AuthResult => {
+      const { record } = entry
+      if (record === null) return fail('api_key_invalid')
+      return admit(entry, record, request, wanted, requiredMode, now)
+    }
+    // Usually the token read is the one hashed above: hash it once.
+    const hash = read.token === usual ? usualHash : ctx.hash(read.token)
+    const found = lookUp(hash, parsed.type, parsed.mode, now)
+    return found instanceof Promise ? found.then(conclude) : conclude(found)
+  }
+
+  /** The decision once the key's record is known: every rule a key must pass, in order. */
+  function admit(
+    entry: KeyEntry,
+    record: StoredKey,
+    request: AuthenticateRequest,
+    wanted: 'secret' | 'publishable',
+    requiredMode: Mode | undefined,
+    now: number,
+  ): AuthResult {
+    if (record.type !== wanted) return wrongType(TYPE_LABEL[record.type], wanted)
+    // The allowlist comes first: a caller outside it learns nothing more about the key (not
+    // whether it expired, was rolled, or belongs to the other mode).
+    if (record.allowedIps.length > 0 && !allowed(entry, record, request)) {
+      return fail('ip_not_allowed')
+    }
+    if (record.expiresAt !== null && record.expiresAt <= now) {
+      return fail(
+        'api_key_expired',
+        record.rolledToId === null
+          ? 'This API key has expired.'
+          : 'This API key was rolled and has expired.',
+      )
+    }
+    if (requiredMode !== undefined && record.mode !== requiredMode) {
+      return fail(
+        'mode_mismatch',
+        `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
+      )
+    }
+    entry.usage ??= ctx.usage.mark(record.id)
+    ctx.usage.note(entry.usage, now)
+    entry.accepted ??= accept(record, () => ({
+      mode: record.mode,
+      livemode: record.mode === 'live',
+      projectId: record.projectId,
+      credential: wanted,
+      keyId: record.id,
+    }))
+    return entry.accepted
+  }
+
+  /**
+   * The key's allowlist against the client address. The last answer is kept on the entry, by
+   * the socket address when no proxy is trusted (the address is then the socket's, whatever
+   * the headers say), else by the resolved address.
+   */
+  function allowed(entry: KeyEntry, record: StoredKey, request: AuthenticateRequest): boolean {
+    const peer = request.remoteAddress
+    if (ctx.trust === null && peer !== undefined && peer === entry.lastPeer) {
+      return entry.lastAllowed
+    }
+    const address = requestClientAddress(request, ctx.trust)
+    if (address !== entry.lastAddress) {
+      entry.matcher ??= allowlistOf(record.allowedIps)
+      entry.lastAllowed = entry.matcher(address)
+      entry.lastAddress = address
+    }
+    entry.lastPeer = ctx.trust === null ? peer : undefined
+    return entry.lastAllowed
+  }
+
+  return { authenticate, lookUp }
+}
+
+export type KeyAuthenticator = ReturnType<typeof createKeyAuthenticator>

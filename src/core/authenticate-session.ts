@@ -1,0 +1,199 @@
+import type { AuthCache, KeyEntry, SessionEntry } from './auth-cache.js'
+import type { AuthenticateRequest, AuthResult, Decision } from './authenticate.js'
+import type { KeyAuthenticator } from './authenticate-key.js'
+import { CredentialHeader, SESSION_CODES } from './credential-header.js'
+import { digestToken } from './hashing.js'
+import type { GateContext } from './options.js'
+import { type Acceptor, fail, TYPE_LABEL, wrongType } from './refusal.js'
+import type { SessionClaims } from './session-token.js'
+import type { StoredSession } from './store.js'
+import type { Mode } from './types.js'
+
+/**
+ * Session authentication: Client Session Tokens (verified by jose once, then found again by a
+ * digest of the token, slid in the store at most once per `touchIntervalMs`) and, on the same
+ * header, test-mode development client keys.
+ */
+export function createSessionAuthenticator(
+  ctx: GateContext,
+  accept: Acceptor,
+  keys: KeyAuthenticator,
+) {
+  const header = new CredentialHeader(ctx.sessionHeader, SESSION_CODES)
+
+  function authenticate(request: AuthenticateRequest, requiredMode: Mode | undefined): Decision {
+    const repeated = header.repeated(request)
+    if (repeated !== null) return repeated
+    const now = ctx.clock()
+    const { cache } = ctx
+    let usual: string | undefined
+    let usualKey = ''
+    if (cache !== null) {
+      // The hot path: a token verified within the cache window is found by its hash alone.
+      usual = header.usual(request)
+      if (usual !== undefined) {
+        usualKey = digestToken(usual)
+        const entry = cache.session(usualKey)
+        if (entry !== undefined) return continueSession(cache, usualKey, entry, requiredMode, now)
+      }
+    }
+    const read = header.read(request)
+    if (!('token' in read)) return read
+    const parsed = ctx.format.parse(read.token)
+    if (parsed.ok) {
+      if (parsed.type !== 'client') return wrongType(TYPE_LABEL[parsed.type], 'session')
+      return authenticateClientKey(read.token, parsed.mode, requiredMode)
+    }
+    if (cache === null) return verifySession(read.token, '', requiredMode, now)
+    // The token read is the one looked up above, and it was not cached.
+    if (read.token === usual) return verifySession(read.token, usualKey, requiredMode, now)
+    // A token verified before is found again by a hash of it: jose runs once per cache entry.
+    const tokenKey = digestToken(read.token)
+    const entry = cache.session(tokenKey)
+    if (entry === undefined) return verifySession(read.token, tokenKey, requiredMode, now)
+    return continueSession(cache, tokenKey, entry, requiredMode, now)
+  }
+
+  /** A token verified before: the cached state, or one store round trip when it is due. */
+  function continueSession(
+    cache: AuthCache,
+    tokenKey: string,
+    entry: SessionEntry,
+    requiredMode: Mode | undefined,
+    now: number,
+  ): Decision {
+    const mismatch = sessionModeMismatch(entry.claims, requiredMode)
+    if (mismatch !== null) return mismatch
+    if (now - entry.touchedAt >= ctx.touchIntervalMs) {
+      return loadSession(cache, tokenKey, entry, entry.claims, now, true)
+    }
+    if (now - entry.checkedAt >= cache.ttlMs) {
+      return loadSession(cache, tokenKey, entry, entry.claims, now, false)
+    }
+    // The same session record admitted before: only its expiry can have changed the answer.
+    if (entry.accepted !== undefined && entry.session.expiresAt > now) return entry.accepted
+    const result = concludeSession(entry.claims, entry.session, now)
+    if (result.ok) entry.accepted = result
+    return result
+  }
+
+  function sessionModeMismatch(claims: SessionClaims, requiredMode: Mode | undefined) {
+    if (requiredMode === undefined || claims.mode === requiredMode) return null
+    return fail(
+      'mode_mismatch',
+      `This route requires a ${requiredMode} mode session; a ${claims.mode} mode session was sent.`,
+    )
+  }
+
+  /** First sight of a token (in this cache window): jose verifies it, then a touch. */
+  async function verifySession(
+    token: string,
+    tokenKey: string,
+    requiredMode: Mode | undefined,
+    now: number,
+  ): Promise<AuthResult> {
+    const checked = await ctx.tokens.verify(token, now)
+    if (!checked.ok)
+      return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
+    const mismatch = sessionModeMismatch(checked.claims, requiredMode)
+    if (mismatch !== null) return mismatch
+    return loadSession(ctx.cache, tokenKey, undefined, checked.claims, now, true)
+  }
+
+  /**
+   * One store round trip for a verified token: a touch when this instance has not written one
+   * within `touchIntervalMs`, else a read when the cached state is older than the cache's ttl.
+   */
+  async function loadSession(
+    cache: AuthCache | null,
+    tokenKey: string,
+    entry: SessionEntry | undefined,
+    claims: SessionClaims,
+    now: number,
+    touch: boolean,
+  ): Promise<AuthResult> {
+    const generation = cache?.generation
+    const session = await ctx.call(() =>
+      touch ? ctx.store.touchSession(claims.sid, now) : ctx.store.getSession(claims.sid),
+    )
+    if (cache !== null) {
+      if (session === null) {
+        cache.sessions.delete(tokenKey)
+      } else if (cache.generation === generation) {
+        if (entry === undefined) {
+          cache.rememberSession(tokenKey, { claims, session, checkedAt: now, touchedAt: now })
+        } else {
+          entry.session = session
+          entry.accepted = undefined
+          entry.checkedAt = now
+          if (touch) entry.touchedAt = now
+        }
+      }
+    }
+    return concludeSession(claims, session, now)
+  }
+
+  function concludeSession(
+    claims: SessionClaims,
+    session: StoredSession | null,
+    now: number,
+  ): AuthResult {
+    // Signed by us but gone from the store: swept after it expired.
+    if (session === null) return fail('session_expired')
+    if (
+      session.projectId !== claims.pid ||
+      session.mode !== claims.mode ||
+      session.clientId !== claims.sub
+    ) {
+      return fail('session_invalid')
+    }
+    if (session.revokedAt !== null) return fail('session_revoked')
+    if (session.expiresAt <= now) return fail('session_expired')
+    return accept(session, () => ({
+      mode: session.mode,
+      livemode: session.mode === 'live',
+      projectId: session.projectId,
+      credential: 'session',
+      clientId: session.clientId,
+      sessionId: session.id,
+    }))
+  }
+
+  /** Development client keys: test mode only, no expiry of their own beyond `expiresAt`. */
+  function authenticateClientKey(
+    token: string,
+    mode: Mode,
+    requiredMode: Mode | undefined,
+  ): Decision {
+    if (mode !== 'test')
+      return fail('session_invalid', 'Development client keys exist in test mode only.')
+    if (requiredMode === 'live') {
+      return fail(
+        'mode_mismatch',
+        'This route requires a live mode session; a test mode client key was sent.',
+      )
+    }
+    const now = ctx.clock()
+    const conclude = (entry: KeyEntry): AuthResult => {
+      const { record } = entry
+      if (record === null || record.clientId === null) return fail('session_invalid')
+      if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
+      entry.usage ??= ctx.usage.mark(record.id)
+      ctx.usage.note(entry.usage, now)
+      const clientId = record.clientId
+      entry.accepted ??= accept(record, () => ({
+        mode: record.mode,
+        livemode: false,
+        projectId: record.projectId,
+        credential: 'session',
+        keyId: record.id,
+        clientId,
+      }))
+      return entry.accepted
+    }
+    const found = keys.lookUp(ctx.hash(token), 'client', mode, now)
+    return found instanceof Promise ? found.then(conclude) : conclude(found)
+  }
+
+  return { authenticate }
+}

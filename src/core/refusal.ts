@@ -1,0 +1,58 @@
+import type { AuthContext } from './auth-context.js'
+import { type AuthErrorCode, AuthenticationError, type PortcullisError } from './errors.js'
+import type { GateContext } from './options.js'
+import type { CredentialKind, KeyType } from './types.js'
+
+/** A refusal, as `authenticate` returns it. */
+export type Failure = { readonly ok: false; readonly error: PortcullisError }
+
+/** An acceptance, as `authenticate` returns it. */
+export type Acceptance = { readonly ok: true; readonly auth: AuthContext }
+
+export const TYPE_LABEL: Readonly<Record<KeyType, string>> = {
+  secret: 'A secret key',
+  publishable: 'A publishable key',
+  client: 'A development client key',
+}
+
+const WANTED_LABEL: Readonly<Record<CredentialKind, string>> = {
+  secret: 'a secret key',
+  publishable: 'a publishable key',
+  session: 'a client session token',
+}
+
+export function fail(code: Exclude<AuthErrorCode, 'store_unavailable'>, message?: string): Failure {
+  return { ok: false, error: new AuthenticationError(code, message) }
+}
+
+/** `wrong_key_type`, with a warning to roll a secret key that was sent where it must not go. */
+export function wrongType(sent: string, wanted: CredentialKind): Failure {
+  const leak =
+    sent === TYPE_LABEL.secret
+      ? ' Secret keys must stay on your server; roll this key if it was exposed.'
+      : ''
+  return fail(
+    'wrong_key_type',
+    `${sent} was sent where ${WANTED_LABEL[wanted]} is required.${leak}`,
+  )
+}
+
+/**
+ * The frozen acceptance this gate issues for a record. Its fields never change for a given
+ * record object, and cached records are reused, so the steady state allocates nothing here.
+ * Every auth is registered as issued by this gate: only those may create sessions.
+ */
+export function createAcceptor(ctx: GateContext) {
+  const issuedFor = new WeakMap<object, AuthContext>()
+  return function accept(source: object, make: () => AuthContext): Acceptance {
+    let auth = issuedFor.get(source)
+    if (auth === undefined) {
+      auth = Object.freeze(make())
+      ctx.issued.add(auth)
+      issuedFor.set(source, auth)
+    }
+    return { ok: true, auth }
+  }
+}
+
+export type Acceptor = ReturnType<typeof createAcceptor>
