@@ -9,7 +9,18 @@ import {
   type StoredKey,
   type StoredSession,
 } from '../src/index.js'
-import { describeStoreConformance, type StoreConformanceOptions } from '../src/testing/index.js'
+import {
+  type ConformanceGroupOptions,
+  describeChangeNotificationConformance,
+  describeConcurrencyConformance,
+  describeKeyConformance,
+  describeOutageConformance,
+  describePruningConformance,
+  describeSessionConformance,
+  describeStoreConformance,
+  describeThroughPortcullisConformance,
+  type StoreConformanceOptions,
+} from '../src/testing/index.js'
 
 type Outcome = { name: string; status: 'passed' | 'failed' | 'skipped' }
 
@@ -46,6 +57,22 @@ async function runSuite(
   return outcomes
 }
 
+/** The full name of every test `register` registers, skipped ones included, in order. */
+function registeredNames(
+  register: (runner: Pick<ConformanceGroupOptions<PortcullisStore>, 'describe' | 'it'>) => void,
+) {
+  const names: string[] = []
+  const path: string[] = []
+  const record = (name: string) => names.push([...path, name].join(' > '))
+  const describe = (name: string, body: () => void) => {
+    path.push(name)
+    body()
+    path.pop()
+  }
+  register({ describe, it: Object.assign(record, { skip: record }) })
+  return names
+}
+
 const failed = (outcomes: Outcome[]) =>
   outcomes.filter((outcome) => outcome.status === 'failed').map((outcome) => outcome.name)
 
@@ -73,6 +100,27 @@ describe('the conformance suite itself', () => {
     expect(skipped.join('\n')).toMatch(/client revocation once/)
     expect(skipped.join('\n')).toMatch(/plaintext/)
     expect(skipped.join('\n')).toMatch(/unavailable error/)
+  })
+
+  it('exports each group on its own, registering exactly its block of the whole suite', () => {
+    const createStore = () => new MemoryStore({ sweepIntervalMs: 0 })
+    const whole = registeredNames((runner) =>
+      describeStoreConformance({ ...runner, name: 'memory', createStore }),
+    )
+    const groups = [
+      describeKeyConformance,
+      describeSessionConformance,
+      describeConcurrencyConformance,
+      describePruningConformance,
+      describeChangeNotificationConformance,
+      describeThroughPortcullisConformance,
+      describeOutageConformance,
+    ].flatMap((describeGroup) =>
+      registeredNames((runner) => describeGroup({ ...runner, createStore })).map(
+        (name) => `memory: storage conformance > ${name}`,
+      ),
+    )
+    expect(groups).toEqual(whole)
   })
 
   it('fails a touch that ignores the absolute cap', async () => {

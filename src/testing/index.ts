@@ -1,8 +1,16 @@
 export {
   type ConformanceContext,
+  type ConformanceGroupOptions,
   type ConformanceRunner,
+  describeChangeNotificationConformance,
+  describeConcurrencyConformance,
+  describeKeyConformance,
+  describeOutageConformance,
+  describePruningConformance,
+  describeSessionConformance,
   describeStoreConformance,
+  describeThroughPortcullisConformance,
   type StoreConformanceOptions,
-} from './conformance.js'
+} from './conformance/index.js'
 export { makeKey, makeSession, randomHash, randomProjectId } from './fixtures.js'
 export { createManualClock, type ManualClock } from './manual-clock.js'
