@@ -17,7 +17,13 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['src/**/*.test.ts', 'adapters/**/*.test.ts', 'test/**/*.test.ts'],
+    // The .mjs tests are plain JavaScript, as the checks they cover only matter without types.
+    include: [
+      'src/**/*.test.ts',
+      'adapters/**/*.test.ts',
+      'test/**/*.test.ts',
+      'test/**/*.test.mjs',
+    ],
     testTimeout: 20_000,
   },
 })

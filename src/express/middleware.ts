@@ -2,10 +2,20 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
 import type { AuthenticateRequest } from '../core/authenticate.js'
 import {
+  BOOLEAN_OPTION,
+  checkAllowlist,
+  checkGate,
+  checkOptions,
   createAllowlistGuard,
   createGuard,
+  FUNCTION_OPTION,
+  GUARD_OPTION_RULES,
   type GuardOptions,
   type GuardResult,
+  HTTP_ERROR_OPTION_RULES,
+  isGate,
+  mountedWithoutGate,
+  type OptionRules,
 } from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
@@ -68,6 +78,39 @@ export interface ExpressGuardOptions extends GuardOptions {
 export type ExpressAllowlistOptions = HttpErrorOptions &
   Pick<ExpressGuardOptions, 'onError' | 'passErrors'>
 
+const GUARD_OPTIONS: OptionRules<ExpressGuardOptions> = {
+  ...GUARD_OPTION_RULES,
+  onError: FUNCTION_OPTION,
+  passErrors: BOOLEAN_OPTION,
+}
+const ALLOWLIST_OPTIONS: OptionRules<ExpressAllowlistOptions> = {
+  ...HTTP_ERROR_OPTION_RULES,
+  onError: FUNCTION_OPTION,
+  passErrors: BOOLEAN_OPTION,
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null
+}
+
+/**
+ * Whether Express called a factory itself as a middleware (`app.get('/x', requireSecretKey, …)`):
+ * a request with headers and a socket, a response, and `next`. If so, it hands Express the error
+ * that names the fix, so the request ends with 500 instead of hanging. `usage` is the right call.
+ */
+export function failedBareMount(
+  name: string,
+  usage: string,
+  req: unknown,
+  res: unknown,
+  next: unknown,
+): boolean {
+  if (!isObject(req) || !isObject(req.headers) || !isObject(req.socket)) return false
+  if (!isObject(res) || typeof next !== 'function') return false
+  next(mountedWithoutGate(name, usage, req.app))
+  return true
+}
+
 function refuse(
   error: PortcullisError,
   response: HttpErrorResponse,
@@ -90,10 +133,19 @@ function refuse(
 }
 
 function guard(
-  gate: Portcullis,
+  name: string,
   credential: CredentialKind,
-  options: ExpressGuardOptions = {},
-): ExpressMiddleware {
+  gate: unknown,
+  rawOptions: unknown,
+  bareNext: unknown,
+): ExpressMiddleware | undefined {
+  if (!isGate(gate) && failedBareMount(name, `${name}(gate)`, gate, rawOptions, bareNext)) return
+  checkGate(gate, `${name}(gate)`)
+  const options = checkOptions<ExpressGuardOptions>(
+    rawOptions,
+    GUARD_OPTIONS,
+    `${name}(gate, options)`,
+  )
   const check = createGuard(gate, credential, options)
   const finish = (
     result: GuardResult,
@@ -133,11 +185,15 @@ function guard(
  * })
  * ```
  */
+export function requireSecretKey(gate: Portcullis, options?: ExpressGuardOptions): ExpressMiddleware
+// Three parameters, not more: Express takes a function of four for an error handler. The third
+// is Express's `next` when the factory itself was mounted.
 export function requireSecretKey(
-  gate: Portcullis,
-  options?: ExpressGuardOptions,
-): ExpressMiddleware {
-  return guard(gate, 'secret', options)
+  gate: unknown,
+  options?: unknown,
+  next?: unknown,
+): ExpressMiddleware | undefined {
+  return guard('requireSecretKey', 'secret', gate, options, next)
 }
 
 /**
@@ -151,8 +207,13 @@ export function requireSecretKey(
 export function requirePublishableKey(
   gate: Portcullis,
   options?: ExpressGuardOptions,
-): ExpressMiddleware {
-  return guard(gate, 'publishable', options)
+): ExpressMiddleware
+export function requirePublishableKey(
+  gate: unknown,
+  options?: unknown,
+  next?: unknown,
+): ExpressMiddleware | undefined {
+  return guard('requirePublishableKey', 'publishable', gate, options, next)
 }
 
 /**
@@ -164,8 +225,13 @@ export function requirePublishableKey(
  * app.get('/v1/me', requireSession(gate), (req, res) => res.json({ clientId: getAuth(req).clientId }))
  * ```
  */
-export function requireSession(gate: Portcullis, options?: ExpressGuardOptions): ExpressMiddleware {
-  return guard(gate, 'session', options)
+export function requireSession(gate: Portcullis, options?: ExpressGuardOptions): ExpressMiddleware
+export function requireSession(
+  gate: unknown,
+  options?: unknown,
+  next?: unknown,
+): ExpressMiddleware | undefined {
+  return guard('requireSession', 'session', gate, options, next)
 }
 
 /**
@@ -180,8 +246,24 @@ export function requireSession(gate: Portcullis, options?: ExpressGuardOptions):
 export function ipAllowlist(
   gate: Portcullis,
   list: readonly string[],
-  options: ExpressAllowlistOptions = {},
-): ExpressMiddleware {
+  options?: ExpressAllowlistOptions,
+): ExpressMiddleware
+// Mounted bare, Express passes (req, res, next) as (gate, list, options).
+export function ipAllowlist(
+  gate: unknown,
+  list?: unknown,
+  rawOptions?: unknown,
+): ExpressMiddleware | undefined {
+  const usage = 'ipAllowlist(gate, list)'
+  if (!isGate(gate, 'allowlist') && failedBareMount('ipAllowlist', usage, gate, list, rawOptions))
+    return
+  checkGate(gate, usage, 'allowlist')
+  checkAllowlist(list, usage)
+  const options = checkOptions<ExpressAllowlistOptions>(
+    rawOptions,
+    ALLOWLIST_OPTIONS,
+    'ipAllowlist(gate, list, options)',
+  )
   const check = createAllowlistGuard(gate, list, options)
   return async function portcullisAllowlist(req, res, next) {
     try {

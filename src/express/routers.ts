@@ -1,5 +1,10 @@
+import { checkGate, checkOptions, isGate } from '../core/binding.js'
 import type { Portcullis } from '../core/portcullis.js'
-import { createOperatorDispatcher, type OperatorOptions } from '../operator/dispatch.js'
+import {
+  createOperatorDispatcher,
+  OPERATOR_OPTION_RULES,
+  type OperatorOptions,
+} from '../operator/dispatch.js'
 import { readJson } from '../operator/read-json.js'
 import {
   clientSessionOperations,
@@ -10,6 +15,7 @@ import {
   type ExpressNext,
   type ExpressRequest,
   type ExpressResponse,
+  failedBareMount,
   readRequest,
 } from './middleware.js'
 
@@ -28,12 +34,34 @@ export type ExpressRouter = (
   next: ExpressNext,
 ) => Promise<void>
 
+/**
+ * The construction-time checks of both routers; `bareNext` is Express's `next` when the factory
+ * itself was mounted. Undefined then (the request was answered with the error).
+ */
+function checked(
+  name: string,
+  usage: string,
+  gate: unknown,
+  rawOptions: unknown,
+  bareNext: unknown,
+): { gate: Portcullis; options: OperatorOptions<ExpressRouteRequest> } | undefined {
+  if (!isGate(gate) && failedBareMount(name, usage, gate, rawOptions, bareNext)) return
+  checkGate(gate, usage)
+  const options = checkOptions<OperatorOptions<ExpressRouteRequest>>(
+    rawOptions,
+    OPERATOR_OPTION_RULES,
+    `${name}(gate, options)`,
+  )
+  return { gate, options }
+}
+
 function mount(
+  name: string,
   gate: Portcullis,
   routes: OperatorRoute[],
   options: OperatorOptions<ExpressRouteRequest>,
 ): ExpressRouter {
-  const dispatch = createOperatorDispatcher(gate, routes, options)
+  const dispatch = createOperatorDispatcher(gate, routes, options, name)
   return async function portcullisRoutes(req, res, next) {
     try {
       const response = await dispatch({
@@ -73,9 +101,17 @@ function mount(
  */
 export function clientSessionRoutes(
   gate: Portcullis,
-  options: OperatorOptions<ExpressRouteRequest> = {},
-): ExpressRouter {
-  return mount(gate, clientSessionOperations(gate), options)
+  options?: OperatorOptions<ExpressRouteRequest>,
+): ExpressRouter
+// Three parameters: the third is Express's `next` when the factory itself was mounted.
+export function clientSessionRoutes(
+  gate: unknown,
+  options?: unknown,
+  next?: unknown,
+): ExpressRouter | undefined {
+  const name = 'clientSessionRoutes'
+  const valid = checked(name, `${name}(gate)`, gate, options, next)
+  return valid && mount(name, valid.gate, clientSessionOperations(valid.gate), valid.options)
 }
 
 /**
@@ -105,6 +141,13 @@ export function keyManagementRoutes(
   gate: Portcullis,
   options: OperatorOptions<ExpressRouteRequest> &
     Required<Pick<OperatorOptions<ExpressRouteRequest>, 'authorize'>>,
-): ExpressRouter {
-  return mount(gate, keyManagementOperations(gate), options)
+): ExpressRouter
+export function keyManagementRoutes(
+  gate: unknown,
+  options?: unknown,
+  next?: unknown,
+): ExpressRouter | undefined {
+  const name = 'keyManagementRoutes'
+  const valid = checked(name, `${name}(gate, { authorize })`, gate, options, next)
+  return valid && mount(name, valid.gate, keyManagementOperations(valid.gate), valid.options)
 }

@@ -2,10 +2,20 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
 import type { AuthenticateRequest } from '../core/authenticate.js'
 import {
+  BOOLEAN_OPTION,
+  checkAllowlist,
+  checkGate,
+  checkOptions,
   createAllowlistGuard,
   createGuard,
+  FUNCTION_OPTION,
+  GUARD_OPTION_RULES,
   type GuardOptions,
   type GuardResult,
+  HTTP_ERROR_OPTION_RULES,
+  isGate,
+  mountedWithoutGate,
+  type OptionRules,
 } from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
@@ -61,6 +71,33 @@ export interface KoaGuardOptions extends GuardOptions {
 
 export type KoaAllowlistOptions = HttpErrorOptions & Pick<KoaGuardOptions, 'onError' | 'passErrors'>
 
+const GUARD_OPTIONS: OptionRules<KoaGuardOptions> = {
+  ...GUARD_OPTION_RULES,
+  onError: FUNCTION_OPTION,
+  passErrors: BOOLEAN_OPTION,
+}
+const ALLOWLIST_OPTIONS: OptionRules<KoaAllowlistOptions> = {
+  ...HTTP_ERROR_OPTION_RULES,
+  onError: FUNCTION_OPTION,
+  passErrors: BOOLEAN_OPTION,
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null
+}
+
+/**
+ * Throws when Koa called a factory itself as a middleware (`router.get('/x', requireSecretKey, …)`):
+ * a context with request, response and state, and `next`. The error names the fix, and Koa
+ * answers it with 500 instead of the request hanging. Returns when the call was not Koa's.
+ * `usage` is the right call.
+ */
+export function failBareMount(name: string, usage: string, ctx: unknown, next: unknown): void {
+  if (!isObject(ctx) || !isObject(ctx.request) || !isObject(ctx.response)) return
+  if (!isObject(ctx.state) || typeof next !== 'function') return
+  throw mountedWithoutGate(name, usage, ctx.app)
+}
+
 async function refuse(
   error: PortcullisError,
   response: HttpErrorResponse,
@@ -75,10 +112,14 @@ async function refuse(
 }
 
 function guard(
-  gate: Portcullis,
+  name: string,
   credential: CredentialKind,
-  options: KoaGuardOptions = {},
+  gate: unknown,
+  rawOptions: unknown,
 ): KoaMiddleware {
+  if (!isGate(gate)) failBareMount(name, `${name}(gate)`, gate, rawOptions)
+  checkGate(gate, `${name}(gate)`)
+  const options = checkOptions<KoaGuardOptions>(rawOptions, GUARD_OPTIONS, `${name}(gate, options)`)
   const check = createGuard(gate, credential, options)
   const finish = (result: GuardResult, ctx: KoaContext, next: KoaNext): Promise<unknown> => {
     if (result.ok) {
@@ -107,8 +148,9 @@ function guard(
  * })
  * ```
  */
-export function requireSecretKey(gate: Portcullis, options?: KoaGuardOptions): KoaMiddleware {
-  return guard(gate, 'secret', options)
+export function requireSecretKey(gate: Portcullis, options?: KoaGuardOptions): KoaMiddleware
+export function requireSecretKey(gate: unknown, options?: unknown): KoaMiddleware {
+  return guard('requireSecretKey', 'secret', gate, options)
 }
 
 /**
@@ -119,8 +161,9 @@ export function requireSecretKey(gate: Portcullis, options?: KoaGuardOptions): K
  * router.get('/v1/config', requirePublishableKey(gate), (ctx) => { ctx.body = ctx.state.auth })
  * ```
  */
-export function requirePublishableKey(gate: Portcullis, options?: KoaGuardOptions): KoaMiddleware {
-  return guard(gate, 'publishable', options)
+export function requirePublishableKey(gate: Portcullis, options?: KoaGuardOptions): KoaMiddleware
+export function requirePublishableKey(gate: unknown, options?: unknown): KoaMiddleware {
+  return guard('requirePublishableKey', 'publishable', gate, options)
 }
 
 /**
@@ -132,8 +175,9 @@ export function requirePublishableKey(gate: Portcullis, options?: KoaGuardOption
  * router.get('/v1/me', requireSession(gate), (ctx) => { ctx.body = { clientId: ctx.state.auth.clientId } })
  * ```
  */
-export function requireSession(gate: Portcullis, options?: KoaGuardOptions): KoaMiddleware {
-  return guard(gate, 'session', options)
+export function requireSession(gate: Portcullis, options?: KoaGuardOptions): KoaMiddleware
+export function requireSession(gate: unknown, options?: unknown): KoaMiddleware {
+  return guard('requireSession', 'session', gate, options)
 }
 
 /**
@@ -148,8 +192,19 @@ export function requireSession(gate: Portcullis, options?: KoaGuardOptions): Koa
 export function ipAllowlist(
   gate: Portcullis,
   list: readonly string[],
-  options: KoaAllowlistOptions = {},
-): KoaMiddleware {
+  options?: KoaAllowlistOptions,
+): KoaMiddleware
+// Mounted bare, Koa passes (ctx, next) as (gate, list).
+export function ipAllowlist(gate: unknown, list?: unknown, rawOptions?: unknown): KoaMiddleware {
+  const usage = 'ipAllowlist(gate, list)'
+  if (!isGate(gate, 'allowlist')) failBareMount('ipAllowlist', usage, gate, list)
+  checkGate(gate, usage, 'allowlist')
+  checkAllowlist(list, usage)
+  const options = checkOptions<KoaAllowlistOptions>(
+    rawOptions,
+    ALLOWLIST_OPTIONS,
+    'ipAllowlist(gate, list, options)',
+  )
   const check = createAllowlistGuard(gate, list, options)
   return async function portcullisAllowlist(ctx, next) {
     const result = check(readRequest(ctx))

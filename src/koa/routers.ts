@@ -1,12 +1,17 @@
+import { checkGate, checkOptions, isGate, type OptionRules } from '../core/binding.js'
 import type { Portcullis } from '../core/portcullis.js'
-import { createOperatorDispatcher, type OperatorOptions } from '../operator/dispatch.js'
+import {
+  createOperatorDispatcher,
+  OPERATOR_OPTION_RULES,
+  type OperatorOptions,
+} from '../operator/dispatch.js'
 import { readJson } from '../operator/read-json.js'
 import {
   clientSessionOperations,
   keyManagementOperations,
   type OperatorRoute,
 } from '../operator/routes.js'
-import { type KoaContext, type KoaNext, readRequest } from './middleware.js'
+import { failBareMount, type KoaContext, type KoaNext, readRequest } from './middleware.js'
 
 /** What the routers read from a Koa context, beyond what the guards read. */
 export interface KoaRouteContext extends KoaContext {
@@ -24,8 +29,39 @@ export interface KoaRoutesOptions extends OperatorOptions<KoaRouteContext> {
   prefix?: string
 }
 
-function mount(gate: Portcullis, routes: OperatorRoute[], options: KoaRoutesOptions): KoaRouter {
-  const dispatch = createOperatorDispatcher(gate, routes, options)
+const ROUTES_OPTIONS: OptionRules<KoaRoutesOptions> = {
+  ...OPERATOR_OPTION_RULES,
+  prefix: {
+    // Without the leading slash no request path would ever match: the routes would be unreachable.
+    accepts: (value) => typeof value === 'string' && (value === '' || value.startsWith('/')),
+    expected: 'must be a path starting with "/", e.g. "/v1"',
+  },
+}
+
+/** The construction-time checks of both routers. */
+function checked(
+  name: string,
+  usage: string,
+  gate: unknown,
+  rawOptions: unknown,
+): { gate: Portcullis; options: KoaRoutesOptions } {
+  if (!isGate(gate)) failBareMount(name, usage, gate, rawOptions)
+  checkGate(gate, usage)
+  const options = checkOptions<KoaRoutesOptions>(
+    rawOptions,
+    ROUTES_OPTIONS,
+    `${name}(gate, options)`,
+  )
+  return { gate, options }
+}
+
+function mount(
+  name: string,
+  gate: Portcullis,
+  routes: OperatorRoute[],
+  options: KoaRoutesOptions,
+): KoaRouter {
+  const dispatch = createOperatorDispatcher(gate, routes, options, name)
   const prefix = (options.prefix ?? '').replace(/\/$/, '')
   return async function portcullisRoutes(ctx, next) {
     if (prefix !== '' && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`))
@@ -66,8 +102,12 @@ function mount(gate: Portcullis, routes: OperatorRoute[], options: KoaRoutesOpti
  * app.use(clientSessionRoutes(gate, { prefix: '/v1' }))
  * ```
  */
-export function clientSessionRoutes(gate: Portcullis, options: KoaRoutesOptions = {}): KoaRouter {
-  return mount(gate, clientSessionOperations(gate), options)
+export function clientSessionRoutes(gate: Portcullis, options?: KoaRoutesOptions): KoaRouter
+// Mounted bare, Koa passes (ctx, next) as (gate, options).
+export function clientSessionRoutes(gate: unknown, options?: unknown): KoaRouter {
+  const name = 'clientSessionRoutes'
+  const valid = checked(name, `${name}(gate)`, gate, options)
+  return mount(name, valid.gate, clientSessionOperations(valid.gate), valid.options)
 }
 
 /**
@@ -97,6 +137,9 @@ export function clientSessionRoutes(gate: Portcullis, options: KoaRoutesOptions 
 export function keyManagementRoutes(
   gate: Portcullis,
   options: KoaRoutesOptions & Required<Pick<KoaRoutesOptions, 'authorize'>>,
-): KoaRouter {
-  return mount(gate, keyManagementOperations(gate), options)
+): KoaRouter
+export function keyManagementRoutes(gate: unknown, options?: unknown): KoaRouter {
+  const name = 'keyManagementRoutes'
+  const valid = checked(name, `${name}(gate, { authorize })`, gate, options)
+  return mount(name, valid.gate, keyManagementOperations(valid.gate), valid.options)
 }

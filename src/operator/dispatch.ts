@@ -1,4 +1,10 @@
 import type { AuthenticateRequest } from '../core/authenticate.js'
+import {
+  describeValue,
+  FUNCTION_OPTION,
+  HTTP_ERROR_OPTION_RULES,
+  type OptionRules,
+} from '../core/binding.js'
 import { ForbiddenError, InvalidRequestError, isPortcullisError } from '../core/errors.js'
 import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
@@ -39,6 +45,13 @@ export interface OperatorResponse {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly body: unknown
+}
+
+/** What each option of the operator routers accepts, for the bindings' construction-time checks. */
+export const OPERATOR_OPTION_RULES: OptionRules<OperatorOptions<unknown>> = {
+  ...HTTP_ERROR_OPTION_RULES,
+  authorize: { ...FUNCTION_OPTION, expected: 'must be a function (request, target) => boolean' },
+  onEvent: { ...FUNCTION_OPTION, expected: 'must be a function (event, request) => void' },
 }
 
 const EMPTY_OBJECT: ObjectSchema = { type: 'object', properties: {} }
@@ -118,12 +131,27 @@ export function createOperatorDispatcher<Native>(
   gate: Portcullis,
   routes: readonly OperatorRoute[],
   options: OperatorOptions<Native>,
+  /** The factory the routes come from, to name it in errors. */
+  name = 'keyManagementRoutes',
 ) {
   const compiled = routes.map(compile)
   const operatorRoutes = routes.filter((route) => route.access === 'operator')
-  if (operatorRoutes.length > 0 && typeof options.authorize !== 'function') {
+  // Options may be missing altogether when the caller is plain JavaScript.
+  const authorize: unknown = (options as OperatorOptions<Native> | undefined)?.authorize
+  if (operatorRoutes.length > 0 && authorize === undefined) {
     throw new TypeError(
-      'key-management routes need an authorize(request, target) option: who your operators are is yours to decide',
+      `${name}(gate, options): options with an authorize(request, target) function are required, e.g. ${name}(gate, { authorize: (request, target) => … }): who may manage keys is yours to decide`,
+    )
+  }
+  // Fail closed: an authorize that would be ignored must not look like a guard.
+  if (operatorRoutes.length === 0 && authorize !== undefined) {
+    throw new TypeError(
+      `${name}(gate, options): takes no authorize: these routes are scoped by the caller's secret key; put your own middleware in front of them to restrict them further`,
+    )
+  }
+  if (operatorRoutes.length > 0 && typeof authorize !== 'function') {
+    throw new TypeError(
+      `${name}(gate, options): authorize must be a function (request, target) => boolean (got ${describeValue(authorize)})`,
     )
   }
   for (const route of operatorRoutes) {
