@@ -60,14 +60,12 @@ export {
 } from './core/store.js'
 export { createTokenCheck } from './core/token-check.js'
 export type { CredentialKind, KeyType, Mode } from './core/types.js'
+export { clientSessionOperations } from './operator/client-session-routes.js'
+export type { OperatorOptions } from './operator/dispatch.js'
+export { keyManagementOperations } from './operator/key-routes.js'
 export {
-  clientSessionOperations,
   createOpenApiDocument,
-  keyManagementOperations,
   type OpenApiDocument,
   type OpenApiOptions,
-  type OperatorEvent,
-  type OperatorOptions,
-  type OperatorRoute,
-  type OperatorTarget,
-} from './operator/index.js'
+} from './operator/openapi.js'
+export type { OperatorEvent, OperatorRoute, OperatorTarget } from './operator/route.js'

@@ -1,8 +1,13 @@
 import { InvalidRequestError } from './errors.js'
-import { isMode, type KeyType, type Mode } from './types.js'
+import { isMode, KEY_TYPES, type KeyType, type Mode } from './types.js'
 
-const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
+export const PROJECT_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
 const OPAQUE_ID = /^[a-z]{2,4}_[0-9A-Za-z]{1,64}$/
+
+/** The pattern of one kind of id the library issues (`key_…`, `cs_…`), as a regex source. */
+export function opaqueIdPattern(prefix: string): string {
+  return `^${prefix}_[0-9A-Za-z]{1,64}$`
+}
 // Control characters (C0, DEL and C1) would corrupt logs and some stores' keys; bidi controls
 // make one id display as another; 255 fits every SQL index.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
@@ -69,16 +74,24 @@ export function checkOpaqueId(value: unknown, param: string): string {
   return value
 }
 
+/** `"a", "b" or "c"`, for messages. */
+function oneOf(values: readonly string[]): string {
+  const quoted = values.map((value) => `"${value}"`)
+  return quoted.length === 1
+    ? (quoted[0] as string)
+    : `${quoted.slice(0, -1).join(', ')} or ${quoted.at(-1)}`
+}
+
 export function checkMode(value: unknown, param = 'mode'): Mode {
   if (!isMode(value)) throw new InvalidRequestError(`${param} must be "test" or "live"`, param)
   return value
 }
 
 export function checkKeyType(value: unknown, param = 'type'): KeyType {
-  if (value !== 'secret' && value !== 'publishable' && value !== 'client') {
-    throw new InvalidRequestError(`${param} must be "secret", "publishable" or "client"`, param)
+  if (!KEY_TYPES.includes(value as KeyType)) {
+    throw new InvalidRequestError(`${param} must be ${oneOf(KEY_TYPES)}`, param)
   }
-  return value
+  return value as KeyType
 }
 
 /** An optional absolute instant that must lie in the future. */

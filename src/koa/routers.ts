@@ -1,16 +1,14 @@
 import { checkGate, checkOptions, isGate, type OptionRules } from '../core/binding.js'
 import type { Portcullis } from '../core/portcullis.js'
+import { clientSessionOperations } from '../operator/client-session-routes.js'
 import {
   createOperatorDispatcher,
   OPERATOR_OPTION_RULES,
   type OperatorOptions,
 } from '../operator/dispatch.js'
+import { keyManagementOperations } from '../operator/key-routes.js'
 import { readJson } from '../operator/read-json.js'
-import {
-  clientSessionOperations,
-  keyManagementOperations,
-  type OperatorRoute,
-} from '../operator/routes.js'
+import type { OperatorRoute } from '../operator/route.js'
 import { failBareMount, type KoaContext, type KoaNext, readRequest } from './middleware.js'
 
 /** What the routers read from a Koa context, beyond what the guards read. */

@@ -10,7 +10,7 @@ import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from '../c
 import type { Portcullis } from '../core/portcullis.js'
 import { readHeader } from '../core/read-credential.js'
 import { isJsonContentType } from './read-json.js'
-import type { OperatorEvent, OperatorRoute, OperatorTarget } from './routes.js'
+import type { OperatorEvent, OperatorRoute, OperatorTarget } from './route.js'
 import { type ObjectSchema, validate } from './schema.js'
 
 /** Hooks of the operator routers. `Native` is the framework's request (`req` or `ctx`). */

@@ -1,5 +1,7 @@
 import type { Portcullis } from '../core/portcullis.js'
-import { clientSessionOperations, keyManagementOperations, type OperatorRoute } from './routes.js'
+import { clientSessionOperations } from './client-session-routes.js'
+import { keyManagementOperations } from './key-routes.js'
+import type { OperatorRoute } from './route.js'
 import { type ObjectSchema, toJsonSchema } from './schema.js'
 
 export interface OpenApiOptions {

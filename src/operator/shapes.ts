@@ -1,0 +1,87 @@
+import { MAX_ALLOWLIST_ENTRIES } from '../core/ip.js'
+import { KEY_TYPES, MODES } from '../core/types.js'
+import { MAX_CLIENT_ID_LENGTH, opaqueIdPattern, PROJECT_ID } from '../core/validate.js'
+import type { ObjectSchema, Schema } from './schema.js'
+
+/* The schemas the operator routes validate with and the OpenAPI document shows. */
+
+/** An id the library issues, with the pattern the core checks it against. */
+export const ID = (prefix: string): Schema => ({
+  type: 'string',
+  pattern: opaqueIdPattern(prefix),
+})
+export const projectId: Schema = {
+  type: 'string',
+  pattern: PROJECT_ID.source,
+  description: 'Your identifier of the project (customer).',
+}
+export const clientId: Schema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: MAX_CLIENT_ID_LENGTH,
+  description: 'Your identifier of the end user. The same id in test and live mode is two clients.',
+}
+export const mode: Schema = { type: 'string', enum: [...MODES] }
+export const keyType: Schema = { type: 'string', enum: [...KEY_TYPES] }
+export const epochMs = (description: string): Schema => ({
+  type: 'integer',
+  minimum: 0,
+  nullable: true,
+  description,
+})
+export const allowedIps: Schema = {
+  type: 'array',
+  items: { type: 'string', maxLength: 64 },
+  maxItems: MAX_ALLOWLIST_ENTRIES,
+  description: 'IPv4/IPv6 addresses and CIDR ranges. Empty: no restriction. Secret keys only.',
+}
+
+export const clientBody: ObjectSchema = {
+  type: 'object',
+  properties: { clientId },
+  required: ['clientId'],
+}
+export const keyIdParams: ObjectSchema = {
+  type: 'object',
+  properties: { keyId: ID('key') },
+  required: ['keyId'],
+}
+
+export const keyRecord: Schema = {
+  type: 'object',
+  description: 'A key as listed: never the secret.',
+  properties: {
+    id: ID('key'),
+    projectId,
+    type: keyType,
+    mode,
+    livemode: { type: 'boolean' },
+    name: { type: 'string' },
+    redacted: { type: 'string', description: 'Non-secret head and last four characters.' },
+    allowedIps,
+    clientId: { type: 'string' },
+    createdAt: epochMs('Creation time, epoch ms.'),
+    expiresAt: epochMs('When the key stops working, epoch ms; null = never.'),
+    lastUsedAt: epochMs('Last authentication (batched), epoch ms.'),
+    rolledToId: { type: 'string' },
+    rolledFromId: { type: 'string' },
+    revealable: { type: 'boolean' },
+  },
+}
+export const createdKey: Schema = {
+  type: 'object',
+  properties: {
+    key: { type: 'string', description: 'The key itself, shown only in this response.' },
+    record: keyRecord,
+  },
+}
+export const clientSession: Schema = {
+  type: 'object',
+  properties: {
+    clientId,
+    clientSessionToken: { type: 'string', description: 'The CST to hand to the end user.' },
+    expiresAt: epochMs('Idle expiry, epoch ms; each authenticated use moves it.'),
+    maxExpiresAt: epochMs('Absolute cap, epoch ms.'),
+    livemode: { type: 'boolean' },
+  },
+}
