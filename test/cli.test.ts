@@ -1,18 +1,18 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
-import { EXIT, runCli } from '../src/cli/cli.js'
+import { COMMAND_NAMES, EXIT, runCli } from '../src/cli/cli.js'
 import { serviceAvailable, serviceUrls } from './support/services.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const revealKey = randomBytes(32).toString('base64url')
 
-async function cli(args: string[], env: Record<string, string> = {}) {
+async function cli(args: string[], env: Record<string, string | undefined> = {}) {
   let stdout = ''
   let stderr = ''
   const code = await runCli(args, {
@@ -171,6 +171,140 @@ for (const [name, url] of stores) {
       expect(!use.ok && use.error.code).toBe('session_revoked')
       await opened.close()
     })
+
+    it('lists projects, shows one key, says what a roll did to the old key', async () => {
+      const store = ['--store', url as string]
+      expect((await run(['migrate', ...store])).code).toBe(EXIT.ok)
+      const [a, b, gone] = ['a', 'b', 'gone'].map(
+        (name) => `proj_${name}_${randomBytes(4).toString('hex')}`,
+      ) as [string, string, string]
+      const keys = (
+        await Promise.all(
+          [a, b, gone].map(async (project) =>
+            (await run(['projects', 'provision', project, ...store, '--json'])).json(),
+          ),
+        )
+      )[2]
+      for (const kind of ['secret', 'publishable'] as const) {
+        for (const mode of ['test', 'live'] as const) {
+          const id = keys[mode][`${kind}Key`].record.id
+          expect((await run(['keys', 'delete', id, ...store])).code).toBe(EXIT.ok)
+        }
+      }
+      const projects = await run(['projects', 'list', ...store, '--json'])
+      expect(projects.code).toBe(EXIT.ok)
+      expect(projects.json()).toEqual(expect.arrayContaining([a, b]))
+      expect(projects.json()).not.toContain(gone)
+      expect((await run(['projects', 'list', ...store])).stdout.split('\n')).toEqual(
+        expect.arrayContaining([a, b]),
+      )
+
+      const provisioned = (
+        await run(['projects', 'provision', `${a}_x`, ...store, '--json'])
+      ).json()
+      const { key, record } = provisioned.test.secretKey
+      const shown = await run(['keys', 'get', record.id, ...store])
+      expect(shown.code).toBe(EXIT.ok)
+      expect(shown.stdout).toMatch(new RegExp(`^id +${record.id}$`, 'm'))
+      expect(shown.stdout).toMatch(new RegExp(`^key +${record.redacted}$`, 'm'))
+      expect(shown.stdout).toMatch(/^revealable +yes$/m)
+      expect(shown.stdout).not.toContain(key)
+      expect((await run(['keys', 'get', record.id, ...store, '--json'])).json()).toEqual(record)
+      const missing = await run(['keys', 'get', 'key_doesnotexist', ...store])
+      expect(missing.code).toBe(EXIT.refused)
+      expect(missing.stderr).toContain('resource_missing')
+
+      const graced = await run(['keys', 'roll', record.id, '--grace', '90m', ...store])
+      expect(graced.code).toBe(EXIT.ok)
+      const until = /the old key (\S+) works until (\S+)$/m.exec(graced.stdout)
+      expect(until?.[1]).toBe(record.id)
+      expect(Date.parse(until?.[2] as string) - Date.now()).toBeGreaterThan(89 * 60_000)
+      expect(graced.stdout.trim().split('\n').at(-1)).toMatch(/^sk_test_/)
+      const newId = graced.stdout.split('  ')[0] as string
+      const stopped = await run(['keys', 'roll', newId, ...store])
+      expect(stopped.code).toBe(EXIT.ok)
+      expect(stopped.stdout).toContain(`the old key ${newId} stopped working`)
+      expect(stopped.stdout).not.toContain('works until')
+    })
+
+    it('lists a client’s sessions in both modes and says when a session was already revoked', async () => {
+      expect((await run(['migrate', '--store', url as string])).code).toBe(EXIT.ok)
+      const { createPortcullis } = await import('../src/index.js')
+      const { openStore } = await import('../src/cli/open-store.js')
+      const opened = await openStore(url as string, naming)
+      const gate = createPortcullis({ store: opened.store, sessionSecret: randomBytes(32) })
+      const project = `proj_${randomBytes(6).toString('hex')}`
+      const keys = await gate.projects.provision(project)
+      const session = async (mode: 'test' | 'live', clientId: string) => {
+        const auth = await gate.authenticate(
+          { headers: { authorization: `Bearer ${keys[mode].secretKey.key}` } },
+          { credential: 'secret' },
+        )
+        if (!auth.ok) throw auth.error
+        return (await gate.sessions.create(auth.auth, { clientId })).session
+      }
+      const inTest = await session('test', 'u1')
+      const inLive = await session('live', 'u1')
+      await session('test', 'someone-else')
+      await gate.close()
+      await opened.close()
+      const store = ['--store', url as string]
+      const list = (...extra: string[]) =>
+        run(['sessions', 'list', '--project', project, '--client-id', 'u1', ...store, ...extra])
+
+      const both = await list()
+      expect(both.code).toBe(EXIT.ok)
+      const [header, ...rows] = both.stdout.trim().split('\n')
+      expect(header?.split(/ {2,}/)).toEqual([
+        'id',
+        'mode',
+        'state',
+        'created',
+        'expires',
+        'absolute cap',
+        'revoked',
+      ])
+      expect(rows.map((row) => row.split(/ +/).slice(0, 3))).toEqual([
+        [inTest.id, 'test', 'active'],
+        [inLive.id, 'live', 'active'],
+      ])
+      expect(rows[0]?.split(/ +/).slice(3)).toEqual([
+        new Date(inTest.createdAt).toISOString(),
+        new Date(inTest.expiresAt).toISOString(),
+        new Date(inTest.maxExpiresAt).toISOString(),
+        '-',
+      ])
+      expect(
+        (await list('--mode', 'live', '--json')).json().map((s: { id: string }) => s.id),
+      ).toEqual([inLive.id])
+
+      const first = await run(['sessions', 'revoke', inTest.id, ...store, '--json'])
+      expect(first.code).toBe(EXIT.ok)
+      const { revokedAt, alreadyRevoked } = first.json()
+      expect(alreadyRevoked).toBe(false)
+      const again = await run(['sessions', 'revoke', inTest.id, ...store])
+      expect(again.code).toBe(EXIT.ok)
+      expect(again.stdout).toContain(
+        `session ${inTest.id} was already revoked at ${new Date(revokedAt).toISOString()}`,
+      )
+      expect(
+        (await run(['sessions', 'revoke', inTest.id, ...store, '--json'])).json(),
+      ).toMatchObject({ id: inTest.id, revokedAt, alreadyRevoked: true })
+      const after = await list('--mode', 'test')
+      expect(after.stdout).toMatch(
+        new RegExp(`^${inTest.id} +test +revoked .* ${new Date(revokedAt).toISOString()}$`, 'm'),
+      )
+      const nobody = await run([
+        'sessions',
+        'list',
+        '--project',
+        project,
+        '--client-id',
+        'nobody',
+        ...store,
+      ])
+      expect(nobody.stdout).toContain('(no sessions for client "nobody"')
+    })
   })
 }
 
@@ -178,6 +312,16 @@ describe('the portcullis CLI', () => {
   it('recommends PORTCULLIS_STORE over --store for a URL with a password', async () => {
     const help = (await cli(['--help'])).stdout
     expect(help).toMatch(/prefer setting\s+PORTCULLIS_STORE for a URL with a password/)
+  })
+
+  it('documents every command in --help', async () => {
+    const help = (await cli(['--help'])).stdout
+    expect(COMMAND_NAMES).toEqual(
+      expect.arrayContaining(['projects list', 'keys get', 'sessions list']),
+    )
+    for (const command of COMMAND_NAMES) expect(help).toContain(`\n  ${command}`)
+    expect(help).toContain('sessions list --project <id> --client-id <id> [--mode <m>]')
+    expect(help).toContain('keys roll <keyId> [--grace <duration>]')
   })
 
   it('answers usage errors with exit code 2 and store outages with 3', async () => {
@@ -206,6 +350,130 @@ describe('the portcullis CLI', () => {
     ])
     expect(pgDown.code).toBe(EXIT.unavailable)
   })
+
+  it('names the flag a mistyped one was meant to be', async () => {
+    const typo = await cli(['keys', 'list', '--projet', 'p', '--store', 'sqlite::memory:'])
+    expect(typo.code).toBe(EXIT.usage)
+    expect(typo.stderr).toContain('unknown option --projet (did you mean --project?)')
+    const grace = await cli(['keys', 'roll', 'key_x', '--grce=1h', '--store', 'sqlite::memory:'])
+    expect(grace.stderr).toContain('unknown option --grce (did you mean --grace?)')
+    const far = await cli(['keys', 'list', '--frobnicate', '--store', 'sqlite::memory:'])
+    expect(far.stderr).toContain('unknown option --frobnicate\n')
+    const command = await cli(['keys', 'lst', '--store', 'sqlite::memory:'])
+    expect(command.code).toBe(EXIT.usage)
+    expect(command.stderr).toContain('unknown command "keys lst" (did you mean "keys list"?)')
+  })
+
+  it('states duration limits in the unit the user typed', async () => {
+    const roll = (grace: string) =>
+      cli(['keys', 'roll', 'key_x', '--grace', grace, '--store', 'sqlite::memory:'])
+    const days = await roll('30d')
+    expect(days.code).toBe(EXIT.usage)
+    expect(days.stderr).toBe('portcullis: --grace must be at most 7d\n')
+    expect((await roll('169h')).stderr).toContain('--grace must be at most 168h')
+    expect((await roll('700000s')).stderr).toContain('--grace must be at most 604800s')
+    // A bare number has no unit to answer in, and no unit everyone would assume.
+    expect((await roll('30')).stderr).toContain('--grace takes a duration such as 90s')
+  })
+
+  it('never creates a SQLite file but with migrate', async () => {
+    const file = join(dir, 'typo.db')
+    const listed = await cli(['keys', 'list', '--project', 'p', '--store', `sqlite:${file}`])
+    expect(listed.code).toBe(EXIT.usage)
+    expect(listed.stderr).toBe(
+      `portcullis: no such SQLite file: ${file}; run portcullis migrate --store sqlite:${file} to create it\n`,
+    )
+    expect((await cli(['projects', 'list', '--store', `sqlite:${file}`])).code).toBe(EXIT.usage)
+    expect(existsSync(file)).toBe(false)
+    expect((await cli(['migrate', '--store', `sqlite:${file}`])).code).toBe(EXIT.ok)
+    expect(existsSync(file)).toBe(true)
+    expect((await cli(['keys', 'list', '--project', 'p', '--store', `sqlite:${file}`])).code).toBe(
+      EXIT.ok,
+    )
+  })
+
+  it('tells an operator to run portcullis migrate, not migrate(db)', async () => {
+    const file = join(dir, 'unmigrated.db')
+    writeFileSync(file, '') // an empty file is an empty SQLite database
+    const listed = await cli(['keys', 'list', '--project', 'p', '--store', `sqlite:${file}`])
+    expect(listed.code).toBe(EXIT.unavailable)
+    expect(listed.stderr).toContain('run portcullis migrate')
+    expect(listed.stderr).not.toContain('migrate(db)')
+    expect(listed.stderr).toContain('cause: no such table')
+  })
+
+  it('names PORTCULLIS_REVEAL_KEY when revealing without it', async () => {
+    const store = ['--store', `sqlite:${join(dir, 'reveal.db')}`]
+    expect((await cli(['migrate', ...store])).code).toBe(EXIT.ok)
+    const { test } = (
+      await cli(['projects', 'provision', 'proj_reveal', ...store, '--json'])
+    ).json()
+    const without = await cli(['keys', 'reveal', test.secretKey.record.id, ...store], {
+      PORTCULLIS_REVEAL_KEY: undefined,
+    })
+    expect(without.code).toBe(EXIT.refused)
+    expect(without.stderr).toContain('needs PORTCULLIS_REVEAL_KEY')
+    const other = await cli(['keys', 'reveal', test.secretKey.record.id, ...store], {
+      PORTCULLIS_REVEAL_KEY: randomBytes(32).toString('base64url'),
+    })
+    expect(other.stderr).toContain('PORTCULLIS_REVEAL_KEY must be the revealKey')
+    // Rolled without it, the new key can never be shown; the message says so and what to do.
+    const rolled = await cli(['keys', 'roll', test.secretKey.record.id, ...store, '--json'], {
+      PORTCULLIS_REVEAL_KEY: undefined,
+    })
+    const sealed = await cli(['keys', 'reveal', rolled.json().record.id, ...store])
+    expect(sealed.code).toBe(EXIT.refused)
+    expect(sealed.stderr).toContain('roll it with PORTCULLIS_REVEAL_KEY set')
+    // A malformed one is a configuration mistake, named as such, not a store outage.
+    const malformed = await cli(['keys', 'list', '--project', 'p', ...store], {
+      PORTCULLIS_REVEAL_KEY: 'short',
+    })
+    expect(malformed.code).toBe(EXIT.usage)
+    expect(malformed.stderr).toContain('PORTCULLIS_REVEAL_KEY must be exactly 32 bytes')
+  })
+
+  it.skipIf(stores[1]?.[1] === null)(
+    'shows why the database refused, never the password in the URL',
+    async () => {
+      const password = `pw-${randomBytes(6).toString('hex')}`
+      const base = new URL(serviceUrls.postgres)
+      base.password = password
+      base.pathname = '/portcullis_no_such_db'
+      for (const args of [
+        ['keys', 'list', '--project', 'p', '--store', base.href],
+        ['migrate', '--store', base.href],
+      ]) {
+        const failed = await cli(args)
+        expect(failed.code).toBe(EXIT.unavailable)
+        expect(failed.stderr).toContain('cause: database "portcullis_no_such_db" does not exist')
+        expect(failed.stderr).not.toContain(password)
+      }
+      const fromEnv = await cli(['projects', 'list'], { PORTCULLIS_STORE: base.href })
+      expect(fromEnv.stderr).toContain('does not exist')
+      expect(fromEnv.stderr).not.toContain(password)
+      const down = await cli([
+        'keys',
+        'list',
+        '--project',
+        'p',
+        '--store',
+        `postgres://u:${password}@127.0.0.1:1/x`,
+      ])
+      expect(down.code).toBe(EXIT.unavailable)
+      expect(down.stderr).toContain('cause: connect ECONNREFUSED')
+      expect(down.stderr).not.toContain(password)
+      const malformed = await cli([
+        'keys',
+        'list',
+        '--project',
+        'p',
+        '--store',
+        `postgres://u:${password}@127.0.0.1:port/x`,
+      ])
+      expect(malformed.code).toBe(EXIT.usage)
+      expect(malformed.stderr).not.toContain(password)
+    },
+  )
 
   it('runs as the package bin', async () => {
     const run = promisify(execFile)

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,6 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { createApp as createExpressApp } from '../examples/express/app.js'
 import { createApp as createKoaApp } from '../examples/koa/app.js'
 import { startDemo } from '../examples/shared/demo.js'
+import { runCli } from '../src/cli/cli.js'
 
 const run = promisify(execFile)
 const scratch = mkdtempSync(join(tmpdir(), 'portcullis-examples-'))
@@ -16,9 +18,21 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }))
 const root = fileURLToPath(new URL('..', import.meta.url))
 const children: ChildProcess[] = []
 
-afterEach(() => {
-  for (const child of children.splice(0)) child.kill('SIGTERM')
-})
+/** Stops every example server started so far and waits until each has exited. */
+async function stopServers(): Promise<void> {
+  await Promise.all(
+    children.splice(0).map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          child.once('exit', () => resolve())
+          child.kill('SIGTERM')
+        }),
+    ),
+  )
+}
+
+afterEach(stopServers)
 
 /** Starts an example server on a free port and resolves with everything it printed up to its walk-through. */
 function startServer(
@@ -143,6 +157,129 @@ describe.each([
   })
 })
 
+/** The CLI as an operator runs it on an example's store; resolves with what it printed. */
+async function operator(args: string[], env: Record<string, string> = {}) {
+  let stdout = ''
+  let stderr = ''
+  const code = await runCli(args, {
+    stdout: (text) => {
+      stdout += text
+    },
+    stderr: (text) => {
+      stderr += text
+    },
+    env,
+  })
+  expect(stderr).toBe('')
+  expect(code).toBe(0)
+  return stdout
+}
+
+const origin = (banner: string) => /listening on (http:\S+)/.exec(banner)?.[1] as string
+const shownKey = (banner: string, label: string) =>
+  new RegExp(`${label} +((?:sk|pk)_(?:test|live)_[0-9A-Za-z]+)`).exec(banner)?.[1]
+const status = async (banner: string, key: string) =>
+  (await fetch(`${origin(banner)}/v1/account`, { headers: { authorization: `Bearer ${key}` } }))
+    .status
+/** The indented command the banner prints for a key it cannot show, run as printed. */
+async function runHint(banner: string, start: RegExp): Promise<string> {
+  const line = banner.split('\n').find((text) => start.test(text))
+  expect(line, `no line matching ${start} in:\n${banner}`).toBeDefined()
+  return (await run('bash', ['-c', line as string], { cwd: root })).stdout.trim()
+}
+
+describe.each([
+  ['Express', 'examples/express/server.ts'],
+  ['Koa', 'examples/koa/server.ts'],
+])('the %s example after an operator', (_framework, script) => {
+  it('shows the current keys once the CLI rolled them, and says how to get one it cannot show', async () => {
+    const dir = mkdtempSync(join(scratch, 'rolled-'))
+    const store = ['--store', `sqlite:${join(dir, 'example.db')}`]
+    const first = await startServer(script, dir)
+    const original = shownKey(first, 'test secret key') as string
+    await stopServers()
+    const { revealKey } = JSON.parse(readFileSync(join(dir, 'example-secrets.json'), 'utf8'))
+    const listed = JSON.parse(
+      await operator([
+        'keys',
+        'list',
+        '--project',
+        'proj_demo',
+        '--type',
+        'secret',
+        ...store,
+        '--json',
+      ]),
+    ) as { id: string; mode: string }[]
+    const idOf = (mode: string) => listed.find((record) => record.mode === mode)?.id as string
+
+    // With a grace period the rolled key still works, yet the banner shows its replacement.
+    const graced = JSON.parse(
+      await operator(['keys', 'roll', idOf('test'), '--grace', '1h', ...store, '--json'], {
+        PORTCULLIS_REVEAL_KEY: revealKey,
+      }),
+    )
+    const live = JSON.parse(await operator(['keys', 'roll', idOf('live'), ...store, '--json']))
+    const second = await startServer(script, dir)
+    expect(shownKey(second, 'test secret key')).toBe(graced.key)
+    expect(second).toContain(
+      `live secret key       ${live.record.redacted} (live keys are shown once`,
+    )
+    expect(await status(second, graced.key)).toBe(200)
+    expect(await status(second, original)).toBe(200)
+    await stopServers()
+
+    // Rolled without the reveal key: redacted, with a route to a usable key that works as printed.
+    const sealed = JSON.parse(
+      await operator(['keys', 'roll', graced.record.id, ...store, '--json']),
+    )
+    const third = await startServer(script, dir)
+    expect(third).toContain(
+      `test secret key       ${sealed.record.redacted} (cannot be shown again: see below)`,
+    )
+    expect(shownKey(third, 'test secret key')).toBeUndefined()
+    expect(third).toContain('Try it, after setting SK to a test secret key:')
+    const routeRoll = JSON.parse(await runHint(third, /^ {2}curl -s -X POST \S+\/roll /))
+    const viaRoute = routeRoll.key
+    expect(viaRoute).toMatch(/^sk_test_/)
+    expect(await status(third, viaRoute)).toBe(200)
+    expect(await status(third, sealed.key)).toBe(401)
+    await stopServers()
+    const fourth = await startServer(script, dir)
+    expect(shownKey(fourth, 'test secret key')).toBe(viaRoute)
+    await stopServers()
+
+    // The CLI form of the hint, run as printed, then a restart.
+    await operator(['keys', 'roll', routeRoll.record.id, ...store])
+    const fifth = await startServer(script, dir)
+    const printed = (await runHint(fifth, /^ {2}PORTCULLIS_REVEAL_KEY=/)).split('\n').at(-1)
+    await stopServers()
+    const sixth = await startServer(script, dir)
+    expect(shownKey(sixth, 'test secret key')).toBe(printed)
+    const [account] = await walkThrough(sixth)
+    expect(JSON.parse(account as string)).toMatchObject({
+      projectId: 'proj_demo',
+      credential: 'secret',
+    })
+  }, 120_000)
+
+  it('says which port is in use and exits non-zero', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const { port } = blocker.address() as { port: number }
+    try {
+      const failed = await startServer(script, undefined, { PORT: String(port) }).then(
+        (banner) => `started anyway:\n${banner}`,
+        (error: Error) => error.message,
+      )
+      expect(failed).toMatch(/server exited with [1-9]/)
+      expect(failed).toContain(`port ${port} is in use; set PORT`)
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve))
+    }
+  })
+})
+
 describe.each([
   ['Express', createExpressApp],
   ['Koa', (gate: Parameters<typeof createExpressApp>[0]) => createKoaApp(gate).callback()],
@@ -151,7 +288,7 @@ describe.each([
     process.env.PORTCULLIS_EXAMPLE_DIR = mkdtempSync(join(scratch, 'in-process-'))
     const demo = await startDemo()
     const app = createApp(demo.gate)
-    const sk = demo.keys.live.secretKey
+    const sk = demo.keys.live.secretKey.key as string
     const missing = await request(app)
       .post('/v1/client-sessions')
       .set('Authorization', `Bearer ${sk}`)

@@ -2,11 +2,13 @@
 // and the banner with the four keys and the curl walk-through.
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type RequestListener } from 'node:http'
 import { join } from 'node:path'
 import {
   createPortcullis,
   createTokenCheck,
   isPortcullisError,
+  type KeyRecord,
   type OperatorEvent,
   type Portcullis,
   type PortcullisStore,
@@ -20,10 +22,25 @@ let adminToken = process.env.ADMIN_TOKEN ?? randomBytes(16).toString('hex')
 // Fail-closed: an empty or short ADMIN_TOKEN stops the example at start-up.
 let isAdminToken = createTokenCheck(adminToken, 'ADMIN_TOKEN')
 
-/** The demo project's keys as the banner shows them: live keys only when just created. */
+/** One of the demo project's keys as the banner shows it. */
+export interface DemoKey {
+  /** The key's id; null when the project has no such key. */
+  readonly id: string | null
+  /** The key itself when this example can show it: just created, or a test key revealed. */
+  readonly key: string | null
+  /** What the banner prints in its place. */
+  readonly display: string
+  /**
+   * A test key this example cannot decrypt (rolled or created by someone without its reveal
+   * key, e.g. the CLI without PORTCULLIS_REVEAL_KEY): the banner says how to get a usable one.
+   */
+  readonly needsRoll: boolean
+}
+
+/** The demo project's current keys: live ones only as their redacted form after a restart. */
 export interface DemoKeys {
-  test: { secretKey: string; publishableKey: string }
-  live: { secretKey: string; publishableKey: string }
+  test: { secretKey: DemoKey; publishableKey: DemoKey }
+  live: { secretKey: DemoKey; publishableKey: DemoKey }
 }
 
 export interface Demo {
@@ -32,6 +49,8 @@ export interface Demo {
   keys: DemoKeys
   /** Says which store the example runs on, for the banner. */
   storeDescription: string
+  /** Where the CLI finds the example's store and secrets; null on the memory store. */
+  files: { storeUrl: string; secretsFile: string } | null
   close(): Promise<void>
 }
 
@@ -55,6 +74,7 @@ async function openStore(): Promise<{
   store: PortcullisStore
   secrets: Secrets
   description: string
+  files: Demo['files']
   close: () => Promise<void>
 }> {
   const dir = process.env.PORTCULLIS_EXAMPLE_DIR ?? '.portcullis'
@@ -74,6 +94,7 @@ async function openStore(): Promise<{
       store: new MemoryStore(),
       secrets: newSecrets(),
       description: 'memory (new keys on every start; install better-sqlite3 to keep them)',
+      files: null,
       close: async () => {},
     }
   }
@@ -90,6 +111,7 @@ async function openStore(): Promise<{
     store,
     secrets: JSON.parse(readFileSync(secretsFile, 'utf8')) as Secrets,
     description: `SQLite file ${file} (keys survive restarts; delete ${dir} to start over)`,
+    files: { storeUrl: `sqlite:${file}`, secretsFile },
     close: async () => {
       await store.close()
       await db.destroy()
@@ -111,9 +133,15 @@ export async function startDemo(): Promise<Demo> {
   let keys: DemoKeys
   try {
     const { test, live } = await gate.projects.provision(DEMO_PROJECT)
+    const shown = ({ key, record }: { key: string; record: KeyRecord }): DemoKey => ({
+      id: record.id,
+      key,
+      display: key,
+      needsRoll: false,
+    })
     keys = {
-      test: { secretKey: test.secretKey.key, publishableKey: test.publishableKey.key },
-      live: { secretKey: live.secretKey.key, publishableKey: live.publishableKey.key },
+      test: { secretKey: shown(test.secretKey), publishableKey: shown(test.publishableKey) },
+      live: { secretKey: shown(live.secretKey), publishableKey: shown(live.publishableKey) },
     }
   } catch (error) {
     if (!isPortcullisError(error) || error.code !== 'project_exists') throw error
@@ -124,6 +152,7 @@ export async function startDemo(): Promise<Demo> {
     projectId: DEMO_PROJECT,
     keys,
     storeDescription: opened.description,
+    files: opened.files,
     close: async () => {
       await gate.close()
       await opened.close()
@@ -131,17 +160,54 @@ export async function startDemo(): Promise<Demo> {
   }
 }
 
-/** After a restart: test keys revealed again, live keys only as their redacted form. */
+/**
+ * After a restart: the current key of each kind (never one that was rolled, even while its
+ * grace period lets it work), test keys revealed again, live keys only as their redacted form.
+ */
 async function findKeys(gate: Portcullis): Promise<DemoKeys> {
-  const records = (await gate.keys.list(DEMO_PROJECT)).filter(
+  const now = Date.now()
+  const current = (await gate.keys.list(DEMO_PROJECT)).filter(
     (record) =>
-      record.type !== 'client' && (record.expiresAt === null || record.expiresAt > Date.now()),
+      record.type !== 'client' &&
+      record.rolledToId === null &&
+      (record.expiresAt === null || record.expiresAt > now),
   )
-  const pick = async (mode: 'test' | 'live', type: 'secret' | 'publishable') => {
-    const record = records.find((candidate) => candidate.mode === mode && candidate.type === type)
-    if (record === undefined) return '(none: create one with the admin API or the CLI)'
-    if (mode === 'test') return gate.keys.reveal(record.id)
-    return `${record.redacted} (live keys are shown once; roll it to get a new one)`
+  const pick = async (mode: 'test' | 'live', type: 'secret' | 'publishable'): Promise<DemoKey> => {
+    // Newest first; a key limited to some addresses only if no other one is left, since the
+    // walk-through calls from this machine.
+    const candidates = current
+      .filter((record) => record.mode === mode && record.type === type)
+      .reverse()
+      .sort((a, b) => Number(a.allowedIps.length > 0) - Number(b.allowedIps.length > 0))
+    const record = candidates[0]
+    if (record === undefined) {
+      return {
+        id: null,
+        key: null,
+        display: '(none: create one with the admin API or the CLI)',
+        needsRoll: false,
+      }
+    }
+    if (mode === 'live') {
+      return {
+        id: record.id,
+        key: null,
+        display: `${record.redacted} (live keys are shown once; roll it to get a new one)`,
+        needsRoll: false,
+      }
+    }
+    try {
+      const key = await gate.keys.reveal(record.id)
+      return { id: record.id, key, display: key, needsRoll: false }
+    } catch (error) {
+      if (!isPortcullisError(error) || error.code !== 'key_not_revealable') throw error
+      return {
+        id: record.id,
+        key: null,
+        display: `${record.redacted} (cannot be shown again: see below)`,
+        needsRoll: true,
+      }
+    }
   }
   return {
     test: {
@@ -155,24 +221,66 @@ async function findKeys(gate: Portcullis): Promise<DemoKeys> {
   }
 }
 
+/** Quotes a word for a POSIX shell when it needs it. */
+const shellWord = (word: string) =>
+  /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
+
+/**
+ * How to turn a test key this example cannot show into one it can: roll it again with the
+ * example's reveal key, through the admin route (the server has that key) or the CLI.
+ */
+function rollHints(origin: string, demo: Demo): string[] {
+  const { test } = demo.keys
+  const sealed = [
+    ['test secret key', test.secretKey],
+    ['test publishable key', test.publishableKey],
+  ] as const
+  const lines: string[] = []
+  for (const [label, key] of sealed) {
+    if (!key.needsRoll || key.id === null) continue
+    lines.push(
+      '',
+      `The ${label} ${key.id} cannot be shown here: it was made without this example's`,
+      'reveal key (by the CLI without PORTCULLIS_REVEAL_KEY?), and only the command that made it',
+      'printed it. To get one this example shows, roll it again, through the admin route (the new',
+      'key is the answer\'s "key"):',
+      `  curl -s -X POST ${origin}/v1/admin/keys/${key.id}/roll -H "X-Admin-Token: ${adminToken}" -H "Content-Type: application/json" -d '{}'`,
+    )
+    if (demo.files !== null) {
+      const revealKey = `node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).revealKey' ${shellWord(demo.files.secretsFile)}`
+      lines.push(
+        "or with the CLI and the reveal key from the example's secrets file, then restart:",
+        `  PORTCULLIS_REVEAL_KEY=$(${revealKey}) npx tsx src/cli/main.ts keys roll ${key.id} --store ${shellWord(demo.files.storeUrl)}`,
+      )
+    }
+  }
+  return lines
+}
+
 /** The banner: where it listens, the four keys, and the curl calls that walk through it. */
 export function banner(framework: string, origin: string, demo: Demo): string {
   const { test, live } = demo.keys
-  const sk = test.secretKey
-  const pk = test.publishableKey
+  // Without a test key to show, the walk-through names shell variables the reader sets.
+  const sk = test.secretKey.key ?? '$SK'
+  const pk = test.publishableKey.key ?? '$PK'
   const json = `-H "Content-Type: application/json"`
   const token = `node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).clientSessionToken'`
+  const missing = [
+    test.secretKey.key === null ? 'SK to a test secret key' : '',
+    test.publishableKey.key === null ? 'PK to a test publishable key' : '',
+  ].filter((text) => text !== '')
   return [
     `portcullis ${framework} example listening on ${origin}`,
     `store: ${demo.storeDescription}`,
     '',
     `project ${demo.projectId}:`,
-    `  test secret key       ${sk}`,
-    `  test publishable key  ${pk}`,
-    `  live secret key       ${live.secretKey}`,
-    `  live publishable key  ${live.publishableKey}`,
+    `  test secret key       ${test.secretKey.display}`,
+    `  test publishable key  ${test.publishableKey.display}`,
+    `  live secret key       ${live.secretKey.display}`,
+    `  live publishable key  ${live.publishableKey.display}`,
+    ...rollHints(origin, demo),
     '',
-    'Try it:',
+    missing.length === 0 ? 'Try it:' : `Try it, after setting ${missing.join(' and ')}:`,
     `curl -s ${origin}/v1/account -H "Authorization: Bearer ${sk}"`,
     `curl -s ${origin}/v1/config -H "Authorization: Bearer ${pk}"`,
     `curl -s ${origin}/v1/config -H "Authorization: Bearer ${sk}"`,
@@ -183,6 +291,40 @@ export function banner(framework: string, origin: string, demo: Demo): string {
     `curl -s ${origin}/v1/admin/projects/${demo.projectId}/keys?mode=test -H "X-Admin-Token: ${adminToken}"`,
     '',
   ].join('\n')
+}
+
+/**
+ * Serves `handler` on 127.0.0.1:$PORT (default 3000), prints the banner once listening, and
+ * closes the store on SIGINT or SIGTERM. A port that cannot be used ends the process with a
+ * line saying what to do instead of a stack trace.
+ */
+export function serve(framework: string, demo: Demo, handler: RequestListener): void {
+  const port = Number(process.env.PORT ?? 3000)
+  const fail = async (message: string) => {
+    console.error(message)
+    await demo.close()
+    process.exitCode = 1
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    void fail(
+      `PORT must be a port number from 0 to 65535 (got ${JSON.stringify(process.env.PORT)})`,
+    )
+    return
+  }
+  const server = createServer(handler)
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EADDRINUSE') void fail(`port ${port} is in use; set PORT to a free one`)
+    else if (error.code === 'EACCES')
+      void fail(`port ${port} needs privileges; set PORT to another`)
+    else void fail(`cannot listen on port ${port}: ${error.message}`)
+  })
+  server.listen(port, '127.0.0.1', () => {
+    const { port: actual } = server.address() as { port: number }
+    console.log(banner(framework, `http://127.0.0.1:${actual}`, demo))
+  })
+  const stop = () => server.close(() => void demo.close())
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
 }
 
 /** The demo's `authorize` hook: an operator is whoever sends the admin token. */

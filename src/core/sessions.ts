@@ -4,7 +4,7 @@ import { newSessionId } from './ids.js'
 import type { GateContext } from './options.js'
 import { type SessionRecord, toSessionRecord } from './records.js'
 import type { ClientScope, StoredSession } from './store.js'
-import { checkClientId, checkOpaqueId } from './validate.js'
+import { checkClientId, checkMode, checkOpaqueId, checkProjectId } from './validate.js'
 
 /** A newly issued Client Session Token. */
 export interface CreatedSession {
@@ -132,5 +132,20 @@ export function createSessionOperations(ctx: GateContext) {
     return sessions.map(toSessionRecord)
   }
 
-  return { create, refresh, revoke, revokeClient, list }
+  /**
+   * Operator form of `list`: the sessions on record (revoked ones included) of one client in one
+   * project and mode, without a secret key. Use it only where the caller is your own operator
+   * (an admin tool, the CLI), never with a project id a customer supplied.
+   */
+  async function listClient(scope: ClientScope): Promise<SessionRecord[]> {
+    const checked: ClientScope = {
+      projectId: checkProjectId(scope?.projectId),
+      mode: checkMode(scope?.mode),
+      clientId: checkClientId(scope?.clientId),
+    }
+    const sessions = await ctx.call(() => ctx.store.listClientSessions(checked))
+    return sessions.map(toSessionRecord)
+  }
+
+  return { create, refresh, revoke, revokeClient, list, listClient }
 }
