@@ -66,7 +66,7 @@ const BUSY_CODES = new Set([
 ])
 
 /** Why the database could not answer, as far as the driver's error tells. */
-export type SqlFailureKind = 'unreachable' | 'busy' | 'read_only' | 'schema' | 'query'
+export type SqlFailureKind = 'unreachable' | 'refused' | 'busy' | 'read_only' | 'schema' | 'query'
 
 /** Sorts a driver error into the kinds an operator acts on differently. */
 export function classifySqlError(error: unknown): SqlFailureKind {
@@ -75,6 +75,17 @@ export function classifySqlError(error: unknown): SqlFailureKind {
   // PostgreSQL SQLSTATE classes: 08 connection exception, 53 insufficient resources,
   // 57P0x server shutting down / terminated, 57014 statement_timeout, 55P03 lock_timeout.
   if (/^08/.test(code) || /^53/.test(code) || /^57P0/.test(code)) return 'unreachable'
+  // Reached, but it will not let us in: no such database (3D000, ER_BAD_DB_ERROR), failed
+  // authentication (28xxx, ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR).
+  if (
+    code === '3D000' ||
+    /^28/.test(code) ||
+    code === 'ER_BAD_DB_ERROR' ||
+    code === 'ER_ACCESS_DENIED_ERROR' ||
+    code === 'ER_DBACCESS_DENIED_ERROR'
+  ) {
+    return 'refused'
+  }
   if (code === '57014' || code === '55P03' || isRetryableConflict(error)) return 'busy'
   if (code === '25006' || code === 'ER_OPTION_PREVENTS_STATEMENT') return 'read_only'
   if (code === '42P01' || code === 'ER_NO_SUCH_TABLE' || code === 'ER_BAD_FIELD_ERROR')
@@ -106,6 +117,8 @@ export function classifySqlError(error: unknown): SqlFailureKind {
 
 const MESSAGES: Readonly<Record<SqlFailureKind, string>> = {
   unreachable: 'the database is unreachable or the connection was lost',
+  refused:
+    'the database refused the connection (no such database, or authentication failed; check the connection settings)',
   busy: 'the database did not answer in time (timeout, lock or deadlock)',
   read_only: 'the database refuses writes (read-only)',
   schema: 'the portcullis tables are missing or outdated; run migrate(db)',
