@@ -1,6 +1,7 @@
 import { type QueryExecutorProvider, sql } from 'kysely'
 import { resolveDialect, type SqlDatabase, type SqlDialectName, withoutPlugins } from './dialect.js'
-import { getMigrations, migrationsTableStatement, type SqlMigration } from './migrations.js'
+import { getMigrations, type SqlMigration } from './migrations.js'
+import { migrationsTableStatement } from './render-ddl.js'
 import { integer, type SqlRow, text } from './rows.js'
 import { checkTablePrefix, tableNames } from './schema.js'
 import { inTransaction } from './transaction.js'

@@ -1,5 +1,17 @@
 import type { SqlDialectName } from './dialect.js'
-import { checkTablePrefix, DEFAULT_TABLE_PREFIX, type TableNames, tableNames } from './schema.js'
+import { renderChange } from './render-ddl.js'
+import { checkTablePrefix, DEFAULT_TABLE_PREFIX, tableNames } from './schema.js'
+import {
+  column,
+  createTable,
+  epochMs,
+  id,
+  jsonText,
+  type MigrationDefinition,
+  nullableColumn,
+  serial,
+  text,
+} from './schema-definition.js'
 
 /** One schema step: statements run in order, recorded under `name` once they all succeeded. */
 export interface SqlMigration {
@@ -10,170 +22,82 @@ export interface SqlMigration {
 }
 
 /*
- * Column choices, the same in every dialect:
- * - Timestamps and durations are BIGINT epoch milliseconds (INTEGER in SQLite).
- * - `keys.seq` orders keys by insertion ("creation order"), also when two share a createdAt.
- * - `changes.seq` is the cursor `watch()` polls by; SQLite needs AUTOINCREMENT so that a
- *   pruned, empty table never hands out a number twice.
- * - MySQL/MariaDB: identifiers and hashes are VARBINARY, so comparisons are exact bytes: no
- *   case folding (default collations are case-insensitive) and no trailing-space padding
- *   (`utf8mb4_bin` pads, so 'bob' and 'bob ' would be one client). PostgreSQL's and SQLite's
- *   default text comparison is already exact.
- * - `allowed_ips` is a JSON array of strings, stored as text.
+ * The schema, as the migrations that build it. A shipped migration never changes: databases
+ * that ran it will not run it again. Change the schema with a new step instead, e.g.
+ *   { name: '002_key_metadata', changes: [addColumns('keys', [nullableColumn('metadata', jsonText())])] }
+ * then run `npm run write:migrations` to add its `.sql` files.
  */
+const MIGRATIONS: readonly MigrationDefinition[] = [
+  {
+    name: '001_init',
+    changes: [
+      createTable({
+        table: 'keys',
+        columns: [
+          // Orders a project's keys by creation, also when two share a createdAt.
+          column('seq', serial()),
+          column('id', id()),
+          column('project_id', id()),
+          column('type', text(16)),
+          column('mode', text(8)),
+          column('name', text(255)),
+          column('hash', id()),
+          column('prefix', text(64)),
+          column('last4', text(16)),
+          // A JSON array of strings.
+          column('allowed_ips', jsonText()),
+          nullableColumn('client_id', id(1024)),
+          column('created_at', epochMs()),
+          nullableColumn('expires_at', epochMs()),
+          nullableColumn('last_used_at', epochMs()),
+          nullableColumn('rolled_to_id', id()),
+          nullableColumn('rolled_from_id', id()),
+          nullableColumn('sealed_secret', text()),
+        ],
+        primaryKey: 'seq',
+        indexes: [
+          { suffix: 'id_key', columns: ['id'], unique: true },
+          { suffix: 'hash_key', columns: ['hash'], unique: true },
+          { suffix: 'project_idx', columns: ['project_id', 'seq'] },
+          // Most keys never expire; the pruner only looks for those that do.
+          { suffix: 'expires_idx', columns: ['expires_at'], skipNulls: true },
+        ],
+      }),
+      createTable({
+        table: 'sessions',
+        columns: [
+          column('id', id()),
+          column('project_id', id()),
+          column('mode', text(8)),
+          column('client_id', id(1024)),
+          column('created_at', epochMs()),
+          column('idle_timeout_ms', epochMs()),
+          column('expires_at', epochMs()),
+          column('max_expires_at', epochMs()),
+          nullableColumn('revoked_at', epochMs()),
+        ],
+        primaryKey: 'id',
+        indexes: [
+          { suffix: 'client_idx', columns: ['project_id', 'mode', 'client_id'] },
+          { suffix: 'expires_idx', columns: ['expires_at'] },
+        ],
+      }),
+      createTable({
+        table: 'changes',
+        columns: [
+          // The cursor `watch()` polls by.
+          column('seq', serial()),
+          column('payload', jsonText()),
+          column('created_at', epochMs()),
+        ],
+        primaryKey: 'seq',
+        indexes: [{ suffix: 'created_idx', columns: ['created_at'] }],
+      }),
+    ],
+  },
+]
 
-function postgresInit(t: TableNames): string[] {
-  return [
-    `CREATE TABLE IF NOT EXISTS ${t.keys} (
-  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  id text NOT NULL,
-  project_id text NOT NULL,
-  type text NOT NULL,
-  mode text NOT NULL,
-  name text NOT NULL,
-  hash text NOT NULL,
-  prefix text NOT NULL,
-  last4 text NOT NULL,
-  allowed_ips text NOT NULL,
-  client_id text,
-  created_at bigint NOT NULL,
-  expires_at bigint,
-  last_used_at bigint,
-  rolled_to_id text,
-  rolled_from_id text,
-  sealed_secret text
-)`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${t.keys}_id_key ON ${t.keys} (id)`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${t.keys}_hash_key ON ${t.keys} (hash)`,
-    `CREATE INDEX IF NOT EXISTS ${t.keys}_project_idx ON ${t.keys} (project_id, seq)`,
-    `CREATE INDEX IF NOT EXISTS ${t.keys}_expires_idx ON ${t.keys} (expires_at) WHERE expires_at IS NOT NULL`,
-    `CREATE TABLE IF NOT EXISTS ${t.sessions} (
-  id text PRIMARY KEY,
-  project_id text NOT NULL,
-  mode text NOT NULL,
-  client_id text NOT NULL,
-  created_at bigint NOT NULL,
-  idle_timeout_ms bigint NOT NULL,
-  expires_at bigint NOT NULL,
-  max_expires_at bigint NOT NULL,
-  revoked_at bigint
-)`,
-    `CREATE INDEX IF NOT EXISTS ${t.sessions}_client_idx ON ${t.sessions} (project_id, mode, client_id)`,
-    `CREATE INDEX IF NOT EXISTS ${t.sessions}_expires_idx ON ${t.sessions} (expires_at)`,
-    `CREATE TABLE IF NOT EXISTS ${t.changes} (
-  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  payload text NOT NULL,
-  created_at bigint NOT NULL
-)`,
-    `CREATE INDEX IF NOT EXISTS ${t.changes}_created_idx ON ${t.changes} (created_at)`,
-  ]
-}
-
-function mysqlInit(t: TableNames): string[] {
-  // Indexes are declared inside CREATE TABLE: MySQL has no CREATE INDEX IF NOT EXISTS, and a
-  // table then appears together with its indexes (MySQL DDL is not transactional).
-  const table = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin'
-  return [
-    `CREATE TABLE IF NOT EXISTS ${t.keys} (
-  seq BIGINT NOT NULL AUTO_INCREMENT,
-  id VARBINARY(128) NOT NULL,
-  project_id VARBINARY(128) NOT NULL,
-  type VARCHAR(16) NOT NULL,
-  mode VARCHAR(8) NOT NULL,
-  name VARCHAR(255) NOT NULL,
-  hash VARBINARY(128) NOT NULL,
-  prefix VARCHAR(64) NOT NULL,
-  last4 VARCHAR(16) NOT NULL,
-  allowed_ips TEXT NOT NULL,
-  client_id VARBINARY(1024) NULL,
-  created_at BIGINT NOT NULL,
-  expires_at BIGINT NULL,
-  last_used_at BIGINT NULL,
-  rolled_to_id VARBINARY(128) NULL,
-  rolled_from_id VARBINARY(128) NULL,
-  sealed_secret TEXT NULL,
-  PRIMARY KEY (seq),
-  UNIQUE KEY ${t.keys}_id_key (id),
-  UNIQUE KEY ${t.keys}_hash_key (hash),
-  KEY ${t.keys}_project_idx (project_id, seq),
-  KEY ${t.keys}_expires_idx (expires_at)
-) ${table}`,
-    `CREATE TABLE IF NOT EXISTS ${t.sessions} (
-  id VARBINARY(128) NOT NULL,
-  project_id VARBINARY(128) NOT NULL,
-  mode VARCHAR(8) NOT NULL,
-  client_id VARBINARY(1024) NOT NULL,
-  created_at BIGINT NOT NULL,
-  idle_timeout_ms BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  max_expires_at BIGINT NOT NULL,
-  revoked_at BIGINT NULL,
-  PRIMARY KEY (id),
-  KEY ${t.sessions}_client_idx (project_id, mode, client_id),
-  KEY ${t.sessions}_expires_idx (expires_at)
-) ${table}`,
-    `CREATE TABLE IF NOT EXISTS ${t.changes} (
-  seq BIGINT NOT NULL AUTO_INCREMENT,
-  payload TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  PRIMARY KEY (seq),
-  KEY ${t.changes}_created_idx (created_at)
-) ${table}`,
-  ]
-}
-
-function sqliteInit(t: TableNames): string[] {
-  return [
-    `CREATE TABLE IF NOT EXISTS ${t.keys} (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL,
-  project_id TEXT NOT NULL,
-  type TEXT NOT NULL,
-  mode TEXT NOT NULL,
-  name TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  prefix TEXT NOT NULL,
-  last4 TEXT NOT NULL,
-  allowed_ips TEXT NOT NULL,
-  client_id TEXT,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER,
-  last_used_at INTEGER,
-  rolled_to_id TEXT,
-  rolled_from_id TEXT,
-  sealed_secret TEXT
-)`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${t.keys}_id_key ON ${t.keys} (id)`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${t.keys}_hash_key ON ${t.keys} (hash)`,
-    `CREATE INDEX IF NOT EXISTS ${t.keys}_project_idx ON ${t.keys} (project_id, seq)`,
-    `CREATE INDEX IF NOT EXISTS ${t.keys}_expires_idx ON ${t.keys} (expires_at) WHERE expires_at IS NOT NULL`,
-    `CREATE TABLE IF NOT EXISTS ${t.sessions} (
-  id TEXT PRIMARY KEY NOT NULL,
-  project_id TEXT NOT NULL,
-  mode TEXT NOT NULL,
-  client_id TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  idle_timeout_ms INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  max_expires_at INTEGER NOT NULL,
-  revoked_at INTEGER
-)`,
-    `CREATE INDEX IF NOT EXISTS ${t.sessions}_client_idx ON ${t.sessions} (project_id, mode, client_id)`,
-    `CREATE INDEX IF NOT EXISTS ${t.sessions}_expires_idx ON ${t.sessions} (expires_at)`,
-    `CREATE TABLE IF NOT EXISTS ${t.changes} (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  payload TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-)`,
-    `CREATE INDEX IF NOT EXISTS ${t.changes}_created_idx ON ${t.changes} (created_at)`,
-  ]
-}
-
-const INIT: Readonly<Record<SqlDialectName, (tables: TableNames) => string[]>> = {
-  postgres: postgresInit,
-  mysql: mysqlInit,
-  sqlite: sqliteInit,
-}
+const DIALECTS: readonly SqlDialectName[] = ['postgres', 'mysql', 'sqlite']
 
 /**
  * The migrations `migrate()` applies, in order, as SQL for one dialect and table prefix. Use it
@@ -193,31 +117,45 @@ export function getMigrations(
   dialect: SqlDialectName,
   options: { readonly tablePrefix?: string } = {},
 ): SqlMigration[] {
-  const build = INIT[dialect]
-  if (build === undefined) {
-    throw new TypeError(`getMigrations: dialect must be one of ${Object.keys(INIT).join(', ')}`)
+  if (!DIALECTS.includes(dialect)) {
+    throw new TypeError(`getMigrations: dialect must be one of ${DIALECTS.join(', ')}`)
   }
   const tables = tableNames(checkTablePrefix(options.tablePrefix, 'getMigrations'))
-  return [{ name: '001_init', statements: build(tables) }]
+  return MIGRATIONS.map(({ name, changes }) => ({
+    name,
+    statements: changes.flatMap((change) => renderChange(dialect, change, tables)),
+  }))
 }
 
-/** The bookkeeping table `migrate()` keeps; not part of the plain `.sql` files. */
-export function migrationsTableStatement(dialect: SqlDialectName, table: string): string {
-  const suffix =
-    dialect === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : ''
-  return `CREATE TABLE IF NOT EXISTS ${table} (name VARCHAR(128) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)${suffix}`
+const DIALECT_TITLES: Readonly<Record<SqlDialectName, string>> = {
+  postgres: 'PostgreSQL',
+  mysql: 'MySQL / MariaDB',
+  sqlite: 'SQLite',
 }
 
 /**
  * A migration as the text of its plain `.sql` file (default prefix), as shipped in
- * `adapters/sql/migrations/<dialect>/<name>.sql`; a test keeps the files equal to this.
+ * `adapters/sql/migrations/<dialect>/<name>.sql`.
  */
 export function renderMigrationFile(dialect: SqlDialectName, migration: SqlMigration): string {
   const header = [
-    `-- portcullis ${migration.name} for ${dialect === 'mysql' ? 'MySQL / MariaDB' : dialect === 'postgres' ? 'PostgreSQL' : 'SQLite'}.`,
+    `-- portcullis ${migration.name} for ${DIALECT_TITLES[dialect]}.`,
     `-- The same statements migrate() runs (adapters/sql/migrations.ts), for teams that apply`,
     `-- migrations with their own tools. Tables use the default prefix "${DEFAULT_TABLE_PREFIX}": replace`,
     '-- it everywhere if you configure another tablePrefix. Every statement is idempotent.',
   ]
   return `${header.join('\n')}\n\n${migration.statements.map((statement) => `${statement};`).join('\n\n')}\n`
+}
+
+/**
+ * Every shipped `.sql` file, by path under `adapters/sql/migrations/`: what
+ * `npm run write:migrations` writes and what a test compares the committed files with.
+ */
+export function migrationFiles(): { readonly path: string; readonly text: string }[] {
+  return DIALECTS.flatMap((dialect) =>
+    getMigrations(dialect).map((migration) => ({
+      path: `${dialect}/${migration.name}.sql`,
+      text: renderMigrationFile(dialect, migration),
+    })),
+  )
 }
