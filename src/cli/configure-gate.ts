@@ -1,0 +1,46 @@
+/** The gate the CLI works through, configured from the same environment as the application. */
+import { randomBytes } from 'node:crypto'
+import { isPortcullisError } from '../core/errors.js'
+import { createPortcullis, type Portcullis } from '../core/portcullis.js'
+import type { PortcullisStore } from '../core/store.js'
+import type { Env } from './command.js'
+import { UsageError } from './errors.js'
+
+export function configureGate(store: PortcullisStore, env: Env): Portcullis {
+  return configure(() =>
+    createPortcullis({
+      store,
+      // The CLI never signs a session token; the secret only satisfies the constructor.
+      sessionSecret: env.PORTCULLIS_SESSION_SECRET ?? randomBytes(32),
+      // Longer than the drivers' connect timeouts, so that their own reason reaches the user.
+      storeTimeoutMs: 10_000,
+      // The CLI authenticates nothing: a cache would only open a change feed to no purpose.
+      cache: false,
+      ...(env.PORTCULLIS_PEPPER === undefined ? {} : { pepper: env.PORTCULLIS_PEPPER }),
+      ...(env.PORTCULLIS_KEY_PREFIX === undefined ? {} : { keyPrefix: env.PORTCULLIS_KEY_PREFIX }),
+      ...(env.PORTCULLIS_REVEAL_KEY === undefined ? {} : { revealKey: env.PORTCULLIS_REVEAL_KEY }),
+    }),
+  )
+}
+
+/** The environment variable behind each gate option the CLI sets from one. */
+const OPTION_VARIABLES: Readonly<Record<string, string>> = {
+  revealKey: 'PORTCULLIS_REVEAL_KEY',
+  pepper: 'PORTCULLIS_PEPPER',
+  keyPrefix: 'PORTCULLIS_KEY_PREFIX',
+  sessionSecret: 'PORTCULLIS_SESSION_SECRET',
+}
+
+/** The gate refusing its options means an environment variable is wrong, not the store. */
+function configure<T>(build: () => T): T {
+  try {
+    return build()
+  } catch (error) {
+    if (isPortcullisError(error)) throw error
+    const message = (error as Error).message.replace(
+      /\b(revealKey|pepper|keyPrefix|sessionSecret)\b/g,
+      (option) => OPTION_VARIABLES[option] ?? option,
+    )
+    throw new UsageError(message)
+  }
+}
