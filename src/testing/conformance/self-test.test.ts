@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { MemoryStore } from '../adapters/memory/index.js'
+import { MemoryStore } from '../../../adapters/memory/index.js'
 import {
   type ClientScope,
   ConflictError,
@@ -8,7 +8,7 @@ import {
   type PortcullisStore,
   type StoredKey,
   type StoredSession,
-} from '../src/index.js'
+} from '../../index.js'
 import {
   type ConformanceGroupOptions,
   describeChangeNotificationConformance,
@@ -20,7 +20,7 @@ import {
   describeStoreConformance,
   describeThroughPortcullisConformance,
   type StoreConformanceOptions,
-} from '../src/testing/index.js'
+} from '../index.js'
 
 type Outcome = { name: string; status: 'passed' | 'failed' | 'skipped' }
 
