@@ -4,28 +4,34 @@
 // The CJS pass overrides the module system; dist/cjs/package.json then marks that tree as
 // CommonJS so Node and TypeScript read its .js and .d.ts files as CJS despite the root
 // package's "type": "module".
+//
+// Run by `npm run build`, and by npm itself through the "prepare" script: on `npm install` in a
+// clone (so the `portcullis` bin works there), and on `npm pack` / `npm publish`. Everything it
+// and tsc print goes to stderr: npm passes a prepare script's stdout through, and
+// `npm pack --json` must print nothing but its JSON.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
-const tsc = join(root, 'node_modules', '.bin', process.platform === 'win32' ? 'tsc.cmd' : 'tsc')
+// The `typescript` devDependency by path: node_modules/.bin/tsc may be typescript7's (both
+// packages ship a `tsc` bin, and npm links whichever it installed last).
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 const dist = join(root, 'dist')
 
 function run(label, args) {
   const started = Date.now()
-  const result = spawnSync(tsc, ['-p', 'tsconfig.build.json', ...args], {
+  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', ...args], {
     cwd: root,
-    stdio: 'inherit',
-    shell: process.platform === 'win32',
+    stdio: ['ignore', 2, 2],
   })
   if (result.error) throw result.error
   if (result.status !== 0) {
     console.error(`build: ${label} failed (tsc exit ${result.status})`)
     process.exit(result.status ?? 1)
   }
-  console.log(`build: ${label} ok (${Date.now() - started} ms)`)
+  console.error(`build: ${label} ok (${Date.now() - started} ms)`)
 }
 
 rmSync(dist, { recursive: true, force: true })
@@ -48,4 +54,17 @@ mkdirSync(join(dist, 'cjs'), { recursive: true })
 writeFileSync(join(dist, 'cjs', 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`)
 // Explicit for symmetry: the root package is already "type": "module".
 writeFileSync(join(dist, 'esm', 'package.json'), `${JSON.stringify({ type: 'module' })}\n`)
-console.log('build: wrote dist/cjs/package.json and dist/esm/package.json')
+console.error('build: wrote dist/cjs/package.json and dist/esm/package.json')
+
+// The package's bin: npm links it into node_modules/.bin, so it must start with a shebang, and
+// an executable mode keeps `./dist/esm/src/cli/main.js` runnable straight from a checkout.
+const { bin } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
+for (const target of Object.values(bin ?? {})) {
+  const file = join(root, target)
+  if (!readFileSync(file, 'utf8').startsWith('#!/usr/bin/env node\n')) {
+    console.error(`build: ${target} (package.json "bin") does not start with #!/usr/bin/env node`)
+    process.exit(1)
+  }
+  chmodSync(file, 0o755)
+  console.error(`build: ${target} is executable`)
+}

@@ -1,131 +1,198 @@
-// Import matrix for the built package, exercised the way a consumer would: `npm pack`, install
-// the tarball into a throwaway project, then import it from ESM and CommonJS at runtime,
-// typecheck TypeScript consumers under each module resolution mode, and lint the tarball with
-// publint and attw. Run after `npm run build` (`npm run test:package` does both).
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+// The built package, exercised the way a consumer gets it: `npm pack` (whose prepare script
+// builds dist/), the tarball's file list, then the tarball installed into throwaway projects:
+// the `portcullis` bin, ESM and CommonJS imports at runtime, TypeScript consumers under each
+// module resolution mode with TypeScript 5 and 7, the README's quick starts pasted verbatim
+// (quickstarts.mjs), and publint and attw on the same tarball. `npm run test:package`.
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createReport, run } from './harness.mjs'
+import { checkQuickStarts, packagesFor, readQuickStarts } from './quickstarts.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const bin = (name) => join(root, 'node_modules', '.bin', name)
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
 const started = Date.now()
-let failures = 0
+const report = createReport()
 
-function run(command, args, cwd, timeoutMs = 60_000) {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, NO_COLOR: '1' } })
-    let stdout = ''
-    let output = ''
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk
-      output += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      output += chunk
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code: signal ? `signal ${signal}` : code, stdout, output: noise(output) })
-    })
-    child.on('error', (error) => {
-      clearTimeout(timer)
-      resolve({ code: 'spawn error', stdout, output: String(error) })
-    })
-  })
-}
+// The compilers consumers are checked with: this repository's devDependencies `typescript` and
+// `typescript7` (an npm alias of typescript@7). Both packages ship a `tsc` bin, so each is run
+// from its own package rather than node_modules/.bin, and its version is checked first.
+const compilers = [
+  { label: 'TypeScript 5', major: 5, path: join(root, 'node_modules', 'typescript', 'bin', 'tsc') },
+  {
+    label: 'TypeScript 7',
+    major: 7,
+    path: join(root, 'node_modules', 'typescript7', 'bin', 'tsc'),
+  },
+]
 
-// npm prints this for a user-level config key it no longer knows; it says nothing about us.
-const noise = (text) =>
-  text
-    .split('\n')
-    .filter((line) => !/npm warn Unknown (user|env) config/.test(line))
-    .join('\n')
-    .trim()
-
-async function expectSuccess(name, command, args, cwd, detail) {
-  const result = await run(command, args, cwd)
+async function expectSuccess(name, command, args, options, detail) {
+  const result = await run(command, args, options)
   if (result.code === 0) {
-    const note = detail?.(result.output)
-    console.log(`ok   ${name}${note ? ` (${note})` : ''}`)
+    const note = [detail?.(result.output), `${result.ms} ms`].filter(Boolean).join(', ')
+    report.ok(name, note)
     return result
   }
-  fail(`${name} (exit ${result.code})`, result.output)
+  report.fail(`${name} (exit ${result.code})`, result.output)
   return null
 }
 
-function fail(name, detail) {
-  failures++
-  console.log(`FAIL ${name}`)
-  if (detail) console.log(detail.replace(/^/gm, '     | '))
-}
-
-if (!existsSync(join(root, 'dist', 'cjs', 'package.json'))) {
-  console.error('test:package: dist/ is missing or incomplete; run `npm run build` first')
-  process.exit(1)
+/** The version of a package installed in this repository, so installs hit the npm cache and
+ * test what the lockfile pins. */
+function installedVersion(name) {
+  const file = join(root, 'node_modules', ...name.split('/'), 'package.json')
+  if (!existsSync(file)) {
+    throw new Error(
+      `${name} is not installed here; add it as a devDependency so its version is locked`,
+    )
+  }
+  return JSON.parse(readFileSync(file, 'utf8')).version
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'portcullis-package-'))
 try {
   await main()
+} catch (error) {
+  report.fail('unexpected error', error.stack)
 } finally {
   rmSync(tmp, { recursive: true, force: true })
 }
 console.log(
-  `\n${failures === 0 ? 'all checks passed' : `${failures} check(s) failed`} in ${Date.now() - started} ms`,
+  `\n${report.failures === 0 ? 'all checks passed' : `${report.failures} check(s) failed`} in ${Date.now() - started} ms`,
 )
-process.exit(failures === 0 ? 0 : 1)
+process.exit(report.failures === 0 ? 0 : 1)
 
 async function main() {
   console.log(`node ${process.version}, require(esm): ${process.features.require_module === true}`)
 
-  // --- pack and install -------------------------------------------------------------------
+  // --- compilers ----------------------------------------------------------------------------
+  for (const compiler of compilers) {
+    const result = await run(process.execPath, [compiler.path, '--version'], { timeoutMs: 60_000 })
+    const version = /Version (\d+)\.(\d+)\.\S+/.exec(result.stdout)
+    if (result.code !== 0 || version === null || Number(version[1]) !== compiler.major) {
+      report.fail(`${compiler.label} compiler`, `${compiler.path} --version: ${result.output}`)
+      return
+    }
+    compiler.label = `TypeScript ${version[0].slice('Version '.length)}`
+  }
+  console.log(`compilers: ${compilers.map((compiler) => compiler.label).join(', ')}`)
+
+  // --- pack: the prepare script builds dist/ ---------------------------------------------
+  const packStarted = Date.now()
   const packed = await expectSuccess(
     'npm pack',
     'npm',
     ['pack', '--json', '--pack-destination', tmp],
-    root,
+    { cwd: root, timeoutMs: 600_000 },
   )
   if (packed === null) return
-  const [pack] = JSON.parse(packed.stdout)
-  const tarball = join(tmp, pack.filename)
-  const paths = pack.files.map((file) => file.path)
-  const unwanted = paths.filter((path) =>
-    /\.test\.|(^|\/)test\/|test-support|\.tsbuildinfo$/.test(path),
-  )
-  const missing = [
-    'package.json',
-    'dist/cjs/package.json',
-    'dist/esm/src/index.d.ts',
-    'dist/esm/src/cli/main.js',
-    'adapters/sql/migrations/postgres/001_init.sql',
-  ].filter((path) => !paths.includes(path))
-  if (unwanted.length > 0 || missing.length > 0) {
-    fail('tarball contents', `unwanted: ${unwanted.join(', ')}\nmissing: ${missing.join(', ')}`)
-  } else {
-    console.log(`ok   tarball contents (${paths.length} files, no tests, dist/cjs/package.json)`)
-  }
-
-  const consumer = join(tmp, 'consumer')
-  mkdirSync(consumer)
-  writeFileSync(
-    join(consumer, 'package.json'),
-    `${JSON.stringify({ name: 'consumer', version: '0.0.0', private: true })}\n`,
-  )
-  const install = ['install', '--no-audit', '--no-fund', '--no-package-lock', tarball]
-  let installed = await run('npm', [...install, '--offline'], consumer)
-  let how = 'offline, from the npm cache'
-  if (installed.code !== 0) {
-    installed = await run('npm', [...install, '--prefer-offline'], consumer)
-    how = 'online, offline install failed'
-  }
-  if (installed.code !== 0) {
-    fail(`npm install tarball (exit ${installed.code})`, installed.output)
+  // npm passes the prepare script's stdout through: the build must keep it clean, or
+  // `npm pack --json | …` breaks for everyone.
+  let packs
+  try {
+    packs = JSON.parse(packed.stdout)
+  } catch (error) {
+    report.fail(
+      'npm pack --json prints only JSON',
+      `${error.message}\n${packed.stdout.slice(0, 500)}`,
+    )
     return
   }
-  console.log(`ok   npm install tarball (${how})`)
+  const [pack] = packs
+  // The pack itself built dist/ (through the prepare script), rather than packing a stale one.
+  const marker = join(root, 'dist', 'esm', 'package.json')
+  const builtAt = existsSync(marker) ? statSync(marker).mtimeMs : undefined
+  if (builtAt === undefined || builtAt + 2_000 < packStarted) {
+    report.fail(
+      'npm pack builds dist/',
+      builtAt === undefined
+        ? 'there is no dist/ after npm pack: is the prepare script there?'
+        : `dist/ is from ${new Date(builtAt).toISOString()}, before the pack: is the prepare script there?`,
+    )
+  } else {
+    report.ok('npm pack built dist/ first (the prepare script)')
+  }
+  const tarball = join(tmp, pack.filename)
+  checkTarballContents(pack.files.map((file) => file.path))
+
+  // --- install: one project per distinct README install line -----------------------------
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const quickStarts = readQuickStarts(readme)
+  if (quickStarts.problems.length > 0) {
+    report.fail('README quick starts', quickStarts.problems.join('\n'))
+  }
+  // Snippets with the same install line share a project. The import matrix below runs in the
+  // first one (`consumer`). A project per line, not one for all: @types/koa, next to Express 5,
+  // resolves Express's content-disposition 2 (which ships other types) and fails to typecheck.
+  const projects = []
+  for (const snippet of quickStarts.snippets) {
+    const key = [...snippet.packages].sort().join(' ')
+    let project = projects.find((candidate) => candidate.key === key)
+    if (project === undefined) {
+      project = {
+        key,
+        snippets: [],
+        dir: join(tmp, projects.length === 0 ? 'consumer' : `app-${projects.length + 1}`),
+      }
+      projects.push(project)
+    }
+    project.snippets.push(snippet)
+  }
+  if (projects.length === 0) projects.push({ key: '', snippets: [], dir: join(tmp, 'consumer') })
+  const consumer = projects[0].dir
+
+  const installs = await Promise.all(
+    projects.map(async (project) => {
+      // @types/node: the matrix's tsconfigs and every TypeScript consumer of the package's
+      // express and koa types need it (see the README's Install section).
+      const names = [...new Set(['@types/node', ...packagesFor(project.snippets)])].sort()
+      let specs
+      try {
+        specs = names.map((name) => `${name}@${installedVersion(name)}`)
+      } catch (error) {
+        report.fail(`npm install into ${relative(tmp, project.dir)}`, error.message)
+        return false
+      }
+      mkdirSync(project.dir)
+      writeFileSync(
+        join(project.dir, 'package.json'),
+        `${JSON.stringify({ name: relative(tmp, project.dir), version: '0.0.0', private: true })}\n`,
+      )
+      const name = `npm install the tarball + ${names.join(' ')} into ${relative(tmp, project.dir)}`
+      const installed = await expectSuccess(
+        name,
+        'npm',
+        [
+          'install',
+          '--no-audit',
+          '--no-fund',
+          '--no-package-lock',
+          '--prefer-offline',
+          tarball,
+          ...specs,
+        ],
+        { cwd: project.dir, timeoutMs: 600_000 },
+      )
+      return installed !== null
+    }),
+  )
+  if (!installs[0]) return
+
+  // --- the bin, as installed ---------------------------------------------------------------
+  await checkBin(consumer)
 
   // --- runtime: ESM and CommonJS ----------------------------------------------------------
   for (const [file, source] of Object.entries(runtimeFixtures())) {
@@ -136,76 +203,190 @@ async function main() {
     const label = format === 'esm' ? 'ESM import' : 'CJS require'
     for (const check of ['resolve', 'auth', 'instanceof', 'package.json']) {
       if (check === 'package.json' && format === 'esm') continue
-      await expectSuccess(`${label}: ${check}`, process.execPath, [file, check], consumer, (out) =>
-        out.split('\n').filter(Boolean).join('; '),
+      await expectSuccess(
+        `${label}: ${check}`,
+        process.execPath,
+        [file, check],
+        { cwd: consumer },
+        (out) => out.split('\n').filter(Boolean).join('; '),
       )
     }
   }
 
-  // --- types: TypeScript consumers --------------------------------------------------------
+  // --- types: TypeScript consumers, with each compiler ------------------------------------
   for (const [file, source] of Object.entries(typeFixtures())) {
     writeFileSync(join(consumer, file), source)
   }
-  // skipLibCheck is off on purpose: the package's own .d.ts files are what is under test, and a
-  // consumer that checks libraries must not get errors from them. No emit, so no esModuleInterop
-  // either (node10/commonjs consumers without it are common). This repo's tsc and @types/node
-  // do the checking.
+  // skipLibCheck stays off (the default): the package's own .d.ts files are what is under test,
+  // and a consumer that checks libraries must not get errors from them. No emit, so no
+  // esModuleInterop either (node10/commonjs consumers without it are common). `types: ['node']`
+  // with the consumer's own @types/node: the express and koa types import node:http, and
+  // TypeScript 6 and later no longer load every @types package by default.
   const tsconfigs = {
+    // The README's setup: nothing but these options.
+    'nodenext, strict, types node (.mts + .cts)': {
+      options: { module: 'nodenext', strict: true, types: ['node'] },
+      files: ['esm.mts', 'cjs.cts'],
+    },
     'node16 (.mts + .cts)': {
-      module: 'node16',
-      moduleResolution: 'node16',
+      options: { module: 'node16', moduleResolution: 'node16' },
       files: ['esm.mts', 'cjs.cts'],
     },
-    'nodenext (.mts + .cts)': {
-      module: 'nodenext',
-      moduleResolution: 'nodenext',
-      files: ['esm.mts', 'cjs.cts'],
-    },
-    bundler: { module: 'esnext', moduleResolution: 'bundler', files: ['bundler.ts'] },
+    bundler: { options: { module: 'esnext', moduleResolution: 'bundler' }, files: ['bundler.ts'] },
+    // TypeScript 7 removed moduleResolution node10 (TS5108); typesVersions serve older ones.
     'node10 (typesVersions)': {
-      module: 'commonjs',
-      moduleResolution: 'node10',
+      options: { module: 'commonjs', moduleResolution: 'node10' },
       files: ['node10.ts'],
+      before: 7,
     },
   }
-  await Promise.all(
-    Object.entries(tsconfigs).map(([name, { files, ...modes }], index) => {
-      const config = join(consumer, `tsconfig.${index}.json`)
+  const typeChecks = []
+  for (const compiler of compilers) {
+    for (const [name, { options, files, before }] of Object.entries(tsconfigs)) {
+      if (before !== undefined && compiler.major >= before) continue
+      const config = join(consumer, `tsconfig.${typeChecks.length}.json`)
+      const defaults = name.startsWith('nodenext')
+        ? {}
+        : { target: 'ES2022', lib: ['ES2022'], strict: true, types: ['node'] }
       writeFileSync(
         config,
-        JSON.stringify({
-          compilerOptions: {
-            ...modes,
-            target: 'ES2022',
-            lib: ['ES2022'],
-            strict: true,
-            noEmit: true,
-            skipLibCheck: false,
-            types: ['node'],
-            typeRoots: [join(root, 'node_modules', '@types')],
-          },
-          files,
-        }),
+        JSON.stringify({ compilerOptions: { ...defaults, ...options, noEmit: true }, files }),
       )
-      return expectSuccess(`tsc ${name}`, bin('tsc'), ['-p', config], consumer)
-    }),
-  )
+      typeChecks.push(
+        expectSuccess(
+          `${compiler.label}: ${name}`,
+          process.execPath,
+          [compiler.path, '-p', config],
+          {
+            cwd: consumer,
+            timeoutMs: 300_000,
+          },
+        ),
+      )
+    }
+  }
+  await Promise.all(typeChecks)
+
+  // --- the README's quick starts, pasted into new apps -----------------------------------
+  if (quickStarts.problems.length === 0 && installs.every(Boolean)) {
+    await checkQuickStarts({
+      snippets: quickStarts.snippets,
+      curl: quickStarts.curl,
+      projectOf: (snippet) => projects.find((project) => project.snippets.includes(snippet)).dir,
+      compilers,
+      report,
+    })
+  }
 
   // --- package linters, on the very tarball that was installed ----------------------------
   await expectSuccess(
     'publint --strict',
     bin('publint'),
     ['run', '--strict', tarball],
-    root,
+    { cwd: root },
     (out) => out.split('\n').at(-1),
   )
   await expectSuccess(
     'attw (profile strict: node10, node16 CJS/ESM, bundler)',
     bin('attw'),
     [tarball, '--format', 'ascii', '--no-definitely-typed', '--no-emoji'],
-    root,
+    { cwd: root },
     (out) => (/No problems found/.test(out) ? 'no problems found' : undefined),
   )
+}
+
+/**
+ * The tarball holds every file package.json points at, the SQL migrations and the README, and
+ * nothing a consumer does not run: no tests, sources, benchmarks or examples.
+ */
+function checkTarballContents(paths) {
+  const have = new Set(paths)
+  const targets = new Set([
+    'package.json',
+    'README.md',
+    'dist/cjs/package.json',
+    'dist/esm/package.json',
+  ])
+  const addTargets = (value) => {
+    if (typeof value === 'string') targets.add(value.replace(/^\.\//, ''))
+    else if (Array.isArray(value)) value.forEach(addTargets)
+    else if (value !== null && typeof value === 'object') Object.values(value).forEach(addTargets)
+  }
+  addTargets(manifest.exports)
+  addTargets(manifest.bin)
+  addTargets(manifest.typesVersions)
+  addTargets([manifest.main, manifest.module, manifest.types])
+  const missing = []
+  for (const target of targets) {
+    if (target.includes('*')) {
+      const pattern = new RegExp(`^${target.split('*').map(escapeRegExp).join('.+')}$`)
+      if (!paths.some((path) => pattern.test(path))) missing.push(`${target} (matches nothing)`)
+    } else if (!have.has(target)) missing.push(target)
+  }
+  const migrations = listFiles(join(root, 'adapters', 'sql', 'migrations')).filter((path) =>
+    path.endsWith('.sql'),
+  )
+  if (migrations.length === 0)
+    missing.push('adapters/sql/migrations/**/*.sql (none in the repository)')
+  missing.push(...migrations.filter((path) => !have.has(path)))
+
+  const unwanted = paths.filter(
+    (path) =>
+      /(^|\/)(test|tests|__tests__|test-support|bench|examples|coverage|\.portcullis)\//.test(
+        path,
+      ) ||
+      /\.(test|spec)\./.test(path) ||
+      /\.tsbuildinfo$|\.tgz$/.test(path) ||
+      (/\.[cm]?ts$/.test(path) && !/\.d\.[cm]?ts$/.test(path)),
+  )
+  if (missing.length > 0 || unwanted.length > 0) {
+    report.fail(
+      'tarball contents',
+      `missing: ${missing.join(', ') || 'nothing'}\nunwanted: ${unwanted.join(', ') || 'nothing'}`,
+    )
+  } else {
+    report.ok(
+      'tarball contents',
+      `${paths.length} files: all ${targets.size} exports/bin/typesVersions targets, ${migrations.length} migrations, README; no tests, sources, bench or examples`,
+    )
+  }
+}
+
+function listFiles(dir) {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) =>
+      relative(root, join(entry.parentPath ?? entry.path, entry.name))
+        .split('\\')
+        .join('/'),
+    )
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
+
+/** `node_modules/.bin/portcullis --help` runs the packed CLI: a link to the bin target, a
+ * `#!/usr/bin/env node` line, executable. */
+async function checkBin(consumer) {
+  const name = 'node_modules/.bin/portcullis --help'
+  const link = join(consumer, 'node_modules', '.bin', 'portcullis')
+  const target = join(consumer, 'node_modules', 'portcullis', manifest.bin.portcullis)
+  const problems = []
+  if (!existsSync(link)) {
+    report.fail(name, 'npm linked no node_modules/.bin/portcullis')
+    return
+  }
+  if (lstatSync(link).isSymbolicLink() && realpathSync(link) !== realpathSync(target)) {
+    problems.push(`the link points at ${realpathSync(link)}, not ${target}`)
+  }
+  const firstLine = readFileSync(target, 'utf8').split('\n', 1)[0]
+  if (firstLine !== '#!/usr/bin/env node') problems.push(`first line of the bin: ${firstLine}`)
+  const result = await run(link, ['--help'], { cwd: consumer, timeoutMs: 60_000 })
+  if (result.code !== 0) problems.push(`exit ${result.code}`)
+  if (!/^Usage: portcullis <command>/m.test(result.stdout)) problems.push('no usage on stdout')
+  if (problems.length === 0) report.ok(name, `exit 0, prints the usage, ${result.ms} ms`)
+  else report.fail(name, `${problems.join('; ')}\n${result.output}`)
 }
 
 function runtimeFixtures() {
