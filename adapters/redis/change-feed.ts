@@ -45,20 +45,34 @@ export class ChangeFeed {
         { cause: error },
       )
     }
+    if (!this.#listeners.has(registration)) {
+      // close() ran while this watch() was subscribing: nothing will be delivered to it.
+      throw new StoreUnavailableError('RedisStore: the store was closed while watch() subscribed')
+    }
     let stopped = false
     return async () => {
       if (stopped) return
       stopped = true
       this.#listeners.delete(registration)
-      if (this.#listeners.size > 0 || this.#subscription === null) return
-      const subscription = this.#subscription
-      this.#subscription = null
-      try {
-        await (await subscription)()
-      } catch {
-        // Nothing is delivered any more either way; a connection that is down has no
-        // subscription to end, and the client drops it from its resubscribe list.
-      }
+      if (this.#listeners.size === 0) await this.#end()
+    }
+  }
+
+  /** Ends the subscription and forgets every listener, whoever still listens. */
+  async close(): Promise<void> {
+    this.#listeners.clear()
+    await this.#end()
+  }
+
+  async #end(): Promise<void> {
+    const subscription = this.#subscription
+    if (subscription === null) return
+    this.#subscription = null
+    try {
+      await (await subscription)()
+    } catch {
+      // Nothing is delivered any more either way; a connection that is down has no
+      // subscription to end, and the client drops it from its resubscribe list.
     }
   }
 

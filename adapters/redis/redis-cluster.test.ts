@@ -42,14 +42,21 @@ describe.skipIf(!available)('RedisStore on a three-master Redis Cluster', () => 
   })
 
   for (const driver of CLUSTER_DRIVERS) {
-    const { open, close, nextPrefix } = describeRedisConformance({
+    const setup = {
       driver,
       url: () => seeds,
       // A level per driver: both drivers run under the same run prefix.
       runPrefix: `${runPrefix}${driver.name.replace(/\W/g, '')}:`,
       closedPort: () => closedPort,
-      dump: async (prefix) =>
+      dump: async (prefix: string) =>
         (await Promise.all(admins.map((admin) => dumpUnder(admin, prefix)))).join('\n'),
+    }
+    const { open, close, nextPrefix } = describeRedisConformance(setup)
+    // The cluster client alone: the store opens its own subscriber with cluster.duplicate().
+    describeRedisConformance({
+      ...setup,
+      runPrefix: `${setup.runPrefix}own:`,
+      ownSubscriber: true,
     })
 
     it(`${driver.name}: keeps every key record on one slot and spreads sessions over the nodes`, async () => {

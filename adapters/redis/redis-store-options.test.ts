@@ -44,10 +44,16 @@ describe('RedisStore options', () => {
     )
   })
 
-  it('explains how to enable watch() when no subscriber was given', async () => {
+  it('explains how to enable watch() when the client cannot be duplicated', async () => {
     await expect(new RedisStore({ client }).watch(() => {})).rejects.toThrow(
-      /watch\(\) needs a subscriber connection/,
+      /watch\(\) needs a subscriber connection, and options.client has no duplicate\(\)/,
     )
+  })
+
+  it('refuses an onError that is not a function', () => {
+    expect(
+      () => new RedisStore({ client, onError: 'log' as unknown as (error: unknown) => void }),
+    ).toThrow(/onError must be a function/)
   })
 
   it('reports a subscription that fails as StoreUnavailableError and can try again', async () => {

@@ -14,10 +14,18 @@ import { findFreePort } from './test-support/redis-server.js'
 const available = await serviceAvailable('redis')
 const url = serviceUrls.redis
 
-for (const driver of DRIVERS) {
-  describe.skipIf(!available)(`RedisStore with ${driver.name}`, () => {
+// Each driver twice: with a subscriber connection given, and constructed with the client alone
+// (the store then opens its own subscriber with client.duplicate()).
+for (const [driver, ownSubscriber] of DRIVERS.flatMap((driver) => [
+  [driver, false] as const,
+  [driver, true] as const,
+])) {
+  const how = ownSubscriber ? 'the client alone' : 'a subscriber given'
+  describe.skipIf(!available)(`RedisStore with ${driver.name}, ${how}`, () => {
     // One prefix per run and driver, one more level per store, so runs never collide.
-    const runPrefix = randomPrefix(`portcullis-test-${driver.name.replace(/\W/g, '')}`)
+    const runPrefix = randomPrefix(
+      `portcullis-test-${driver.name.replace(/\W/g, '')}${ownSubscriber ? '-own' : ''}`,
+    )
     let admin: AdminClient
     let closedPort: number
 
@@ -36,6 +44,7 @@ for (const driver of DRIVERS) {
       runPrefix,
       closedPort: () => closedPort,
       dump: (prefix) => dumpUnder(admin, prefix),
+      ownSubscriber,
     })
   })
 }

@@ -30,6 +30,7 @@ import {
   SET_KEY_ALLOWED_IPS,
   TOUCH_SESSION,
 } from './lua-scripts.js'
+import { canDuplicate, createOwnedChannelSubscriber } from './owned-subscriber.js'
 import {
   fieldsToKey,
   fieldsToSession,
@@ -53,9 +54,9 @@ const USAGE_BATCH = 256
  * ```ts
  * const options: RedisStoreOptions = {
  *   client,
- *   subscriber, // client.duplicate(), connected
  *   prefix: 'billing:portcullis:',
  *   commandTimeoutMs: 500,
+ *   onError: (error) => console.warn('portcullis subscriber:', error),
  * }
  * ```
  */
@@ -63,16 +64,32 @@ export interface RedisStoreOptions {
   /**
    * The connection for commands: a node-redis v5 client or cluster (`createClient`,
    * `createCluster`) or an ioredis v5/v6 `Redis` or `Cluster`, connected by you. RedisStore
-   * never opens, closes or reconfigures it. Configure it to fail fast rather than queue while
-   * Redis is down (see the README: `disableOfflineQueue` / `enableOfflineQueue: false`).
+   * never opens, closes or reconfigures it (without `subscriber`, it calls its `duplicate()`,
+   * see there). Configure it to fail fast rather than queue while Redis is down (see the
+   * README: `disableOfflineQueue` / `enableOfflineQueue: false`).
    */
   client: RedisClient
   /**
-   * A second connection for `watch()` (pub/sub), e.g. `client.duplicate()`, connected by you.
-   * Needed only for `watch()`, which other instances' caches rely on to hear about rolled,
-   * deleted and re-allowlisted keys and revoked sessions.
+   * The connection `watch()` subscribes on (pub/sub puts a connection in a mode where it runs
+   * no other command). Other instances' caches rely on `watch()` to hear about rolled,
+   * deleted and re-allowlisted keys and revoked sessions within milliseconds.
+   *
+   * Default: RedisStore opens its own, `client.duplicate()` (same URL, credentials, TLS and
+   * reconnect settings), when the first `watch()` subscribes, and closes it after the last
+   * one stopped (the gate's `close()`) or on {@link RedisStore.close}. It does not keep the
+   * process alive by itself (a cluster's does until then); its `error` events go to
+   * `onError`. `watch()` fails if it cannot connect and subscribe within 5 s.
+   *
+   * Given: a second connection you created and connected (`client.duplicate()`); you own it,
+   * listen to its `error` events and close it. RedisStore only subscribes and unsubscribes.
    */
   subscriber?: RedisSubscriber
+  /**
+   * Receives the errors of the subscriber connection RedisStore opened itself (it reconnects
+   * by itself; changes missed meanwhile are covered by a `reset` to the watchers). Default:
+   * ignored. Errors of your own connections are yours to listen to.
+   */
+  onError?: (error: unknown) => void
   /** Start of every key and of the change channel, so apps can share a Redis. Default `portcullis:`. */
   prefix?: string
   /**
@@ -115,9 +132,12 @@ function unexpected(script: LuaScript, reply: unknown): never {
  * instances. Every conditional write is one Lua script, so touch, revoke, roll and the inserts
  * are atomic across processes; native TTLs only collect garbage (the core still checks every
  * timestamp). Rolls, deletions, allowlist changes and revocations are published on
- * `<prefix>changes` by the same script that makes them, and `watch()` delivers them.
+ * `<prefix>changes` by the same script that makes them, and `watch()` delivers them: another
+ * instance's gate stops accepting a revoked credential within milliseconds (pub/sub delivery).
  *
- * Takes your node-redis or ioredis client and never opens a connection of its own.
+ * Takes your node-redis or ioredis client for commands. For `watch()` it uses the
+ * `subscriber` you pass, or else opens one connection of its own with `client.duplicate()`
+ * (closed by the gate's `close()` or by {@link RedisStore.close}).
  *
  * @example
  * ```ts
@@ -131,14 +151,13 @@ function unexpected(script: LuaScript, reply: unknown): never {
  *   socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(retries * 100, 2000) },
  * })
  * client.on('error', (error) => console.error('redis', error.message))
- * const subscriber = client.duplicate()
- * subscriber.on('error', (error) => console.error('redis subscriber', error.message))
- * await Promise.all([client.connect(), subscriber.connect()])
+ * await client.connect()
  *
- * const gate = createPortcullis({
- *   store: new RedisStore({ client, subscriber, prefix: 'myapp:portcullis:' }),
- *   sessionSecret: process.env.CST_SECRET,
- * })
+ * const store = new RedisStore({ client, prefix: 'myapp:portcullis:' })
+ * const gate = createPortcullis({ store, sessionSecret: process.env.CST_SECRET })
+ * // At shutdown: the gate's close() also closes the subscriber the store opened.
+ * await gate.close()
+ * await client.close()
  * ```
  */
 export class RedisStore implements PortcullisStore {
@@ -169,10 +188,19 @@ export class RedisStore implements PortcullisStore {
     this.prefix = this.#layout.prefix
     const timeoutMs = nonNegativeInteger(options.commandTimeoutMs, 1000, 'commandTimeoutMs')
     this.#run = createScriptRunner(createCommandSender(client), timeoutMs)
-    this.#feed =
-      subscriber === undefined
-        ? null
-        : new ChangeFeed(createChannelSubscriber(subscriber), this.#layout.channel)
+    const onError = options.onError ?? (() => {})
+    if (typeof onError !== 'function')
+      throw new TypeError('RedisStore: options.onError must be a function')
+    // Without a subscriber the store opens its own from the client, so that the obvious
+    // construction still hears other instances' revocations (a client without duplicate(),
+    // such as a hand-written one, leaves watch() unavailable and the gate says so).
+    const subscribe =
+      subscriber !== undefined
+        ? createChannelSubscriber(subscriber)
+        : canDuplicate(client)
+          ? createOwnedChannelSubscriber(client, onError)
+          : null
+    this.#feed = subscribe === null ? null : new ChangeFeed(subscribe, this.#layout.channel)
     this.#clock = clock
     this.#keyRetention = String(
       nonNegativeInteger(options.expiredKeyRetentionMs, 30 * DAY_MS, 'expiredKeyRetentionMs'),
@@ -404,8 +432,10 @@ export class RedisStore implements PortcullisStore {
 
   /**
    * Delivers every change made through any RedisStore with this prefix on this Redis (this one
-   * included), via pub/sub on the `subscriber` connection. Resolves once subscribed. Changes
-   * published while the subscriber is disconnected are not replayed.
+   * included), via pub/sub on the `subscriber` connection (given, or opened from
+   * `client.duplicate()` by the first watcher). Resolves once subscribed; rejects with
+   * `StoreUnavailableError` if it cannot subscribe. Changes published while the subscriber is
+   * disconnected are not replayed: a `reset` change is delivered when it is back.
    *
    * @example
    * ```ts
@@ -417,11 +447,28 @@ export class RedisStore implements PortcullisStore {
   async watch(listener: (change: StoreChange) => void): Promise<Unwatch> {
     if (this.#feed === null) {
       throw new TypeError(
-        'RedisStore: watch() needs a subscriber connection: ' +
-          'new RedisStore({ client, subscriber: client.duplicate() }) (connect it first)',
+        'RedisStore: watch() needs a subscriber connection, and options.client has no ' +
+          'duplicate() to open one: pass options.subscriber, a second connection to the same Redis (connected)',
       )
     }
     return this.#feed.watch(listener)
+  }
+
+  /**
+   * Ends every `watch()` and closes the subscriber connection the store opened itself, if any.
+   * Never closes your `client` or a `subscriber` you passed (it only unsubscribes from it).
+   * Commands keep working; a later `watch()` subscribes again. Call it after the gate's
+   * `close()` (which already ends the gate's own watch).
+   *
+   * @example
+   * ```ts
+   * await gate.close()
+   * await store.close()
+   * await client.close() // node-redis; ioredis: client.quit()
+   * ```
+   */
+  async close(): Promise<void> {
+    await this.#feed?.close()
   }
 
   async #clientSessionIds(scope: ClientScope): Promise<string[]> {

@@ -1,10 +1,11 @@
 /**
  * The connection `watch()` listens on. Redis puts a connection that subscribes into pub/sub
- * mode, where it can run no other command, so this is a second connection that you open and
- * pass in: `client.duplicate()` for node-redis (then `connect()` it), `redis.duplicate()` for
- * ioredis. Both clients resubscribe by themselves after a reconnect; what was published while
- * the connection was down is lost, so the store announces a `reset` on every reconnect (on a
- * node-redis cluster, which emits no such event, the cache's `ttlMs` bounds it instead).
+ * mode, where it can run no other command, so this is a second connection: the one you pass as
+ * `subscriber` (`client.duplicate()`, connected), or else the one RedisStore opens itself with
+ * `client.duplicate()` (owned-subscriber.ts). Both clients resubscribe by themselves after a
+ * reconnect; what was published while the connection was down is lost, so the store announces
+ * a `reset` on every reconnect (on a node-redis cluster, which emits no such event, the
+ * cache's `ttlMs` bounds it instead).
  */
 
 /** A listener as node-redis calls it: strings, or Buffers in its buffer mode. */
@@ -32,6 +33,8 @@ export interface IoRedisSubscriber {
 
 /**
  * Any connection RedisStore accepts as `subscriber`: a second connection of the same client.
+ * Optional: without it RedisStore opens its own with `client.duplicate()`. Pass one to own its
+ * life yourself (or to share one subscriber between several stores).
  *
  * @example
  * ```ts

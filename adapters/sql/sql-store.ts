@@ -31,13 +31,18 @@ import { type PgListenConnection, PostgresListenWatcher } from './watch-postgres
 
 const MINUTE_MS = 60 * 1000
 const DAY_MS = 24 * 60 * MINUTE_MS
+/**
+ * Polling keeps a revocation's way to another instance under a second (interval plus one
+ * query) at the cost of four indexed reads per second per instance while watching.
+ */
+export const DEFAULT_POLL_INTERVAL_MS = 250
 
 /**
  * Options of {@link SqlStore}. Read once; the object is never modified.
  *
  * @example
  * ```ts
- * new SqlStore(db, { tablePrefix: 'auth_', pollIntervalMs: 500, onError: (error) => log.warn(error) })
+ * new SqlStore(db, { tablePrefix: 'auth_', pollIntervalMs: 100, onError: (error) => log.warn(error) })
  * ```
  */
 export interface SqlStoreOptions {
@@ -50,14 +55,19 @@ export interface SqlStoreOptions {
   /**
    * PostgreSQL only: opens the dedicated connection `watch()` runs LISTEN on, e.g.
    * `() => pool.connect()` or a function returning a connected `pg.Client`. Called when the
-   * first watcher subscribes and again after that connection is lost. Without it, PostgreSQL
-   * is polled like the other databases.
+   * first watcher subscribes and again after that connection is lost. Changes then reach other
+   * instances as their transaction commits (milliseconds). Without it, PostgreSQL is polled
+   * like the other databases: Kysely keeps its pool private, so the store cannot take a LISTEN
+   * connection by itself.
    */
   listen?: () => Promise<PgListenConnection>
   /**
    * How often `watch()` reads the changes table (MySQL, SQLite, PostgreSQL without `listen`,
    * and PostgreSQL while its LISTEN connection is being re-established). A change reaches
-   * other instances within this interval plus one query. Default 1000 ms.
+   * other instances within this interval plus one query. Default 250 ms, so that bound stays
+   * under a second; each read is one primary-key range query (`seq > last seen`) that usually
+   * returns no row. Above about 750 ms the bound exceeds a second; keep it well below the
+   * gate's `cache.ttlMs` (30 s with a feed).
    */
   pollIntervalMs?: number
   /** How often {@link SqlStore.sweep} runs in the background. Default 15 minutes; 0 turns it off. */
@@ -97,6 +107,10 @@ const affected = (result: { numAffectedRows?: bigint }): number =>
  * `listen` gives it). Every conditional write is a single conditional statement or one
  * transaction, so instances sharing the database never see a half-done roll, never revive a
  * revoked session and never extend one past its cap. Run {@link migrate} once before use.
+ *
+ * Revocations reach other instances' caches through `watch()`: on PostgreSQL with `listen`,
+ * by NOTIFY as the write commits; otherwise (MySQL, SQLite, PostgreSQL without `listen`) by
+ * polling the changes table, within `pollIntervalMs` (default 250 ms) plus one query.
  *
  * @example
  * ```ts
@@ -150,7 +164,12 @@ export class SqlStore implements PortcullisStore {
       'changeRetentionMs',
     )
     this.#onError = options.onError ?? (() => {})
-    const pollIntervalMs = milliseconds(options.pollIntervalMs, 1000, 'pollIntervalMs', 10)
+    const pollIntervalMs = milliseconds(
+      options.pollIntervalMs,
+      DEFAULT_POLL_INTERVAL_MS,
+      'pollIntervalMs',
+      10,
+    )
     const sweepIntervalMs = milliseconds(options.sweepIntervalMs, 15 * MINUTE_MS, 'sweepIntervalMs')
     const { listen } = options
     if (listen !== undefined && (typeof listen !== 'function' || this.dialect !== 'postgres')) {
@@ -354,7 +373,8 @@ export class SqlStore implements PortcullisStore {
   /**
    * Calls `listener` for every key rolled, deleted or re-allowlisted and every session or
    * client revoked through any SqlStore on this database (this one included). PostgreSQL with
-   * `listen`: as soon as the write commits. Otherwise: within `pollIntervalMs` plus one query.
+   * `listen`: as soon as the write commits. Otherwise: within `pollIntervalMs` (default
+   * 250 ms) plus one query.
    * Resolves once listening; rejects with `StoreUnavailableError` if the database cannot be
    * reached then. Later failures go to `onError` while watching carries on.
    */

@@ -52,7 +52,12 @@ export interface PortcullisOptions {
   maxGracePeriodMs?: number
   /** `lastUsedAt` is written in batches at most this often. Default 60 s. */
   usageFlushIntervalMs?: number
-  /** Receives failures of background work (batched `lastUsedAt` writes). Default: ignored. */
+  /**
+   * Receives failures of background work (batched `lastUsedAt` writes, the store's change
+   * feed) and, once, the warning with `code: 'PORTCULLIS_NO_CHANGE_FEED'` when the store has
+   * no working `watch()`, so other instances' revocations reach this cache only through its
+   * ttl. Default: ignored, except that warning, which then goes to `process.emitWarning`.
+   */
   onError?: (error: unknown) => void
   /**
    * The in-process cache of verified keys and sessions (on by default): a credential is

@@ -12,11 +12,15 @@ const ignore = () => {}
 /** `url` lists the seed nodes, comma-separated: `redis://127.0.0.1:7101,redis://127.0.0.1:7102`. */
 const seeds = (url: string) => url.split(',')
 
-function nodeRedisClusterOf(url: string) {
+function nodeRedisClusterOf(url: string, connectionName?: string) {
   const { socket, disableOfflineQueue } = nodeRedisOptions(url)
   const cluster = createCluster({
     rootNodes: seeds(url).map((seed) => ({ url: seed })),
-    defaults: { disableOfflineQueue, socket },
+    defaults: {
+      disableOfflineQueue,
+      socket,
+      ...(connectionName === undefined ? {} : { name: connectionName }),
+    },
   })
   cluster.on('error', ignore)
   return cluster
@@ -37,6 +41,11 @@ export const nodeRedisCluster: Driver = {
       },
     }
   },
+  async connectClient(url, options = {}) {
+    const client = nodeRedisClusterOf(url, options.connectionName)
+    await client.connect()
+    return { client, close: () => client.close() }
+  },
   unreachable(url) {
     const client = nodeRedisClusterOf(url)
     client.connect().catch(ignore)
@@ -44,8 +53,9 @@ export const nodeRedisCluster: Driver = {
   },
 }
 
-function ioRedisClusterOf(url: string) {
-  const { enableOfflineQueue, lazyConnect, retryStrategy, ...redisOptions } = ioRedisOptions
+function ioRedisClusterOf(url: string, connectionName?: string) {
+  const { enableOfflineQueue, lazyConnect, retryStrategy, ...shared } = ioRedisOptions
+  const redisOptions = { ...shared, connectionName }
   const cluster = new IoRedisCluster(
     seeds(url).map((seed) => {
       const { hostname, port } = new URL(seed)
@@ -69,6 +79,16 @@ export const ioRedisCluster: Driver = {
       subscriber,
       close: async () => {
         await Promise.all([client.quit(), subscriber.quit()])
+      },
+    }
+  },
+  async connectClient(url, options = {}) {
+    const client = ioRedisClusterOf(url, options.connectionName)
+    await client.connect()
+    return {
+      client,
+      close: async () => {
+        await client.quit()
       },
     }
   },

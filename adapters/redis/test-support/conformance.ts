@@ -1,7 +1,7 @@
 import { describe, it } from 'vitest'
 import { describeStoreConformance } from '../../../src/testing/index.js'
 import { RedisStore } from '../index.js'
-import type { Connections, Driver } from './drivers.js'
+import type { Driver } from './drivers.js'
 
 /** What differs between a standalone and a cluster run of the conformance suite. */
 export interface RedisConformanceSetup {
@@ -14,6 +14,11 @@ export interface RedisConformanceSetup {
   readonly closedPort: () => number
   /** Everything stored under a prefix, as text. */
   readonly dump: (prefix: string) => Promise<string>
+  /**
+   * Give each store its command client only, so that it opens its own subscriber (the
+   * default construction), instead of a subscriber connection of the driver's.
+   */
+  readonly ownSubscriber?: boolean
 }
 
 /**
@@ -21,11 +26,17 @@ export interface RedisConformanceSetup {
  * and close further stores of the same run (for the adapter's own edge-case tests).
  */
 export function describeRedisConformance(setup: RedisConformanceSetup) {
-  const connections = new WeakMap<RedisStore, Connections>()
+  const connections = new WeakMap<RedisStore, { close(): Promise<void> }>()
   const unreachable = new WeakMap<RedisStore, () => Promise<void>>()
   let stores = 0
   const nextPrefix = () => `${setup.runPrefix}${++stores}:`
   const open = async (prefix: string, clock: () => number) => {
+    if (setup.ownSubscriber === true) {
+      const opened = await setup.driver.connectClient(setup.url())
+      const store = new RedisStore({ client: opened.client, prefix, clock })
+      connections.set(store, opened)
+      return store
+    }
     const opened = await setup.driver.connect(setup.url())
     const store = new RedisStore({
       client: opened.client,
@@ -37,11 +48,12 @@ export function describeRedisConformance(setup: RedisConformanceSetup) {
     return store
   }
   const close = async (store: RedisStore) => {
+    await store.close()
     await connections.get(store)?.close()
   }
 
   describeStoreConformance({
-    name: `RedisStore (${setup.driver.name})`,
+    name: `RedisStore (${setup.driver.name}${setup.ownSubscriber === true ? ', its own subscriber' : ''})`,
     describe,
     it,
     createStore: ({ clock }) => open(nextPrefix(), clock.now),

@@ -15,10 +15,21 @@ export interface Connections {
   close(): Promise<void>
 }
 
+/** A command connection alone, as `new RedisStore({ client })` takes it, and how to close it. */
+export interface ClientConnection {
+  readonly client: RedisClient
+  close(): Promise<void>
+}
+
 export interface Driver {
   readonly name: string
   /** Connects a client and a subscriber to `url` and waits until both are ready. */
   connect(url: string): Promise<Connections>
+  /**
+   * Connects a command client alone. `connectionName` is set on it (CLIENT SETNAME), and so
+   * on every `duplicate()` of it, which lets a test find the store's own subscriber.
+   */
+  connectClient(url: string, options?: { connectionName?: string }): Promise<ClientConnection>
   /** A client aimed at `url` where nothing answers; it keeps trying to connect in the background. */
   unreachable(url: string): { client: RedisClient; close(): Promise<void> }
 }
@@ -63,6 +74,15 @@ export const nodeRedis: Driver = {
       },
     }
   },
+  async connectClient(url, options = {}) {
+    const client = createClient({
+      ...nodeRedisOptions(url),
+      ...(options.connectionName === undefined ? {} : { name: options.connectionName }),
+    })
+    client.on('error', ignore)
+    await client.connect()
+    return { client, close: () => client.close() }
+  },
   unreachable(url) {
     const client = createClient(nodeRedisOptions(url))
     client.on('error', ignore)
@@ -82,9 +102,23 @@ interface IoRedisConnection extends IoRedisClient, IoRedisSubscriber {
   disconnect(): void
 }
 
-function ioRedisDriver(name: string, create: (url: string) => IoRedisConnection): Driver {
+function ioRedisDriver(
+  name: string,
+  create: (url: string, connectionName?: string) => IoRedisConnection,
+): Driver {
   return {
     name,
+    async connectClient(url, options = {}) {
+      const client = create(url, options.connectionName)
+      client.on('error', ignore)
+      await client.connect()
+      return {
+        client,
+        close: async () => {
+          await client.quit()
+        },
+      }
+    },
     async connect(url) {
       const client = create(url)
       client.on('error', ignore)
@@ -114,8 +148,14 @@ function ioRedisDriver(name: string, create: (url: string) => IoRedisConnection)
   }
 }
 
-export const ioRedis5 = ioRedisDriver('ioredis 5', (url) => new IoRedis5(url, ioRedisOptions))
-export const ioRedis6 = ioRedisDriver('ioredis 6', (url) => new IoRedis6(url, ioRedisOptions))
+export const ioRedis5 = ioRedisDriver(
+  'ioredis 5',
+  (url, connectionName) => new IoRedis5(url, { ...ioRedisOptions, connectionName }),
+)
+export const ioRedis6 = ioRedisDriver(
+  'ioredis 6',
+  (url, connectionName) => new IoRedis6(url, { ...ioRedisOptions, connectionName }),
+)
 
 export const DRIVERS: readonly Driver[] = [nodeRedis, ioRedis5, ioRedis6]
 
