@@ -81,10 +81,11 @@ const HOT_GET: LRUCache.GetOptions<string, never, unknown> = {}
  * Store failures are never cached. `apply` drops what a {@link StoreChange} made stale.
  */
 export class AuthCache {
-  /** Verified keys only. */
+  /** @internal Verified keys only. */
   readonly keys: LRUCache<string, KeyEntry>
-  /** Hashes that matched no usable key, and until when that answer holds. */
+  /** @internal Hashes that matched no usable key, and until when that answer holds. */
   readonly misses: LRUCache<string, number>
+  /** @internal Verified tokens' sessions, by a digest of the token. */
   readonly sessions: LRUCache<string, SessionEntry>
   /**
    * The cached tokens of each session and of each client (project, mode, client id), so that

@@ -1,3 +1,10 @@
+/**
+ * Headers as Node, Express and Koa expose them: lower-case names, a repeated header as an
+ * array. Declared here, not taken from `node:http`, so the package's types need no
+ * `@types/node`; Node's `IncomingHttpHeaders` fits it.
+ */
+export type NodeHeaders = Readonly<Record<string, string | string[] | undefined>>
+
 /** Headers as Node, Express and Koa expose them (lower-case names), or a fetch `Headers`. */
 export type RequestHeaders =
   | Readonly<Record<string, string | readonly string[] | undefined>>

@@ -85,7 +85,7 @@ export const MIN_SESSION_SECRET_BYTES = 32
 
 /** How to make a good secret, for the errors that refuse a missing or short one. */
 export const GENERATE_SECRET =
-  'Generate one with: node -e "console.log(require(\'node:crypto\').randomBytes(32).toString(\'base64url\'))"'
+  "Generate one with: node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\""
 const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
 interface KeyEntry {

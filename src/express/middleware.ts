@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
 import type { AuthenticateRequest } from '../core/authenticate.js'
 import {
@@ -20,11 +19,12 @@ import {
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
+import type { NodeHeaders } from '../core/read-credential.js'
 import type { CredentialKind } from '../core/types.js'
 
 /** The part of an Express (4 or 5) request the middleware reads. */
 export interface ExpressRequest {
-  headers: IncomingHttpHeaders
+  headers: NodeHeaders
   socket: { remoteAddress?: string | undefined }
   /** Node's raw header list, to refuse a repeated credential header. */
   rawHeaders?: string[]

@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { AuthContext } from '../core/auth-context.js'
 import type { AuthenticateRequest } from '../core/authenticate.js'
 import {
@@ -20,11 +19,12 @@ import {
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
+import type { NodeHeaders } from '../core/read-credential.js'
 import type { CredentialKind } from '../core/types.js'
 
 /** The part of a Koa (2 or 3) context the middleware reads and writes. */
 export interface KoaContext {
-  request: { headers: IncomingHttpHeaders }
+  request: { headers: NodeHeaders }
   req: { socket: { remoteAddress?: string | undefined }; rawHeaders?: string[] }
   state: object
   status: number

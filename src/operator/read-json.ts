@@ -19,7 +19,7 @@ export function isJsonContentType(contentType: unknown): boolean {
  */
 export async function readJson(
   stream: AsyncIterable<Uint8Array | string>,
-  contentType: string | undefined,
+  contentType: string | readonly string[] | undefined,
 ): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
