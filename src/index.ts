@@ -5,6 +5,7 @@ export type {
   AuthenticateRequest,
   AuthResult,
 } from './core/authenticate.js'
+export { NO_CHANGE_FEED } from './core/cache-subscription.js'
 export { resolveClientAddress } from './core/client-address.js'
 export {
   type AuthErrorCode,
@@ -35,7 +36,14 @@ export type {
   RollKeyOptions,
 } from './core/keys.js'
 export type { PortcullisOptions } from './core/options.js'
-export { createPortcullis, type Portcullis } from './core/portcullis.js'
+export { createPortcullis } from './core/portcullis.js'
+export type {
+  GateLimits,
+  KeyOperations,
+  Portcullis,
+  ProjectOperations,
+  SessionOperations,
+} from './core/portcullis-interface.js'
 export { type CredentialRead, type RequestHeaders, readCredential } from './core/read-credential.js'
 export type { KeyRecord, SessionRecord } from './core/records.js'
 export type {

@@ -3,6 +3,7 @@ import { createKeyAuthenticator } from './authenticate-key.js'
 import { createSessionAuthenticator } from './authenticate-session.js'
 import { isStoreUnavailableError, type PortcullisError, StoreUnavailableError } from './errors.js'
 import type { GateContext } from './options.js'
+import { DECIDE } from './portcullis-interface.js'
 import type { RequestHeaders } from './read-credential.js'
 import { createAcceptor, type Failure } from './refusal.js'
 import type { CredentialKind, Mode } from './types.js'
@@ -93,25 +94,13 @@ function storeFailure(error: unknown): Failure {
 /** A decision, synchronous when it could be made from the cache. */
 export type Decision = AuthResult | Promise<AuthResult>
 
-/** The synchronous-when-cached decision of each gate, for the bindings (see `decisionOf`). */
-const decisions = new WeakMap<
-  object,
-  (r: AuthenticateRequest, o: AuthenticateOptions) => Decision
->()
-
-export function registerDecision(
-  gate: object,
-  decide: (request: AuthenticateRequest, options: AuthenticateOptions) => Decision,
-): void {
-  decisions.set(gate, decide)
-}
-
 /**
  * The gate's decision function: the bindings use it to call `next()` without a promise tick
  * when the answer was cached; any other object with an `authenticate` method works through it.
  */
 export function decisionOf(gate: {
   authenticate(request: AuthenticateRequest, options: AuthenticateOptions): Promise<AuthResult>
+  readonly [DECIDE]?: (request: AuthenticateRequest, options: AuthenticateOptions) => Decision
 }): (request: AuthenticateRequest, options: AuthenticateOptions) => Decision {
-  return decisions.get(gate) ?? ((request, options) => gate.authenticate(request, options))
+  return gate[DECIDE] ?? ((request, options) => gate.authenticate(request, options))
 }

@@ -1,124 +1,12 @@
 import { createAddressGuard } from './address-guard.js'
-import { createAuthenticator, registerDecision } from './authenticate.js'
+import { createAuthenticator } from './authenticate.js'
+import { subscribeCache } from './cache-subscription.js'
 import { createKeyOperations } from './keys.js'
-import { type GateContext, type PortcullisOptions, resolveOptions } from './options.js'
+import { type PortcullisOptions, resolveOptions } from './options.js'
+import { DECIDE, type Portcullis } from './portcullis-interface.js'
 import { createSessionOperations } from './sessions.js'
-import type { StoreChange, Unwatch } from './store.js'
 
-/**
- * `code` of the warning a gate gives, once, when other instances' changes cannot reach its
- * cache: the store has no `watch()`, or it failed to start. Sent to `onError` and, when no
- * `onError` was given, to `process.emitWarning`.
- */
-export const NO_CHANGE_FEED = 'PORTCULLIS_NO_CHANGE_FEED'
-
-/** Backoff between attempts to start a change feed that failed. */
-const FEED_RETRY_MIN_MS = 1000
-const FEED_RETRY_MAX_MS = 30_000
-
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
-
-/**
- * Subscribes the cache to the store's `watch()`, so that changes made on other instances drop
- * its entries at once. Without a feed the cache's ttl is the only bound, and the gate says so
- * once (never silently): a feed that failed (the store was down, say) is retried with
- * backoff until it starts; a store without `watch()`, or one whose `watch()` throws a
- * `TypeError` (a misconfiguration), is not.
- */
-function subscribeCache(ctx: GateContext, userOnError: boolean): { close(): Promise<void> } {
-  const { cache, store } = ctx
-  // Without a cache every request asks the store: nothing can be stale.
-  if (cache === null) return { close: async () => {} }
-  let warned = false
-  const report = (error: unknown) => {
-    try {
-      ctx.onError(error)
-    } catch {
-      // A throwing onError must not break the gate's construction or its feed.
-    }
-  }
-  const warn = (reason: string, fix: string, cause?: unknown) => {
-    if (warned) return
-    warned = true
-    const message =
-      `portcullis: ${reason}, so a key rolled or deleted, or a session revoked, on another ` +
-      `instance is still accepted by this one for up to ${cache.ttlMs} ms (cache.ttlMs). ${fix}`
-    const warning = Object.assign(new Error(message, cause === undefined ? {} : { cause }), {
-      name: 'PortcullisWarning',
-      code: NO_CHANGE_FEED,
-    })
-    report(warning)
-    if (!userOnError && typeof process === 'object' && typeof process.emitWarning === 'function') {
-      process.emitWarning(message, { type: 'PortcullisWarning', code: NO_CHANGE_FEED })
-    }
-  }
-  if (typeof store.watch !== 'function') {
-    warn(
-      'the store has no change feed (no watch() method)',
-      'Use a store with watch() (MemoryStore, RedisStore, SqlStore), or lower cache.ttlMs ' +
-        '(cache: false asks the store on every request) if that is too long.',
-    )
-    return { close: async () => {} }
-  }
-  const watch = store.watch.bind(store)
-  const listener = (change: StoreChange) => cache.apply(change)
-  let closed = false
-  let unwatch: Unwatch | null = null
-  let attempt: Promise<void> = Promise.resolve()
-  let retry: ReturnType<typeof setTimeout> | null = null
-  let retryInMs = FEED_RETRY_MIN_MS
-  const start = () => {
-    // The executor also turns a synchronous throw of watch() into a rejection.
-    attempt = new Promise<Unwatch>((resolve) => resolve(watch(listener))).then(
-      async (stop) => {
-        if (closed) {
-          await stop()
-          return
-        }
-        unwatch = stop
-        cache.feedOpened()
-      },
-      (error: unknown) => {
-        if (closed) return
-        // A TypeError is a misconfiguration (say a RedisStore that cannot open a subscriber):
-        // retrying would not help. Anything else may be an outage that ends.
-        const retryable = !(error instanceof TypeError)
-        if (warned) {
-          report(error)
-        } else {
-          warn(
-            `the store's change feed (watch()) did not start: ${messageOf(error)}`,
-            retryable
-              ? 'It is retried in the background; this bound holds until it starts.'
-              : 'Fix the store configuration as the error says, or lower cache.ttlMs if that is too long.',
-            error,
-          )
-        }
-        if (!retryable) return
-        retry = setTimeout(() => {
-          retry = null
-          start()
-        }, retryInMs)
-        // Background work: never keeps the process alive on its own.
-        retry.unref?.()
-        retryInMs = Math.min(retryInMs * 2, FEED_RETRY_MAX_MS)
-      },
-    )
-  }
-  start()
-  return {
-    async close() {
-      closed = true
-      if (retry !== null) clearTimeout(retry)
-      retry = null
-      // An attempt still under way ends its own subscription once it sees `closed`.
-      await attempt.catch(report)
-      const stop = unwatch
-      unwatch = null
-      await stop?.()
-    },
-  }
-}
+export type { Portcullis } from './portcullis-interface.js'
 
 /**
  * Creates the core instance: key management, Client Session Tokens and `authenticate()`,
@@ -139,43 +27,31 @@ function subscribeCache(ctx: GateContext, userOnError: boolean): { close(): Prom
  * if (result.ok) console.log(result.auth.mode) // 'test'
  * ```
  */
-export function createPortcullis(options: PortcullisOptions) {
+export function createPortcullis(options: PortcullisOptions): Portcullis {
   const ctx = resolveOptions(options)
   const { cache } = ctx
   // Other instances' changes (and this one's) reach the cache through the store's watch().
   const feed = subscribeCache(ctx, options.onError !== undefined)
   const { keys, projects } = createKeyOperations(ctx)
   const { authenticate, decide } = createAuthenticator(ctx)
-  const gate = {
-    /** The limits this gate enforces, for documentation and request validation. */
+  return {
     limits: Object.freeze({
       idleTimeoutMs: ctx.idleTimeoutMs,
       maxLifetimeMs: ctx.maxLifetimeMs,
       maxGracePeriodMs: ctx.maxGracePeriodMs,
     }),
-    /** The gate's time source (epoch ms): `options.clock`, or `Date.now`. */
     clock: ctx.clock,
     projects,
     keys,
     sessions: createSessionOperations(ctx),
     authenticate,
-    /**
-     * A reusable check of a static allowlist (independent of keys), with the same client-address
-     * rules as `authenticate`. Used by the `ipAllowlist` middleware.
-     */
     allowlist: createAddressGuard(ctx),
-    /** Writes pending `lastUsedAt` values now (they are otherwise batched). */
     flush: (): Promise<void> => ctx.usage.flush(),
-    /** Stops background timers and the change subscription, writes pending `lastUsedAt` values. Does not close the store. */
     async close(): Promise<void> {
       await ctx.usage.close()
       await feed.close()
       cache?.clear()
     },
+    [DECIDE]: decide,
   }
-  registerDecision(gate, decide)
-  return gate
 }
-
-/** The core instance returned by {@link createPortcullis}. */
-export type Portcullis = ReturnType<typeof createPortcullis>
