@@ -66,6 +66,7 @@ export {
   type StoredSession,
   type Unwatch,
 } from './core/store.js'
+export { ChangeListeners, parseStoreChange } from './core/store-change.js'
 export { createTokenCheck } from './core/token-check.js'
 export type { CredentialKind, KeyType, Mode } from './core/types.js'
 export { clientSessionOperations } from './operator/client-session-routes.js'

@@ -1,4 +1,5 @@
 import {
+  ChangeListeners,
   type ClientScope,
   ConflictError,
   type KeyRoll,
@@ -100,7 +101,7 @@ export class MemoryStore implements PortcullisStore {
   readonly #maxSessions: number
   readonly #clock: () => number
   readonly #retentionMs: number
-  readonly #listeners = new Set<(change: StoreChange) => void>()
+  readonly #listeners = new ChangeListeners()
   #timer: NodeJS.Timeout | null = null
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -295,10 +296,7 @@ export class MemoryStore implements PortcullisStore {
 
   /** Listens to changes made through this store (several gates may share one MemoryStore). */
   async watch(listener: (change: StoreChange) => void): Promise<Unwatch> {
-    this.#listeners.add(listener)
-    return async () => {
-      this.#listeners.delete(listener)
-    }
+    return this.#listeners.add(listener)
   }
 
   /** Removes expired sessions, and keys expired longer than the retention period. */
@@ -314,13 +312,7 @@ export class MemoryStore implements PortcullisStore {
   }
 
   #announce(change: StoreChange): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(change)
-      } catch {
-        // A listener's failure must not undo or fail the write that was already made.
-      }
-    }
+    this.#listeners.deliver(change)
   }
 
   #putKey(key: StoredKey): void {

@@ -1,6 +1,11 @@
-import { type StoreChange, StoreUnavailableError, type Unwatch } from '../../src/index.js'
+import {
+  ChangeListeners,
+  parseStoreChange,
+  type StoreChange,
+  StoreUnavailableError,
+  type Unwatch,
+} from '../../src/index.js'
 import type { ChannelSubscriber } from './redis-subscriber.js'
-import { parseStoreChange } from './store-change.js'
 
 type Listener = (change: StoreChange) => void
 
@@ -14,7 +19,9 @@ const RESET: StoreChange = Object.freeze({ type: 'reset' })
 export class ChangeFeed {
   readonly #subscribe: ChannelSubscriber
   readonly #channel: string
-  readonly #listeners = new Set<Listener>()
+  readonly #listeners = new ChangeListeners()
+  /** Counts close() calls, so a watch() that was subscribing meanwhile can tell. */
+  #closes = 0
   /** The open (or opening) subscription; resolves to the function that closes it. */
   #subscription: Promise<() => Promise<void>> | null = null
 
@@ -27,25 +34,24 @@ export class ChangeFeed {
     if (typeof listener !== 'function') {
       throw new TypeError('RedisStore: watch() takes a listener function')
     }
-    // A listener added twice is one registration; wrap it so each watch() is its own.
-    const registration: Listener = (change) => listener(change)
-    this.#listeners.add(registration)
+    const remove = this.#listeners.add(listener)
+    const closes = this.#closes
     try {
       this.#subscription ??= this.#subscribe(
         this.#channel,
         (message) => this.#deliver(message),
-        () => this.#announce(RESET),
+        () => this.#listeners.deliver(RESET),
       )
       await this.#subscription
     } catch (error) {
-      this.#listeners.delete(registration)
+      await remove()
       if (this.#listeners.size === 0) this.#subscription = null
       throw new StoreUnavailableError(
         `RedisStore: could not subscribe to ${this.#channel}: ${error instanceof Error ? error.message : String(error)}`,
         { cause: error },
       )
     }
-    if (!this.#listeners.has(registration)) {
+    if (this.#closes !== closes) {
       // close() ran while this watch() was subscribing: nothing will be delivered to it.
       throw new StoreUnavailableError('RedisStore: the store was closed while watch() subscribed')
     }
@@ -53,13 +59,14 @@ export class ChangeFeed {
     return async () => {
       if (stopped) return
       stopped = true
-      this.#listeners.delete(registration)
+      await remove()
       if (this.#listeners.size === 0) await this.#end()
     }
   }
 
   /** Ends the subscription and forgets every listener, whoever still listens. */
   async close(): Promise<void> {
+    this.#closes++
     this.#listeners.clear()
     await this.#end()
   }
@@ -78,16 +85,6 @@ export class ChangeFeed {
 
   #deliver(message: string): void {
     const change = parseStoreChange(message)
-    if (change !== null) this.#announce(change)
-  }
-
-  #announce(change: StoreChange): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(change)
-      } catch {
-        // One listener's failure must not keep the change from the others.
-      }
-    }
+    if (change !== null) this.#listeners.deliver(change)
   }
 }

@@ -1,7 +1,6 @@
 import { sql } from 'kysely'
-import type { StoreChange } from '../../src/index.js'
+import { parseStoreChange, type StoreChange } from '../../src/index.js'
 import { ChangeCursor } from './change-cursor.js'
-import { parseChange } from './changes.js'
 import type { SqlDatabase } from './dialect.js'
 import { integer, type SqlRow, text } from './rows.js'
 
@@ -70,7 +69,7 @@ export class ChangeFeed {
 
   #offer(seq: number, payload: string): void {
     if (this.#cursor === null || !this.#cursor.accept(seq)) return
-    const change = parseChange(payload)
+    const change = parseStoreChange(payload)
     if (change === null) {
       this.#sink.error(new TypeError(`SqlStore.watch: ignored a malformed change (seq ${seq})`))
       return

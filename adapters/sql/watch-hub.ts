@@ -1,4 +1,4 @@
-import type { StoreChange, Unwatch } from '../../src/index.js'
+import { ChangeListeners, type StoreChange, type Unwatch } from '../../src/index.js'
 import type { ChangeSink, Watcher } from './watch-feed.js'
 
 /**
@@ -7,7 +7,7 @@ import type { ChangeSink, Watcher } from './watch-feed.js'
  * subscribe racing an unsubscribe never leaves two watchers or none.
  */
 export class WatchHub {
-  readonly #listeners = new Set<(change: StoreChange) => void>()
+  readonly #listeners: ChangeListeners
   readonly #createWatcher: (sink: ChangeSink) => Watcher
   readonly #onError: (error: unknown) => void
   #watcher: Watcher | null = null
@@ -16,23 +16,23 @@ export class WatchHub {
   constructor(createWatcher: (sink: ChangeSink) => Watcher, onError: (error: unknown) => void) {
     this.#createWatcher = createWatcher
     this.#onError = onError
+    // A listener's failure must not stop the others or the watcher.
+    this.#listeners = new ChangeListeners(onError)
   }
 
   async subscribe(listener: (change: StoreChange) => void): Promise<Unwatch> {
-    // Wrapped so that the same function passed twice is two subscriptions.
-    const entry = (change: StoreChange) => listener(change)
-    this.#listeners.add(entry)
+    const remove = this.#listeners.add(listener)
     try {
       await this.#enqueue(() => this.#startIfNeeded())
     } catch (error) {
-      this.#listeners.delete(entry)
+      await remove()
       throw error
     }
     let subscribed = true
     return async () => {
       if (!subscribed) return
       subscribed = false
-      this.#listeners.delete(entry)
+      await remove()
       await this.#enqueue(() => this.#stopIfUnused())
     }
   }
@@ -52,7 +52,7 @@ export class WatchHub {
   async #startIfNeeded(): Promise<void> {
     if (this.#watcher !== null || this.#listeners.size === 0) return
     const watcher = this.#createWatcher({
-      deliver: (change) => this.#deliver(change),
+      deliver: (change) => this.#listeners.deliver(change),
       error: (error) => this.#onError(error),
     })
     await watcher.start()
@@ -64,17 +64,5 @@ export class WatchHub {
     const watcher = this.#watcher
     this.#watcher = null
     await watcher.stop()
-  }
-
-  #deliver(change: StoreChange): void {
-    Object.freeze(change)
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(change)
-      } catch (error) {
-        // A listener's failure must not stop the others or the watcher.
-        this.#onError(error)
-      }
-    }
   }
 }

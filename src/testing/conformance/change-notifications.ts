@@ -7,7 +7,7 @@ import type { ConformanceGroupOptions } from './options.js'
 /**
  * Registers the `change notifications` group of the storage conformance suite: `watch()`
  * announces key and session changes to every instance on the backend (see `createPeerStore`),
- * a client revocation once. Reported as skipped unless `capabilities.watch` is set.
+ * a client revocation once, and each `watch()` is its own registration. Reported as skipped unless `capabilities.watch` is set.
  *
  * @example
  * ```ts
@@ -169,6 +169,53 @@ export function describeChangeNotificationConformance<S extends PortcullisStore>
         } finally {
           await unwatch()
           if (peer !== store) await options.destroyStore?.(peer)
+        }
+      }),
+    )
+
+    itIf(
+      canWatch,
+      'watching one function twice is two registrations, each ended by its own unwatch',
+      withStore(async (store, clock) => {
+        const watch = (store.watch as NonNullable<PortcullisStore['watch']>).bind(store)
+        const within = options.watchWithinMs ?? 2000
+        const heard: string[] = []
+        const listener = (change: StoreChange) => {
+          if (change.type === 'session') heard.push(change.sessionId)
+        }
+        const first = await watch(listener)
+        const second = await watch(listener)
+        const arrivals = async (sessionId: string, count: number) => {
+          const until = Date.now() + within
+          while (heard.filter((id) => id === sessionId).length < count && Date.now() < until) {
+            await new Promise((resolve) => setTimeout(resolve, 10))
+          }
+          // Give a wrong extra delivery the chance to arrive before counting.
+          await new Promise((resolve) => setTimeout(resolve, 50))
+          return heard.filter((id) => id === sessionId).length
+        }
+        try {
+          const a = makeSession(clock.now())
+          await store.insertSession(a)
+          await store.revokeSession(a.id, clock.now())
+          assert.equal(
+            await arrivals(a.id, 2),
+            2,
+            'the same function watched twice hears a change twice',
+          )
+          await first()
+          await first()
+          const b = makeSession(clock.now())
+          await store.insertSession(b)
+          await store.revokeSession(b.id, clock.now())
+          assert.equal(
+            await arrivals(b.id, 1),
+            1,
+            'one unwatch (called twice) ends one registration',
+          )
+        } finally {
+          await first()
+          await second()
         }
       }),
     )
