@@ -1,3 +1,4 @@
+import { optionalCount, optionalMilliseconds } from '../../src/core/option-checks.js'
 import {
   ChangeListeners,
   type ClientScope,
@@ -40,21 +41,6 @@ export interface MemoryStoreOptions {
    * than `api_key_invalid`. Default 30 days.
    */
   expiredKeyRetentionMs?: number
-}
-
-function positive(
-  value: number | undefined,
-  fallback: number,
-  name: string,
-  allowZero = false,
-): number {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 0 || (!allowZero && value === 0)) {
-    throw new TypeError(
-      `MemoryStore: ${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`,
-    )
-  }
-  return value
 }
 
 const clientKey = (scope: ClientScope) =>
@@ -105,16 +91,19 @@ export class MemoryStore implements PortcullisStore {
   #timer: NodeJS.Timeout | null = null
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#maxKeys = positive(options.maxKeys, 100_000, 'maxKeys')
-    this.#maxSessions = positive(options.maxSessions, 1_000_000, 'maxSessions')
+    this.#maxKeys = optionalCount(options.maxKeys, 100_000, 'MemoryStore: maxKeys')
+    this.#maxSessions = optionalCount(options.maxSessions, 1_000_000, 'MemoryStore: maxSessions')
     this.#clock = options.clock ?? Date.now
-    this.#retentionMs = positive(
+    this.#retentionMs = optionalMilliseconds(
       options.expiredKeyRetentionMs,
       30 * DAY_MS,
-      'expiredKeyRetentionMs',
-      true,
+      'MemoryStore: expiredKeyRetentionMs',
     )
-    const sweepIntervalMs = positive(options.sweepIntervalMs, 60_000, 'sweepIntervalMs', true)
+    const sweepIntervalMs = optionalMilliseconds(
+      options.sweepIntervalMs,
+      60_000,
+      'MemoryStore: sweepIntervalMs',
+    )
     if (sweepIntervalMs > 0) {
       this.#timer = setInterval(() => void this.sweep(), sweepIntervalMs)
       this.#timer.unref()

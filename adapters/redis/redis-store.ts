@@ -1,3 +1,4 @@
+import { optionalMilliseconds } from '../../src/core/option-checks.js'
 import {
   type ClientScope,
   ConflictError,
@@ -111,14 +112,6 @@ export interface RedisStoreOptions {
   expiredSessionRetentionMs?: number
 }
 
-function nonNegativeInteger(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new TypeError(`RedisStore: ${name} must be a non-negative integer number of milliseconds`)
-  }
-  return value
-}
-
 const orEmpty = (value: number | null) => (value === null ? '' : String(value))
 
 function unexpected(script: LuaScript, reply: unknown): never {
@@ -186,7 +179,11 @@ export class RedisStore implements PortcullisStore {
       throw new TypeError('RedisStore: options.clock must be a function')
     this.#layout = createKeyLayout(options.prefix ?? 'portcullis:')
     this.prefix = this.#layout.prefix
-    const timeoutMs = nonNegativeInteger(options.commandTimeoutMs, 1000, 'commandTimeoutMs')
+    const timeoutMs = optionalMilliseconds(
+      options.commandTimeoutMs,
+      1000,
+      'RedisStore: commandTimeoutMs',
+    )
     this.#run = createScriptRunner(createCommandSender(client), timeoutMs)
     const onError = options.onError ?? (() => {})
     if (typeof onError !== 'function')
@@ -203,10 +200,18 @@ export class RedisStore implements PortcullisStore {
     this.#feed = subscribe === null ? null : new ChangeFeed(subscribe, this.#layout.channel)
     this.#clock = clock
     this.#keyRetention = String(
-      nonNegativeInteger(options.expiredKeyRetentionMs, 30 * DAY_MS, 'expiredKeyRetentionMs'),
+      optionalMilliseconds(
+        options.expiredKeyRetentionMs,
+        30 * DAY_MS,
+        'RedisStore: expiredKeyRetentionMs',
+      ),
     )
     this.#sessionRetention = String(
-      nonNegativeInteger(options.expiredSessionRetentionMs, DAY_MS, 'expiredSessionRetentionMs'),
+      optionalMilliseconds(
+        options.expiredSessionRetentionMs,
+        DAY_MS,
+        'RedisStore: expiredSessionRetentionMs',
+      ),
     )
   }
 

@@ -1,4 +1,5 @@
 import { type QueryExecutorProvider, type RawBuilder, sql } from 'kysely'
+import { optionalMilliseconds } from '../../src/core/option-checks.js'
 import type {
   ClientScope,
   KeyRoll,
@@ -83,14 +84,6 @@ export interface SqlStoreOptions {
   onError?: (error: unknown) => void
 }
 
-function milliseconds(value: number | undefined, fallback: number, name: string, min = 0): number {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new TypeError(`SqlStore: ${name} must be a whole number of milliseconds, at least ${min}`)
-  }
-  return value
-}
-
 const KEY_COLUMNS = sql.raw(
   'id, project_id, type, mode, name, hash, prefix, last4, allowed_ips, client_id, created_at, expires_at, last_used_at, rolled_to_id, rolled_from_id, sealed_secret',
 )
@@ -153,24 +146,28 @@ export class SqlStore implements PortcullisStore {
     this.#sessions = sql.table(this.tables.sessions)
     this.#db = withoutPlugins(db)
     this.#clock = options.clock ?? Date.now
-    this.#keyRetentionMs = milliseconds(
+    this.#keyRetentionMs = optionalMilliseconds(
       options.expiredKeyRetentionMs,
       30 * DAY_MS,
-      'expiredKeyRetentionMs',
+      'SqlStore: expiredKeyRetentionMs',
     )
-    this.#changeRetentionMs = milliseconds(
+    this.#changeRetentionMs = optionalMilliseconds(
       options.changeRetentionMs,
       60 * MINUTE_MS,
-      'changeRetentionMs',
+      'SqlStore: changeRetentionMs',
     )
     this.#onError = options.onError ?? (() => {})
-    const pollIntervalMs = milliseconds(
+    const pollIntervalMs = optionalMilliseconds(
       options.pollIntervalMs,
       DEFAULT_POLL_INTERVAL_MS,
-      'pollIntervalMs',
+      'SqlStore: pollIntervalMs',
       10,
     )
-    const sweepIntervalMs = milliseconds(options.sweepIntervalMs, 15 * MINUTE_MS, 'sweepIntervalMs')
+    const sweepIntervalMs = optionalMilliseconds(
+      options.sweepIntervalMs,
+      15 * MINUTE_MS,
+      'SqlStore: sweepIntervalMs',
+    )
     const { listen } = options
     if (listen !== undefined && (typeof listen !== 'function' || this.dialect !== 'postgres')) {
       throw new TypeError('SqlStore: listen is a function, and only for PostgreSQL')

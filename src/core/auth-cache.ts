@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { AuthContext } from './auth-context.js'
 import type { AddressMatcher, IpAddress } from './ip.js'
+import { optionalCount, optionalMilliseconds } from './option-checks.js'
 import type { SessionClaims } from './session-token.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
 import type { UsageMark } from './usage-recorder.js'
@@ -104,22 +105,15 @@ export class AuthCache {
   generation = 0
 
   constructor(options: CacheOptions) {
-    const max = options.maxEntries ?? 10_000
-    if (!Number.isSafeInteger(max) || max < 1)
-      throw new TypeError('cache.maxEntries must be a positive integer')
-    this.#configuredTtlMs = options.ttlMs
-    this.ttlMs = options.ttlMs ?? UNWATCHED_TTL_MS
-    this.negativeTtlMs = options.negativeTtlMs ?? 1000
-    for (const [name, value] of [
-      ['ttlMs', this.ttlMs],
-      ['negativeTtlMs', this.negativeTtlMs],
-    ] as const) {
-      if (!Number.isSafeInteger(value) || value < 0)
-        throw new TypeError(`cache.${name} must be a non-negative integer`)
-    }
-    const maxMisses = options.maxMisses ?? Math.max(100, Math.ceil(max / 10))
-    if (!Number.isSafeInteger(maxMisses) || maxMisses < 1)
-      throw new TypeError('cache.maxMisses must be a positive integer')
+    const max = optionalCount(options.maxEntries, 10_000, 'cache.maxEntries')
+    this.#configuredTtlMs = optionalMilliseconds(options.ttlMs, undefined, 'cache.ttlMs')
+    this.ttlMs = this.#configuredTtlMs ?? UNWATCHED_TTL_MS
+    this.negativeTtlMs = optionalMilliseconds(options.negativeTtlMs, 1000, 'cache.negativeTtlMs')
+    const maxMisses = optionalCount(
+      options.maxMisses,
+      Math.max(100, Math.ceil(max / 10)),
+      'cache.maxMisses',
+    )
     this.keys = new LRUCache({ max })
     this.misses = new LRUCache({ max: maxMisses })
     this.sessions = new LRUCache({

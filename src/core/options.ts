@@ -5,6 +5,7 @@ import { createSecretHasher, type SecretHasher } from './hashing.js'
 import type { AddressMatcher } from './ip.js'
 import { createKeyFormat, type KeyFormat } from './key-format.js'
 import { createKeySealer, type KeySealer } from './key-seal.js'
+import { optionalMilliseconds } from './option-checks.js'
 import {
   createSessionTokenCodec,
   GENERATE_SECRET,
@@ -98,14 +99,6 @@ export interface GateContext {
   readonly onError: (error: unknown) => void
 }
 
-function positiveMs(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`${name} must be a positive integer number of milliseconds`)
-  }
-  return value
-}
-
 function headerName(value: string | undefined, name: string): string {
   if (value === undefined) return 'authorization'
   if (typeof value !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(value)) {
@@ -156,15 +149,16 @@ export function resolveOptions(options: PortcullisOptions): GateContext {
   }
   const clock = options.clock ?? Date.now
   if (typeof clock !== 'function') throw new TypeError('options.clock must be a function')
-  const idleTimeoutMs = positiveMs(options.idleTimeoutMs, DAY_MS, 'idleTimeoutMs')
-  const maxLifetimeMs = positiveMs(options.maxLifetimeMs, 7 * DAY_MS, 'maxLifetimeMs')
+  const idleTimeoutMs = optionalMilliseconds(options.idleTimeoutMs, DAY_MS, 'idleTimeoutMs', 1)
+  const maxLifetimeMs = optionalMilliseconds(options.maxLifetimeMs, 7 * DAY_MS, 'maxLifetimeMs', 1)
   if (idleTimeoutMs > maxLifetimeMs)
     throw new TypeError('idleTimeoutMs must not exceed maxLifetimeMs')
-  const storeTimeoutMs = positiveMs(options.storeTimeoutMs, 2000, 'storeTimeoutMs')
-  const touchIntervalMs = positiveMs(
+  const storeTimeoutMs = optionalMilliseconds(options.storeTimeoutMs, 2000, 'storeTimeoutMs', 1)
+  const touchIntervalMs = optionalMilliseconds(
     options.touchIntervalMs,
     Math.max(1, Math.min(60_000, Math.floor(idleTimeoutMs / 10))),
     'touchIntervalMs',
+    1,
   )
   if (touchIntervalMs >= idleTimeoutMs)
     throw new TypeError('touchIntervalMs must be below idleTimeoutMs')
@@ -189,13 +183,23 @@ export function resolveOptions(options: PortcullisOptions): GateContext {
     usage: new UsageRecorder({
       write: (usage) => call(() => store.recordKeyUsage(usage)),
       clock,
-      flushIntervalMs: positiveMs(options.usageFlushIntervalMs, 60_000, 'usageFlushIntervalMs'),
+      flushIntervalMs: optionalMilliseconds(
+        options.usageFlushIntervalMs,
+        60_000,
+        'usageFlushIntervalMs',
+        1,
+      ),
       onError,
     }),
     issued: new WeakSet(),
     idleTimeoutMs,
     maxLifetimeMs,
-    maxGracePeriodMs: positiveMs(options.maxGracePeriodMs, 7 * DAY_MS, 'maxGracePeriodMs'),
+    maxGracePeriodMs: optionalMilliseconds(
+      options.maxGracePeriodMs,
+      7 * DAY_MS,
+      'maxGracePeriodMs',
+      1,
+    ),
     apiKeyHeader: headerName(options.headers?.apiKey, 'apiKey'),
     sessionHeader: headerName(options.headers?.session, 'session'),
     cache: options.cache === false ? null : new AuthCache(options.cache ?? {}),
