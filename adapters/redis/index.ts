@@ -9,4 +9,4 @@ export type {
   IoRedisSubscriber,
   NodeRedisSubscriber,
   RedisSubscriber,
-} from './redis-subscriber.js'
+} from './watch-subscriber.js'

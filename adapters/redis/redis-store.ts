@@ -12,7 +12,6 @@ import {
   StoreUnavailableError,
   type Unwatch,
 } from '../../src/index.js'
-import { ChangeFeed } from './change-feed.js'
 import { createKeyLayout, type KeyLayout } from './key-layout.js'
 import {
   ANNOUNCE,
@@ -31,7 +30,6 @@ import {
   SET_KEY_ALLOWED_IPS,
   TOUCH_SESSION,
 } from './lua-scripts.js'
-import { canDuplicate, createOwnedChannelSubscriber } from './owned-subscriber.js'
 import {
   fieldsToKey,
   fieldsToSession,
@@ -40,9 +38,11 @@ import {
   sessionToFields,
 } from './record-codec.js'
 import { createCommandSender, type RedisClient } from './redis-client.js'
-import { createChannelSubscriber, type RedisSubscriber } from './redis-subscriber.js'
 import { createScriptRunner, type ScriptRunner } from './script-runner.js'
 import { clientChangeMessage, sessionChangeMessage } from './store-change.js'
+import { ChannelWatch } from './watch-channel.js'
+import { canDuplicate, createOwnedChannelSubscriber } from './watch-owned-subscriber.js'
+import { createChannelSubscriber, type RedisSubscriber } from './watch-subscriber.js'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 /** Keys per script in `recordKeyUsage`, so one batch never blocks Redis for long. */
@@ -158,7 +158,7 @@ export class RedisStore implements PortcullisStore {
   readonly prefix: string
   readonly #layout: KeyLayout
   readonly #run: ScriptRunner
-  readonly #feed: ChangeFeed | null
+  readonly #feed: ChannelWatch | null
   readonly #clock: () => number
   readonly #keyRetention: string
   readonly #sessionRetention: string
@@ -197,7 +197,7 @@ export class RedisStore implements PortcullisStore {
         : canDuplicate(client)
           ? createOwnedChannelSubscriber(client, onError)
           : null
-    this.#feed = subscribe === null ? null : new ChangeFeed(subscribe, this.#layout.channel)
+    this.#feed = subscribe === null ? null : new ChannelWatch(subscribe, this.#layout.channel)
     this.#clock = clock
     this.#keyRetention = String(
       optionalMilliseconds(

@@ -25,10 +25,10 @@ import { allowedIpsColumn, keyFromRow, type SqlRow, sessionFromRow, text } from 
 import { checkTablePrefix, notifyChannel, type TableNames, tableNames } from './schema.js'
 import { duplicateError, isUniqueViolation, toStoreError } from './sql-errors.js'
 import { inTransaction, retryConflicts } from './transaction.js'
-import { ChangeFeed } from './watch-feed.js'
 import { WatchHub } from './watch-hub.js'
 import { createPollingWatcher } from './watch-poll.js'
 import { type PgListenConnection, PostgresListenWatcher } from './watch-postgres.js'
+import { ChangeTableReader } from './watch-table.js'
 
 const MINUTE_MS = 60 * 1000
 const DAY_MS = 24 * 60 * MINUTE_MS
@@ -173,7 +173,7 @@ export class SqlStore implements PortcullisStore {
       throw new TypeError('SqlStore: listen is a function, and only for PostgreSQL')
     }
     this.#hub = new WatchHub((sink) => {
-      const feed = new ChangeFeed(this.#db, this.tables.changes, sink)
+      const feed = new ChangeTableReader(this.#db, this.tables.changes, sink)
       return listen === undefined
         ? createPollingWatcher(feed, sink, pollIntervalMs)
         : new PostgresListenWatcher(feed, sink, listen, notifyChannel(prefix), pollIntervalMs)

@@ -1,5 +1,5 @@
 import { ChangeListeners, type StoreChange, type Unwatch } from '../../src/index.js'
-import type { ChangeSink, Watcher } from './watch-feed.js'
+import type { ChangeSink, Watcher } from './watch-table.js'
 
 /**
  * Fans one watcher out to every `watch()` listener of a store: the watcher starts with the

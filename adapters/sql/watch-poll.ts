@@ -1,4 +1,4 @@
-import type { ChangeFeed, ChangeSink, Watcher } from './watch-feed.js'
+import type { ChangeSink, ChangeTableReader, Watcher } from './watch-table.js'
 
 /**
  * Reads the feed every `intervalMs`, one read at a time (the next is scheduled when the last
@@ -6,7 +6,7 @@ import type { ChangeFeed, ChangeSink, Watcher } from './watch-feed.js'
  * goes on: when the database comes back, the changes made meanwhile are delivered.
  */
 export class PollLoop {
-  readonly #feed: ChangeFeed
+  readonly #feed: ChangeTableReader
   readonly #sink: ChangeSink
   readonly #intervalMs: number
   #timer: NodeJS.Timeout | null = null
@@ -14,7 +14,7 @@ export class PollLoop {
   #active = false
   #untilSuccess = false
 
-  constructor(feed: ChangeFeed, sink: ChangeSink, intervalMs: number) {
+  constructor(feed: ChangeTableReader, sink: ChangeSink, intervalMs: number) {
     this.#feed = feed
     this.#sink = sink
     this.#intervalMs = intervalMs
@@ -62,7 +62,7 @@ export class PollLoop {
 
 /** The watcher for MySQL, SQLite, and PostgreSQL without a LISTEN connection. */
 export function createPollingWatcher(
-  feed: ChangeFeed,
+  feed: ChangeTableReader,
   sink: ChangeSink,
   intervalMs: number,
 ): Watcher {

@@ -1,5 +1,5 @@
-import type { ChangeFeed, ChangeSink, Watcher } from './watch-feed.js'
 import { PollLoop } from './watch-poll.js'
+import type { ChangeSink, ChangeTableReader, Watcher } from './watch-table.js'
 
 /** A notification as node-postgres delivers it. */
 export interface PgNotificationMessage {
@@ -50,7 +50,7 @@ const MAX_BACKOFF_MS = 10_000
  * with backoff (calling `connect` again), and on reconnecting reads what it missed.
  */
 export class PostgresListenWatcher implements Watcher {
-  readonly #feed: ChangeFeed
+  readonly #feed: ChangeTableReader
   readonly #sink: ChangeSink
   readonly #connect: () => Promise<PgListenConnection>
   readonly #channel: string
@@ -62,7 +62,7 @@ export class PostgresListenWatcher implements Watcher {
   #stopped = false
 
   constructor(
-    feed: ChangeFeed,
+    feed: ChangeTableReader,
     sink: ChangeSink,
     connect: () => Promise<PgListenConnection>,
     channel: string,

@@ -2,7 +2,7 @@ import type { AuthenticateRequest } from './authenticate.js'
 import { requestClientAddress } from './client-address.js'
 import { AuthenticationError } from './errors.js'
 import { compileAllowlist, normalizeAllowlist } from './ip.js'
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 
 /** The outcome of a static allowlist check. */
 export type AddressCheck =
@@ -14,11 +14,11 @@ export type AddressCheck =
  * a check that resolves the client address the way `authenticate` does (socket address, or
  * `X-Forwarded-For` through `trustedProxies` only) and refuses anyone not on the list.
  */
-export function createAddressGuard(ctx: GateContext) {
+export function createAddressGuard(core: GateCore) {
   return (list: readonly string[]): ((request: AuthenticateRequest) => AddressCheck) => {
     const matches = compileAllowlist(normalizeAllowlist(list, 'allowlist'))
     return (request) => {
-      const address = requestClientAddress(request, ctx.trust)
+      const address = requestClientAddress(request, core.trust)
       return matches(address)
         ? { ok: true }
         : { ok: false, error: new AuthenticationError('ip_not_allowed') }

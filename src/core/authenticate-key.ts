@@ -5,7 +5,7 @@ import { requestClientAddress } from './client-address.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AddressMatcher, compileAllowlist } from './ip.js'
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 import { type Acceptor, fail, TYPE_LABEL, wrongType } from './refusal.js'
 import { looksLikeJws } from './session-token.js'
 import type { StoredKey } from './store.js'
@@ -22,10 +22,10 @@ const MIN_COMPILED_ALLOWLISTS = 1024
  * development client key shares with them (`lookUp`). Every rule a key must pass is in
  * {@link admit}.
  */
-export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
-  const header = new CredentialHeader(ctx.apiKeyHeader, API_KEY_CODES)
+export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
+  const header = new CredentialHeader(core.apiKeyHeader, API_KEY_CODES)
   const compiled = new LRUCache<string, AddressMatcher>({
-    max: Math.max(MIN_COMPILED_ALLOWLISTS, ctx.cache?.keys.max ?? 0),
+    max: Math.max(MIN_COMPILED_ALLOWLISTS, core.cache?.keys.max ?? 0),
   })
 
   /** Matchers by list identity: a cached record keeps its (frozen) list object. */
@@ -52,9 +52,9 @@ export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
    * the cached path can never admit what this full path refuses.
    */
   async function findInStore(hash: string, type: KeyType, mode: Mode, now: number) {
-    const { cache } = ctx
+    const { cache } = core
     const generation = cache?.generation
-    const found = await ctx.call(() => ctx.store.findKeyByHash(hash))
+    const found = await core.call(() => core.store.findKeyByHash(hash))
     const record =
       found !== null &&
       timingSafeEqualString(found.hash, hash) &&
@@ -80,7 +80,7 @@ export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
     mode: Mode,
     now: number,
   ): KeyEntry | Promise<KeyEntry> {
-    return ctx.cache?.key(hash, now) ?? findInStore(hash, type, mode, now)
+    return core.cache?.key(hash, now) ?? findInStore(hash, type, mode, now)
   }
 
   function authenticate(
@@ -90,15 +90,15 @@ export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
   ): Decision {
     const repeated = header.repeated(request)
     if (repeated !== null) return repeated
-    const now = ctx.clock()
+    const now = core.clock()
     let usual: string | undefined
     let usualHash = ''
-    if (ctx.cache !== null) {
+    if (core.cache !== null) {
       // The hot path: a key seen within the cache window is admitted without parsing.
       usual = header.usual(request)
       if (usual !== undefined) {
-        usualHash = ctx.hash(usual)
-        const entry = ctx.cache.key(usualHash, now)
+        usualHash = core.hash(usual)
+        const entry = core.cache.key(usualHash, now)
         if (entry?.record != null) {
           return admit(entry, entry.record, request, wanted, requiredMode, now)
         }
@@ -106,7 +106,7 @@ export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
     }
     const read = header.read(request)
     if (!('token' in read)) return read
-    const parsed = ctx.format.parse(read.token)
+    const parsed = core.format.parse(read.token)
     if (!parsed.ok) {
       if (looksLikeJws(read.token)) return wrongType('A client session token', wanted)
       return fail('api_key_invalid')
@@ -118,7 +118,7 @@ export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
       return admit(entry, record, request, wanted, requiredMode, now)
     }
     // Usually the token read is the one hashed above: hash it once.
-    const hash = read.token === usual ? usualHash : ctx.hash(read.token)
+    const hash = read.token === usual ? usualHash : core.hash(read.token)
     const found = lookUp(hash, parsed.type, parsed.mode, now)
     return found instanceof Promise ? found.then(conclude) : conclude(found)
   }
@@ -152,8 +152,8 @@ export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
         `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
       )
     }
-    entry.usage ??= ctx.usage.mark(record.id)
-    ctx.usage.note(entry.usage, now)
+    entry.usage ??= core.usage.mark(record.id)
+    core.usage.note(entry.usage, now)
     entry.accepted ??= accept(record, () => ({
       mode: record.mode,
       livemode: record.mode === 'live',
@@ -171,16 +171,16 @@ export function createKeyAuthenticator(ctx: GateContext, accept: Acceptor) {
    */
   function allowed(entry: KeyEntry, record: StoredKey, request: AuthenticateRequest): boolean {
     const peer = request.remoteAddress
-    if (ctx.trust === null && peer !== undefined && peer === entry.lastPeer) {
+    if (core.trust === null && peer !== undefined && peer === entry.lastPeer) {
       return entry.lastAllowed
     }
-    const address = requestClientAddress(request, ctx.trust)
+    const address = requestClientAddress(request, core.trust)
     if (address !== entry.lastAddress) {
       entry.matcher ??= allowlistOf(record.allowedIps)
       entry.lastAllowed = entry.matcher(address)
       entry.lastAddress = address
     }
-    entry.lastPeer = ctx.trust === null ? peer : undefined
+    entry.lastPeer = core.trust === null ? peer : undefined
     return entry.lastAllowed
   }
 

@@ -3,7 +3,7 @@ import type { AuthenticateRequest, AuthResult, Decision } from './authenticate.j
 import type { KeyAuthenticator } from './authenticate-key.js'
 import { CredentialHeader, SESSION_CODES } from './credential-header.js'
 import { digestToken } from './hashing.js'
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 import { type Acceptor, fail, TYPE_LABEL, wrongType } from './refusal.js'
 import type { SessionClaims } from './session-token.js'
 import type { StoredSession } from './store.js'
@@ -15,17 +15,17 @@ import type { Mode } from './types.js'
  * header, test-mode development client keys.
  */
 export function createSessionAuthenticator(
-  ctx: GateContext,
+  core: GateCore,
   accept: Acceptor,
   keys: KeyAuthenticator,
 ) {
-  const header = new CredentialHeader(ctx.sessionHeader, SESSION_CODES)
+  const header = new CredentialHeader(core.sessionHeader, SESSION_CODES)
 
   function authenticate(request: AuthenticateRequest, requiredMode: Mode | undefined): Decision {
     const repeated = header.repeated(request)
     if (repeated !== null) return repeated
-    const now = ctx.clock()
-    const { cache } = ctx
+    const now = core.clock()
+    const { cache } = core
     let usual: string | undefined
     let usualKey = ''
     if (cache !== null) {
@@ -39,7 +39,7 @@ export function createSessionAuthenticator(
     }
     const read = header.read(request)
     if (!('token' in read)) return read
-    const parsed = ctx.format.parse(read.token)
+    const parsed = core.format.parse(read.token)
     if (parsed.ok) {
       if (parsed.type !== 'client') return wrongType(TYPE_LABEL[parsed.type], 'session')
       return authenticateClientKey(read.token, parsed.mode, requiredMode)
@@ -64,7 +64,7 @@ export function createSessionAuthenticator(
   ): Decision {
     const mismatch = sessionModeMismatch(entry.claims, requiredMode)
     if (mismatch !== null) return mismatch
-    if (now - entry.touchedAt >= ctx.touchIntervalMs) {
+    if (now - entry.touchedAt >= core.touchIntervalMs) {
       return loadSession(cache, tokenKey, entry, entry.claims, now, true)
     }
     if (now - entry.checkedAt >= cache.ttlMs) {
@@ -92,12 +92,12 @@ export function createSessionAuthenticator(
     requiredMode: Mode | undefined,
     now: number,
   ): Promise<AuthResult> {
-    const checked = await ctx.tokens.verify(token, now)
+    const checked = await core.tokens.verify(token, now)
     if (!checked.ok)
       return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
     const mismatch = sessionModeMismatch(checked.claims, requiredMode)
     if (mismatch !== null) return mismatch
-    return loadSession(ctx.cache, tokenKey, undefined, checked.claims, now, true)
+    return loadSession(core.cache, tokenKey, undefined, checked.claims, now, true)
   }
 
   /**
@@ -113,8 +113,8 @@ export function createSessionAuthenticator(
     touch: boolean,
   ): Promise<AuthResult> {
     const generation = cache?.generation
-    const session = await ctx.call(() =>
-      touch ? ctx.store.touchSession(claims.sid, now) : ctx.store.getSession(claims.sid),
+    const session = await core.call(() =>
+      touch ? core.store.touchSession(claims.sid, now) : core.store.getSession(claims.sid),
     )
     if (cache !== null) {
       if (session === null) {
@@ -173,13 +173,13 @@ export function createSessionAuthenticator(
         'This route requires a live mode session; a test mode client key was sent.',
       )
     }
-    const now = ctx.clock()
+    const now = core.clock()
     const conclude = (entry: KeyEntry): AuthResult => {
       const { record } = entry
       if (record === null || record.clientId === null) return fail('session_invalid')
       if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
-      entry.usage ??= ctx.usage.mark(record.id)
-      ctx.usage.note(entry.usage, now)
+      entry.usage ??= core.usage.mark(record.id)
+      core.usage.note(entry.usage, now)
       const clientId = record.clientId
       entry.accepted ??= accept(record, () => ({
         mode: record.mode,
@@ -191,7 +191,7 @@ export function createSessionAuthenticator(
       }))
       return entry.accepted
     }
-    const found = keys.lookUp(ctx.hash(token), 'client', mode, now)
+    const found = keys.lookUp(core.hash(token), 'client', mode, now)
     return found instanceof Promise ? found.then(conclude) : conclude(found)
   }
 

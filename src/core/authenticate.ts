@@ -2,7 +2,7 @@ import type { AuthContext } from './auth-context.js'
 import { createKeyAuthenticator } from './authenticate-key.js'
 import { createSessionAuthenticator } from './authenticate-session.js'
 import { isStoreUnavailableError, type PortcullisError, StoreUnavailableError } from './errors.js'
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 import { DECIDE } from './portcullis-interface.js'
 import type { RequestHeaders } from './read-credential.js'
 import { createAcceptor, type Failure } from './refusal.js'
@@ -40,10 +40,10 @@ export type AuthResult =
   | { readonly ok: true; readonly auth: AuthContext }
   | { readonly ok: false; readonly error: PortcullisError }
 
-export function createAuthenticator(ctx: GateContext) {
-  const accept = createAcceptor(ctx)
-  const keys = createKeyAuthenticator(ctx, accept)
-  const sessions = createSessionAuthenticator(ctx, accept, keys)
+export function createAuthenticator(core: GateCore) {
+  const accept = createAcceptor(core)
+  const keys = createKeyAuthenticator(core, accept)
+  const sessions = createSessionAuthenticator(core, accept, keys)
 
   /**
    * The whole decision for one request, synchronously when everything it needs is cached and

@@ -1,4 +1,4 @@
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 import type { StoreChange, Unwatch } from './store.js'
 
 /**
@@ -21,14 +21,14 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * backoff until it starts; a store without `watch()`, or one whose `watch()` throws a
  * `TypeError` (a misconfiguration), is not.
  */
-export function subscribeCache(ctx: GateContext, userOnError: boolean): { close(): Promise<void> } {
-  const { cache, store } = ctx
+export function subscribeCache(core: GateCore, userOnError: boolean): { close(): Promise<void> } {
+  const { cache, store } = core
   // Without a cache every request asks the store: nothing can be stale.
   if (cache === null) return { close: async () => {} }
   let warned = false
   const report = (error: unknown) => {
     try {
-      ctx.onError(error)
+      core.onError(error)
     } catch {
       // A throwing onError must not break the gate's construction or its feed.
     }

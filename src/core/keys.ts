@@ -2,7 +2,7 @@ import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
 import { timingSafeEqualString } from './hashing.js'
 import { newKeyId } from './ids.js'
 import { normalizeAllowlist } from './ip.js'
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 import { type KeyRecord, toKeyRecord } from './records.js'
 import type { StoredKey } from './store.js'
 import type { KeyType, Mode } from './types.js'
@@ -70,21 +70,21 @@ const DEFAULT_NAMES: Readonly<Record<KeyType, string>> = {
   client: 'Development client key',
 }
 
-export function createKeyOperations(ctx: GateContext) {
+export function createKeyOperations(core: GateCore) {
   /** This instance's cache hears its own writes at once; others hear them through watch(). */
   const forget = (key: StoredKey) =>
-    ctx.cache?.apply({ type: 'key', keyId: key.id, hash: key.hash })
-  const view = (key: StoredKey) => toKeyRecord(key, ctx.usage.latest(key.id, key.lastUsedAt))
+    core.cache?.apply({ type: 'key', keyId: key.id, hash: key.hash })
+  const view = (key: StoredKey) => toKeyRecord(key, core.usage.latest(key.id, key.lastUsedAt))
 
   async function mustGet(keyId: string): Promise<StoredKey> {
     checkOpaqueId(keyId, 'keyId')
-    const key = await ctx.call(() => ctx.store.getKey(keyId))
+    const key = await core.call(() => core.store.getKey(keyId))
     if (key === null) throw new NotFoundError(`No such key: ${keyId}`)
     return key
   }
 
   /** Builds a new stored key; the plaintext goes back to the caller only. */
-  async function issue(fields: {
+  async function mintKey(fields: {
     projectId: string
     type: KeyType
     mode: Mode
@@ -95,21 +95,21 @@ export function createKeyOperations(ctx: GateContext) {
     rolledFromId: string | null
   }): Promise<{ key: string; stored: StoredKey }> {
     const id = newKeyId()
-    const key = ctx.format.generate(fields.type, fields.mode)
+    const key = core.format.generate(fields.type, fields.mode)
     const sealedSecret =
-      fields.mode === 'test' && ctx.sealer !== null ? await ctx.sealer.seal(id, key) : null
+      fields.mode === 'test' && core.sealer !== null ? await core.sealer.seal(id, key) : null
     const stored: StoredKey = {
       id,
       projectId: fields.projectId,
       type: fields.type,
       mode: fields.mode,
       name: fields.name,
-      hash: ctx.hash(key),
-      prefix: ctx.format.head(fields.type, fields.mode),
+      hash: core.hash(key),
+      prefix: core.format.head(fields.type, fields.mode),
       last4: key.slice(-4),
       allowedIps: [...fields.allowedIps],
       clientId: fields.clientId,
-      createdAt: ctx.clock(),
+      createdAt: core.clock(),
       expiresAt: fields.expiresAt,
       lastUsedAt: null,
       rolledToId: null,
@@ -139,8 +139,8 @@ export function createKeyOperations(ctx: GateContext) {
     } else if (input.clientId !== undefined) {
       throw new InvalidRequestError('clientId applies to development client keys only', 'clientId')
     }
-    const expiresAt = checkFutureInstant(input.expiresAt, ctx.clock(), 'expiresAt')
-    const issued = await issue({
+    const expiresAt = checkFutureInstant(input.expiresAt, core.clock(), 'expiresAt')
+    const minted = await mintKey({
       projectId,
       type,
       mode,
@@ -150,15 +150,15 @@ export function createKeyOperations(ctx: GateContext) {
       expiresAt,
       rolledFromId: null,
     })
-    await ctx.call(() => ctx.store.insertKey(issued.stored))
-    return { key: issued.key, record: toKeyRecord(issued.stored) }
+    await core.call(() => core.store.insertKey(minted.stored))
+    return { key: minted.key, record: toKeyRecord(minted.stored) }
   }
 
   async function list(projectId: string, filter: ListKeysFilter = {}): Promise<KeyRecord[]> {
     checkProjectId(projectId)
     const mode = filter.mode === undefined ? undefined : checkMode(filter.mode, 'filter.mode')
     const type = filter.type === undefined ? undefined : checkKeyType(filter.type, 'filter.type')
-    const keys = await ctx.call(() => ctx.store.listKeys(projectId))
+    const keys = await core.call(() => core.store.listKeys(projectId))
     return keys
       .filter(
         (key) =>
@@ -169,17 +169,17 @@ export function createKeyOperations(ctx: GateContext) {
 
   async function get(keyId: string): Promise<KeyRecord | null> {
     checkOpaqueId(keyId, 'keyId')
-    const key = await ctx.call(() => ctx.store.getKey(keyId))
+    const key = await core.call(() => core.store.getKey(keyId))
     return key === null ? null : view(key)
   }
 
   async function roll(keyId: string, options: RollKeyOptions = {}): Promise<RolledKey> {
     const gracePeriodMs = checkDuration(
       options.gracePeriodMs ?? 0,
-      ctx.maxGracePeriodMs,
+      core.maxGracePeriodMs,
       'gracePeriodMs',
     )
-    const now = ctx.clock()
+    const now = core.clock()
     const expiresAt = checkFutureInstant(options.expiresAt, now, 'expiresAt')
     const old = await mustGet(keyId)
     if (old.rolledToId !== null) {
@@ -190,7 +190,7 @@ export function createKeyOperations(ctx: GateContext) {
     }
     // The store copies name and allowlist from the row it locks; these are only the values
     // as read a moment ago.
-    const issued = await issue({
+    const minted = await mintKey({
       projectId: old.projectId,
       type: old.type,
       mode: old.mode,
@@ -200,10 +200,10 @@ export function createKeyOperations(ctx: GateContext) {
       expiresAt,
       rolledFromId: old.id,
     })
-    const result = await ctx.call(() =>
-      ctx.store.rollKey({
+    const result = await core.call(() =>
+      core.store.rollKey({
         id: old.id,
-        replacement: issued.stored,
+        replacement: minted.stored,
         oldExpiresAt: now + gracePeriodMs,
       }),
     )
@@ -215,7 +215,7 @@ export function createKeyOperations(ctx: GateContext) {
     // request, not when the change feed gets round to it.
     forget(old)
     return {
-      key: issued.key,
+      key: minted.key,
       record: toKeyRecord(result.replacement),
       previous: view(result.previous),
     }
@@ -223,9 +223,9 @@ export function createKeyOperations(ctx: GateContext) {
 
   async function remove(keyId: string): Promise<boolean> {
     checkOpaqueId(keyId, 'keyId')
-    const key = await ctx.call(() => ctx.store.getKey(keyId))
+    const key = await core.call(() => core.store.getKey(keyId))
     if (key === null) return false
-    const deleted = await ctx.call(() => ctx.store.deleteKey(keyId))
+    const deleted = await core.call(() => core.store.deleteKey(keyId))
     forget(key)
     return deleted
   }
@@ -236,7 +236,7 @@ export function createKeyOperations(ctx: GateContext) {
     if (key.type !== 'secret') {
       throw new InvalidRequestError('IP allowlists apply to secret keys only', 'allowedIps')
     }
-    const updated = await ctx.call(() => ctx.store.setKeyAllowedIps(keyId, normalized))
+    const updated = await core.call(() => core.store.setKeyAllowedIps(keyId, normalized))
     forget(key)
     if (updated === null) throw new NotFoundError(`No such key: ${keyId}`)
     return view(updated)
@@ -250,7 +250,7 @@ export function createKeyOperations(ctx: GateContext) {
         'Live keys are never revealable; roll the key to get a new one.',
       )
     }
-    if (ctx.sealer === null) {
+    if (core.sealer === null) {
       throw new ConflictError(
         'key_not_revealable',
         'Revealing test keys needs the revealKey option.',
@@ -264,11 +264,11 @@ export function createKeyOperations(ctx: GateContext) {
     }
     let plaintext: string
     try {
-      plaintext = await ctx.sealer.open(key.id, key.sealedSecret)
+      plaintext = await core.sealer.open(key.id, key.sealedSecret)
     } catch {
       throw new ConflictError('key_not_revealable', 'This key was sealed with another revealKey.')
     }
-    if (!timingSafeEqualString(ctx.hash(plaintext), key.hash)) {
+    if (!timingSafeEqualString(core.hash(plaintext), key.hash)) {
       throw new ConflictError(
         'key_not_revealable',
         'The stored ciphertext does not match this key.',
@@ -279,7 +279,7 @@ export function createKeyOperations(ctx: GateContext) {
 
   async function provision(projectId: string): Promise<ProvisionedProject> {
     checkProjectId(projectId)
-    const existing = await ctx.call(() => ctx.store.listKeys(projectId))
+    const existing = await core.call(() => core.store.listKeys(projectId))
     if (existing.length > 0) {
       throw new ConflictError(
         'project_exists',

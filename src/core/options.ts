@@ -76,7 +76,7 @@ export interface PortcullisOptions {
 }
 
 /** Everything the operations share, resolved once from the options. */
-export interface GateContext {
+export interface GateCore {
   readonly store: PortcullisStore
   readonly clock: () => number
   readonly call: <T>(operation: () => Promise<T>) => Promise<T>
@@ -133,7 +133,7 @@ const STORE_METHODS = [
 ] as const
 
 /** Validates the options (throwing `TypeError` on misconfiguration) and builds the context. */
-export function resolveOptions(options: PortcullisOptions): GateContext {
+export function resolveOptions(options: PortcullisOptions): GateCore {
   if (typeof options !== 'object' || options === null) throw new TypeError('options are required')
   const { store } = options
   if (typeof store !== 'object' || store === null) throw new TypeError('options.store is required')

@@ -28,27 +28,27 @@ export type { Portcullis } from './portcullis-interface.js'
  * ```
  */
 export function createPortcullis(options: PortcullisOptions): Portcullis {
-  const ctx = resolveOptions(options)
-  const { cache } = ctx
+  const core = resolveOptions(options)
+  const { cache } = core
   // Other instances' changes (and this one's) reach the cache through the store's watch().
-  const feed = subscribeCache(ctx, options.onError !== undefined)
-  const { keys, projects } = createKeyOperations(ctx)
-  const { authenticate, decide } = createAuthenticator(ctx)
+  const feed = subscribeCache(core, options.onError !== undefined)
+  const { keys, projects } = createKeyOperations(core)
+  const { authenticate, decide } = createAuthenticator(core)
   return {
     limits: Object.freeze({
-      idleTimeoutMs: ctx.idleTimeoutMs,
-      maxLifetimeMs: ctx.maxLifetimeMs,
-      maxGracePeriodMs: ctx.maxGracePeriodMs,
+      idleTimeoutMs: core.idleTimeoutMs,
+      maxLifetimeMs: core.maxLifetimeMs,
+      maxGracePeriodMs: core.maxGracePeriodMs,
     }),
-    clock: ctx.clock,
+    clock: core.clock,
     projects,
     keys,
-    sessions: createSessionOperations(ctx),
+    sessions: createSessionOperations(core),
     authenticate,
-    allowlist: createAddressGuard(ctx),
-    flush: (): Promise<void> => ctx.usage.flush(),
+    allowlist: createAddressGuard(core),
+    flush: (): Promise<void> => core.usage.flush(),
     async close(): Promise<void> {
-      await ctx.usage.close()
+      await core.usage.close()
       await feed.close()
       cache?.clear()
     },

@@ -1,6 +1,6 @@
 import type { AuthContext } from './auth-context.js'
 import { type AuthErrorCode, AuthenticationError, type PortcullisError } from './errors.js'
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 import type { CredentialKind, KeyType } from './types.js'
 
 /** A refusal, as `authenticate` returns it. */
@@ -42,13 +42,13 @@ export function wrongType(sent: string, wanted: CredentialKind): Failure {
  * record object, and cached records are reused, so the steady state allocates nothing here.
  * Every auth is registered as issued by this gate: only those may create sessions.
  */
-export function createAcceptor(ctx: GateContext) {
+export function createAcceptor(core: GateCore) {
   const issuedFor = new WeakMap<object, AuthContext>()
   return function accept(source: object, make: () => AuthContext): Acceptance {
     let auth = issuedFor.get(source)
     if (auth === undefined) {
       auth = Object.freeze(make())
-      ctx.issued.add(auth)
+      core.issued.add(auth)
       issuedFor.set(source, auth)
     }
     return { ok: true, auth }

@@ -88,7 +88,7 @@ export const GENERATE_SECRET =
   "Generate one with: node -e \"console.log(require('node:crypto').randomBytes(32).toString('base64url'))\""
 const JWS_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
-interface KeyEntry {
+interface SigningKeyEntry {
   readonly kid: string
   readonly alg: string
   readonly verifyKey: () => Promise<CryptoKey | KeyObject | Uint8Array>
@@ -119,7 +119,7 @@ function material(value: SessionKeyMaterial, alg: string): () => Promise<CryptoK
   })
 }
 
-function toEntry(key: SessionKey, index: number): KeyEntry {
+function toEntry(key: SessionKey, index: number): SigningKeyEntry {
   if (typeof key === 'string' || key instanceof Uint8Array || 'secret' in key) {
     const raw = typeof key === 'string' || key instanceof Uint8Array ? key : key.secret
     const bytes = typeof raw === 'string' ? new TextEncoder().encode(raw) : Uint8Array.from(raw)
@@ -158,13 +158,13 @@ export function createSessionTokenCodec(
   const list = Array.isArray(sessionSecret) ? sessionSecret : [sessionSecret as SessionKey]
   if (list.length === 0) throw new TypeError('sessionSecret needs at least one key')
   const entries = list.map(toEntry)
-  const byKid = new Map<string, KeyEntry>()
+  const byKid = new Map<string, SigningKeyEntry>()
   for (const entry of entries) {
     if (byKid.has(entry.kid))
       throw new TypeError(`sessionSecret has two keys with kid ${entry.kid}`)
     byKid.set(entry.kid, entry)
   }
-  const signer = entries[0] as KeyEntry
+  const signer = entries[0] as SigningKeyEntry
   const signKey = signer.signKey
   if (signKey === null)
     throw new TypeError('the first sessionSecret key signs, so it needs a private key')

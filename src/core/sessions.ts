@@ -1,7 +1,7 @@
 import type { AuthContext } from './auth-context.js'
 import { AuthenticationError, NotFoundError } from './errors.js'
 import { newSessionId } from './ids.js'
-import type { GateContext } from './options.js'
+import type { GateCore } from './options.js'
 import { type SessionRecord, toSessionRecord } from './records.js'
 import type { ClientScope, StoredSession } from './store.js'
 import { checkClientId, checkMode, checkOpaqueId, checkProjectId } from './validate.js'
@@ -17,10 +17,10 @@ export interface ClientInput {
   clientId: string
 }
 
-export function createSessionOperations(ctx: GateContext) {
+export function createSessionOperations(core: GateCore) {
   /** The caller must hold a secret-key authentication issued by this very gate. */
   function checkSecretAuth(auth: AuthContext): AuthContext {
-    if (typeof auth !== 'object' || auth === null || !ctx.issued.has(auth)) {
+    if (typeof auth !== 'object' || auth === null || !core.issued.has(auth)) {
       throw new TypeError('auth must be the object returned by gate.authenticate() (req.auth)')
     }
     if (auth.credential !== 'secret') {
@@ -37,22 +37,22 @@ export function createSessionOperations(ctx: GateContext) {
     return { projectId, mode, clientId: checkClientId(clientId) }
   }
 
-  async function issue(scope: ClientScope): Promise<CreatedSession> {
-    const now = ctx.clock()
-    const maxExpiresAt = now + ctx.maxLifetimeMs
+  async function startSession(scope: ClientScope): Promise<CreatedSession> {
+    const now = core.clock()
+    const maxExpiresAt = now + core.maxLifetimeMs
     const session: StoredSession = {
       id: newSessionId(),
       projectId: scope.projectId,
       mode: scope.mode,
       clientId: scope.clientId,
       createdAt: now,
-      idleTimeoutMs: ctx.idleTimeoutMs,
-      expiresAt: Math.min(now + ctx.idleTimeoutMs, maxExpiresAt),
+      idleTimeoutMs: core.idleTimeoutMs,
+      expiresAt: Math.min(now + core.idleTimeoutMs, maxExpiresAt),
       maxExpiresAt,
       revokedAt: null,
     }
-    await ctx.call(() => ctx.store.insertSession(session))
-    const token = await ctx.tokens.sign(
+    await core.call(() => core.store.insertSession(session))
+    const token = await core.tokens.sign(
       { sid: session.id, pid: session.projectId, mode: session.mode, sub: session.clientId },
       now,
       maxExpiresAt,
@@ -62,19 +62,19 @@ export function createSessionOperations(ctx: GateContext) {
 
   /** Issues a CST for `clientId` in the project and mode of the secret key behind `auth`. */
   async function create(auth: AuthContext, input: ClientInput): Promise<CreatedSession> {
-    return issue(secretScope(auth, input?.clientId))
+    return startSession(secretScope(auth, input?.clientId))
   }
 
   /** Issues a new CST for a client that already has a session on record in this mode. */
   async function refresh(auth: AuthContext, input: ClientInput): Promise<CreatedSession> {
     const scope = secretScope(auth, input?.clientId)
-    const existing = await ctx.call(() => ctx.store.listClientSessions(scope))
+    const existing = await core.call(() => core.store.listClientSessions(scope))
     if (existing.length === 0) {
       throw new NotFoundError(
         `No client ${JSON.stringify(scope.clientId)} in ${scope.mode} mode; create a session for it first`,
       )
     }
-    return issue(scope)
+    return startSession(scope)
   }
 
   /**
@@ -92,10 +92,10 @@ export function createSessionOperations(ctx: GateContext) {
     options: { auth?: AuthContext } = {},
   ): Promise<SessionRecord> {
     checkOpaqueId(sessionId, 'sessionId')
-    const now = ctx.clock()
+    const now = core.clock()
     if (options.auth !== undefined) {
       const scope = checkSecretAuth(options.auth)
-      const current = await ctx.call(() => ctx.store.getSession(sessionId))
+      const current = await core.call(() => core.store.getSession(sessionId))
       if (current === null || current.projectId !== scope.projectId) {
         throw new NotFoundError(`No such session: ${sessionId}`)
       }
@@ -106,9 +106,9 @@ export function createSessionOperations(ctx: GateContext) {
         )
       }
     }
-    const revoked = await ctx.call(() => ctx.store.revokeSession(sessionId, now))
+    const revoked = await core.call(() => core.store.revokeSession(sessionId, now))
     // This instance's cache hears its own writes at once; others hear them through watch().
-    ctx.cache?.apply({ type: 'session', sessionId })
+    core.cache?.apply({ type: 'session', sessionId })
     if (revoked === null) throw new NotFoundError(`No such session: ${sessionId}`)
     return toSessionRecord(revoked)
   }
@@ -120,15 +120,15 @@ export function createSessionOperations(ctx: GateContext) {
    */
   async function revokeClient(auth: AuthContext, clientId: string): Promise<number> {
     const scope = secretScope(auth, clientId)
-    const count = await ctx.call(() => ctx.store.revokeClientSessions(scope, ctx.clock()))
-    ctx.cache?.apply({ type: 'client', ...scope })
+    const count = await core.call(() => core.store.revokeClientSessions(scope, core.clock()))
+    core.cache?.apply({ type: 'client', ...scope })
     return count
   }
 
   /** The client's sessions on record (revoked ones included) in the mode of `auth`. */
   async function list(auth: AuthContext, clientId: string): Promise<SessionRecord[]> {
     const scope = secretScope(auth, clientId)
-    const sessions = await ctx.call(() => ctx.store.listClientSessions(scope))
+    const sessions = await core.call(() => core.store.listClientSessions(scope))
     return sessions.map(toSessionRecord)
   }
 
@@ -143,7 +143,7 @@ export function createSessionOperations(ctx: GateContext) {
       mode: checkMode(scope?.mode),
       clientId: checkClientId(scope?.clientId),
     }
-    const sessions = await ctx.call(() => ctx.store.listClientSessions(checked))
+    const sessions = await core.call(() => core.store.listClientSessions(checked))
     return sessions.map(toSessionRecord)
   }
 

@@ -9,7 +9,7 @@ import {
   type ChannelSubscriber,
   createChannelSubscriber,
   type RedisSubscriber,
-} from './redis-subscriber.js'
+} from './watch-subscriber.js'
 
 /** How long `watch()` waits for the connection it opens (connect, then SUBSCRIBE). */
 export const OWNED_SUBSCRIBER_OPEN_TIMEOUT_MS = 5000

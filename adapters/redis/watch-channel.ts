@@ -5,7 +5,7 @@ import {
   StoreUnavailableError,
   type Unwatch,
 } from '../../src/index.js'
-import type { ChannelSubscriber } from './redis-subscriber.js'
+import type { ChannelSubscriber } from './watch-subscriber.js'
 
 type Listener = (change: StoreChange) => void
 
@@ -16,7 +16,7 @@ const RESET: StoreChange = Object.freeze({ type: 'reset' })
  * The `watch()` side of a RedisStore: one subscription to the change channel, shared by every
  * listener of this store, opened with the first listener and closed after the last.
  */
-export class ChangeFeed {
+export class ChannelWatch {
   readonly #subscribe: ChannelSubscriber
   readonly #channel: string
   readonly #listeners = new ChangeListeners()

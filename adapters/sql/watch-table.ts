@@ -26,7 +26,7 @@ const BATCH = 500
  * the sink, once. Shared by the polling watcher and by the PostgreSQL listener (which uses it
  * to catch up after its connection was lost).
  */
-export class ChangeFeed {
+export class ChangeTableReader {
   readonly #db: SqlDatabase
   readonly #table: string
   readonly #sink: ChangeSink
