@@ -1,4 +1,3 @@
-import { optionalCount, optionalMilliseconds } from '../../src/core/option-checks.js'
 import {
   ChangeListeners,
   type ClientScope,
@@ -6,7 +5,6 @@ import {
   type KeyRoll,
   type KeyRollResult,
   type KeyUsage,
-  type Mode,
   type PortcullisStore,
   type PruneCutoff,
   StoreCapacityError,
@@ -15,36 +13,10 @@ import {
   type StoredSession,
   type Unwatch,
 } from '../../src/index.js'
+import { type MemoryStoreOptions, resolveMemoryStoreOptions } from './memory-store-options.js'
+import { SessionIndex } from './session-index.js'
 
-const DAY_MS = 24 * 60 * 60 * 1000
-/** Sessions looked at, from the least recently touched end, for expired ones per full insert. */
-const EXPIRED_SCAN = 64
-
-export interface MemoryStoreOptions {
-  /** Most keys kept; inserting past it (after pruning) throws `StoreCapacityError`. Default 100,000. */
-  maxKeys?: number
-  /**
-   * Most sessions kept. At the limit, an insert first drops already-expired sessions (a bounded
-   * number, from the least recently touched end); if the store is still full, it evicts the
-   * least recently touched session of the inserting session's own project and mode (that
-   * holder gets `session_expired`), never one of another project or mode. If that project and
-   * mode holds no session to evict, the insert is refused with `StoreCapacityError`
-   * (`store_full`) and nothing is written. Default 1,000,000.
-   */
-  maxSessions?: number
-  /** Time source for sweeping, epoch ms. Default `Date.now`. Give it the gate's clock. */
-  clock?: () => number
-  /** How often expired records are swept, in real time. Default 60 s; 0 turns the timer off. */
-  sweepIntervalMs?: number
-  /**
-   * How long an expired or rolled key is kept so that it answers `api_key_expired` rather
-   * than `api_key_invalid`. Default 30 days.
-   */
-  expiredKeyRetentionMs?: number
-}
-
-const clientKey = (scope: ClientScope) =>
-  `${scope.projectId}\u0000${scope.mode}\u0000${scope.clientId}`
+export type { MemoryStoreOptions } from './memory-store-options.js'
 
 function freezeKey(key: StoredKey): StoredKey {
   return Object.freeze({ ...key, allowedIps: Object.freeze([...key.allowedIps]) })
@@ -71,41 +43,21 @@ export class MemoryStore implements PortcullisStore {
   readonly #keys = new Map<string, StoredKey>()
   readonly #keyIdByHash = new Map<string, string>()
   readonly #keyIdsByProject = new Map<string, Set<string>>()
-  /** Insertion order is kept as "least recently touched first", to find expired ones cheaply. */
-  readonly #sessions = new Map<string, StoredSession>()
-  readonly #sessionIdsByClient = new Map<string, Set<string>>()
-  /**
-   * Per mode, per project: session ids least recently touched first, so eviction at the bound
-   * finds the inserting tenant's own oldest session in O(1). Split by mode rather than keyed by
-   * a joined string so that a touch allocates nothing.
-   */
-  readonly #sessionIdsByScope: Readonly<Record<Mode, Map<string, Set<string>>>> = {
-    test: new Map(),
-    live: new Map(),
-  }
+  readonly #sessions: SessionIndex
   readonly #maxKeys: number
-  readonly #maxSessions: number
   readonly #clock: () => number
   readonly #retentionMs: number
   readonly #listeners = new ChangeListeners()
   #timer: NodeJS.Timeout | null = null
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#maxKeys = optionalCount(options.maxKeys, 100_000, 'MemoryStore: maxKeys')
-    this.#maxSessions = optionalCount(options.maxSessions, 1_000_000, 'MemoryStore: maxSessions')
-    this.#clock = options.clock ?? Date.now
-    this.#retentionMs = optionalMilliseconds(
-      options.expiredKeyRetentionMs,
-      30 * DAY_MS,
-      'MemoryStore: expiredKeyRetentionMs',
-    )
-    const sweepIntervalMs = optionalMilliseconds(
-      options.sweepIntervalMs,
-      60_000,
-      'MemoryStore: sweepIntervalMs',
-    )
-    if (sweepIntervalMs > 0) {
-      this.#timer = setInterval(() => void this.sweep(), sweepIntervalMs)
+    const resolved = resolveMemoryStoreOptions(options)
+    this.#maxKeys = resolved.maxKeys
+    this.#sessions = new SessionIndex(resolved.maxSessions, resolved.clock)
+    this.#clock = resolved.clock
+    this.#retentionMs = resolved.expiredKeyRetentionMs
+    if (resolved.sweepIntervalMs > 0) {
+      this.#timer = setInterval(() => void this.sweep(), resolved.sweepIntervalMs)
       this.#timer.unref()
     }
   }
@@ -200,22 +152,7 @@ export class MemoryStore implements PortcullisStore {
     if (this.#sessions.has(session.id)) {
       throw new ConflictError('conflict', 'A session with this id already exists')
     }
-    if (this.#sessions.size >= this.#maxSessions) this.#makeRoomForSession(session)
-    this.#sessions.set(session.id, Object.freeze({ ...session }))
-    const client = clientKey(session)
-    let ids = this.#sessionIdsByClient.get(client)
-    if (ids === undefined) {
-      ids = new Set()
-      this.#sessionIdsByClient.set(client, ids)
-    }
-    ids.add(session.id)
-    const byProject = this.#sessionIdsByScope[session.mode]
-    let scoped = byProject.get(session.projectId)
-    if (scoped === undefined) {
-      scoped = new Set()
-      byProject.set(session.projectId, scoped)
-    }
-    scoped.add(session.id)
+    this.#sessions.insert(Object.freeze({ ...session }))
   }
 
   async getSession(id: string): Promise<StoredSession | null> {
@@ -229,12 +166,7 @@ export class MemoryStore implements PortcullisStore {
     const slid = Math.min(now + session.idleTimeoutMs, session.maxExpiresAt)
     if (slid <= session.expiresAt) return session
     const touched = Object.freeze({ ...session, expiresAt: slid })
-    // Re-inserting moves it to the end: the map and the set stay ordered by last touch.
-    this.#sessions.delete(id)
-    this.#sessions.set(id, touched)
-    const scoped = this.#sessionIdsByScope[session.mode].get(session.projectId)
-    scoped?.delete(id)
-    scoped?.add(id)
+    this.#sessions.replaceTouched(touched)
     return touched
   }
 
@@ -243,17 +175,16 @@ export class MemoryStore implements PortcullisStore {
     if (session === undefined) return null
     if (session.revokedAt !== null) return session
     const revoked = Object.freeze({ ...session, revokedAt: now })
-    this.#sessions.set(id, revoked)
+    this.#sessions.replace(revoked)
     this.#announce({ type: 'session', sessionId: id })
     return revoked
   }
 
   async revokeClientSessions(scope: ClientScope, now: number): Promise<number> {
     let count = 0
-    for (const id of this.#sessionIdsByClient.get(clientKey(scope)) ?? []) {
-      const session = this.#sessions.get(id)
-      if (session !== undefined && session.revokedAt === null) {
-        this.#sessions.set(id, Object.freeze({ ...session, revokedAt: now }))
+    for (const session of this.#sessions.listClient(scope)) {
+      if (session.revokedAt === null) {
+        this.#sessions.replace(Object.freeze({ ...session, revokedAt: now }))
         count++
       }
     }
@@ -262,18 +193,11 @@ export class MemoryStore implements PortcullisStore {
   }
 
   async listClientSessions(scope: ClientScope): Promise<StoredSession[]> {
-    const ids = this.#sessionIdsByClient.get(clientKey(scope)) ?? []
-    return [...ids].map((id) => this.#sessions.get(id) as StoredSession)
+    return this.#sessions.listClient(scope)
   }
 
   async prune(cutoff: PruneCutoff): Promise<number> {
-    let removed = 0
-    for (const session of this.#sessions.values()) {
-      if (session.expiresAt <= cutoff.sessionsExpiredBefore) {
-        this.#dropSession(session)
-        removed++
-      }
-    }
+    let removed = this.#sessions.dropExpired(cutoff.sessionsExpiredBefore)
     for (const key of this.#keys.values()) {
       if (key.expiresAt !== null && key.expiresAt <= cutoff.keysExpiredBefore) {
         this.#dropKey(key)
@@ -321,41 +245,5 @@ export class MemoryStore implements PortcullisStore {
     const ids = this.#keyIdsByProject.get(key.projectId)
     ids?.delete(key.id)
     if (ids?.size === 0) this.#keyIdsByProject.delete(key.projectId)
-  }
-
-  #dropSession(session: StoredSession): void {
-    this.#sessions.delete(session.id)
-    const client = clientKey(session)
-    const ids = this.#sessionIdsByClient.get(client)
-    ids?.delete(session.id)
-    if (ids?.size === 0) this.#sessionIdsByClient.delete(client)
-    const byProject = this.#sessionIdsByScope[session.mode]
-    const scoped = byProject.get(session.projectId)
-    scoped?.delete(session.id)
-    if (scoped?.size === 0) byProject.delete(session.projectId)
-  }
-
-  /**
-   * At capacity, with bounded work per insert: drop the already-expired sessions among the
-   * least recently touched (whoever holds them, nothing changes for them), else evict the least
-   * recently touched session of `incoming`'s own project and mode, so that no tenant can push
-   * another's live sessions out; with none to evict, refuse.
-   */
-  #makeRoomForSession(incoming: StoredSession): void {
-    const now = this.#clock()
-    let looked = 0
-    for (const session of this.#sessions.values()) {
-      if (session.expiresAt <= now) this.#dropSession(session)
-      if (++looked >= EXPIRED_SCAN) break
-    }
-    if (this.#sessions.size < this.#maxSessions) return
-    const scoped = this.#sessionIdsByScope[incoming.mode].get(incoming.projectId)
-    const oldest = scoped?.values().next()
-    if (oldest === undefined || oldest.done === true) {
-      throw new StoreCapacityError(
-        `MemoryStore holds its maximum of ${this.#maxSessions} sessions; none of project ${incoming.projectId} in ${incoming.mode} mode can be evicted to make room`,
-      )
-    }
-    this.#dropSession(this.#sessions.get(oldest.value) as StoredSession)
   }
 }

@@ -1,124 +1,47 @@
-import { optionalMilliseconds } from '../../src/core/option-checks.js'
-import {
-  type ClientScope,
-  ConflictError,
-  type KeyRoll,
-  type KeyRollResult,
-  type KeyUsage,
-  type PortcullisStore,
-  type StoreChange,
-  type StoredKey,
-  type StoredSession,
-  StoreUnavailableError,
-  type Unwatch,
+import type {
+  ClientScope,
+  KeyRoll,
+  KeyRollResult,
+  KeyUsage,
+  PortcullisStore,
+  StoreChange,
+  StoredKey,
+  StoredSession,
+  Unwatch,
 } from '../../src/index.js'
-import { createKeyLayout, type KeyLayout } from './key-layout.js'
+import { ClientSessionIndex } from './client-session-index.js'
+import type { KeyLayout } from './key-layout.js'
 import {
-  ANNOUNCE,
   DELETE_KEY,
   FIND_KEY_BY_HASH,
-  INDEX_CLIENT_SESSION,
   INSERT_KEY,
   INSERT_SESSION,
   LIST_KEYS,
-  type LuaScript,
   READ_HASH,
-  READ_MEMBERS,
   RECORD_KEY_USAGE,
   REVOKE_SESSION,
   ROLL_KEY,
   SET_KEY_ALLOWED_IPS,
   TOUCH_SESSION,
 } from './lua-scripts.js'
+import { fieldsToKey, fieldsToSession, keyToFields, sessionToFields } from './record-codec.js'
+import { type RedisStoreOptions, resolveRedisStoreOptions } from './redis-store-options.js'
 import {
-  fieldsToKey,
-  fieldsToSession,
-  keyToFields,
-  replyText,
-  sessionToFields,
-} from './record-codec.js'
-import { createCommandSender, type RedisClient } from './redis-client.js'
-import { createScriptRunner, type ScriptRunner } from './script-runner.js'
-import { clientChangeMessage, sessionChangeMessage } from './store-change.js'
+  decodeDeleted,
+  decodeInsert,
+  decodeKeyList,
+  decodeRevocation,
+  decodeRoll,
+  orEmpty,
+} from './script-replies.js'
+import type { ScriptRunner } from './script-runner.js'
+import { sessionChangeMessage } from './store-change.js'
 import { ChannelWatch } from './watch-channel.js'
-import { canDuplicate, createOwnedChannelSubscriber } from './watch-owned-subscriber.js'
-import { createChannelSubscriber, type RedisSubscriber } from './watch-subscriber.js'
 
-const DAY_MS = 24 * 60 * 60 * 1000
+export type { RedisStoreOptions } from './redis-store-options.js'
+
 /** Keys per script in `recordKeyUsage`, so one batch never blocks Redis for long. */
 const USAGE_BATCH = 256
-
-/**
- * Options of {@link RedisStore}. Read once; never modified.
- *
- * @example
- * ```ts
- * const options: RedisStoreOptions = {
- *   client,
- *   prefix: 'billing:portcullis:',
- *   commandTimeoutMs: 500,
- *   onError: (error) => console.warn('portcullis subscriber:', error),
- * }
- * ```
- */
-export interface RedisStoreOptions {
-  /**
-   * The connection for commands: a node-redis v5 client or cluster (`createClient`,
-   * `createCluster`) or an ioredis v5/v6 `Redis` or `Cluster`, connected by you. RedisStore
-   * never opens, closes or reconfigures it (without `subscriber`, it calls its `duplicate()`,
-   * see there). Configure it to fail fast rather than queue while Redis is down (see the
-   * README: `disableOfflineQueue` / `enableOfflineQueue: false`).
-   */
-  client: RedisClient
-  /**
-   * The connection `watch()` subscribes on (pub/sub puts a connection in a mode where it runs
-   * no other command). Other instances' caches rely on `watch()` to hear about rolled,
-   * deleted and re-allowlisted keys and revoked sessions within milliseconds.
-   *
-   * Default: RedisStore opens its own, `client.duplicate()` (same URL, credentials, TLS and
-   * reconnect settings), when the first `watch()` subscribes, and closes it after the last
-   * one stopped (the gate's `close()`) or on {@link RedisStore.close}. It does not keep the
-   * process alive by itself (a cluster's does until then); its `error` events go to
-   * `onError`. `watch()` fails if it cannot connect and subscribe within 5 s.
-   *
-   * Given: a second connection you created and connected (`client.duplicate()`); you own it,
-   * listen to its `error` events and close it. RedisStore only subscribes and unsubscribes.
-   */
-  subscriber?: RedisSubscriber
-  /**
-   * Receives the errors of the subscriber connection RedisStore opened itself (it reconnects
-   * by itself; changes missed meanwhile are covered by a `reset` to the watchers). Default:
-   * ignored. Errors of your own connections are yours to listen to.
-   */
-  onError?: (error: unknown) => void
-  /** Start of every key and of the change channel, so apps can share a Redis. Default `portcullis:`. */
-  prefix?: string
-  /**
-   * A call that takes longer fails with `StoreUnavailableError`. A backstop for clients
-   * without a command timeout; 0 turns it off. Default 1000 ms.
-   */
-  commandTimeoutMs?: number
-  /** Time source for the garbage-collection TTLs, epoch ms. Default `Date.now`; give it the gate's clock. */
-  clock?: () => number
-  /**
-   * How long a key stays after it expired or its roll's grace period ended, so it answers
-   * `api_key_expired` rather than `api_key_invalid`. Default 30 days.
-   */
-  expiredKeyRetentionMs?: number
-  /**
-   * How long a session stays after it expired (idle or capped), so a revoked session keeps
-   * answering `session_revoked`. Default 1 day.
-   */
-  expiredSessionRetentionMs?: number
-}
-
-const orEmpty = (value: number | null) => (value === null ? '' : String(value))
-
-function unexpected(script: LuaScript, reply: unknown): never {
-  throw new StoreUnavailableError(
-    `RedisStore: unexpected reply to ${script.name}: ${JSON.stringify(reply)}`,
-  )
-}
 
 /**
  * The shared store: keys and sessions in Redis (or Redis Cluster), for any number of app
@@ -158,61 +81,25 @@ export class RedisStore implements PortcullisStore {
   readonly prefix: string
   readonly #layout: KeyLayout
   readonly #run: ScriptRunner
+  readonly #clients: ClientSessionIndex
   readonly #feed: ChannelWatch | null
   readonly #clock: () => number
   readonly #keyRetention: string
   readonly #sessionRetention: string
 
   constructor(options: RedisStoreOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new TypeError('RedisStore: options with a client are required')
-    }
-    const { client, subscriber } = options
-    if (subscriber !== undefined && (subscriber as unknown) === client) {
-      throw new TypeError(
-        'RedisStore: options.subscriber must be a second connection (client.duplicate()); ' +
-          'a subscribed connection cannot run other commands',
-      )
-    }
-    const clock = options.clock ?? Date.now
-    if (typeof clock !== 'function')
-      throw new TypeError('RedisStore: options.clock must be a function')
-    this.#layout = createKeyLayout(options.prefix ?? 'portcullis:')
-    this.prefix = this.#layout.prefix
-    const timeoutMs = optionalMilliseconds(
-      options.commandTimeoutMs,
-      1000,
-      'RedisStore: commandTimeoutMs',
-    )
-    this.#run = createScriptRunner(createCommandSender(client), timeoutMs)
-    const onError = options.onError ?? (() => {})
-    if (typeof onError !== 'function')
-      throw new TypeError('RedisStore: options.onError must be a function')
-    // Without a subscriber the store opens its own from the client, so that the obvious
-    // construction still hears other instances' revocations (a client without duplicate(),
-    // such as a hand-written one, leaves watch() unavailable and the gate says so).
-    const subscribe =
-      subscriber !== undefined
-        ? createChannelSubscriber(subscriber)
-        : canDuplicate(client)
-          ? createOwnedChannelSubscriber(client, onError)
-          : null
-    this.#feed = subscribe === null ? null : new ChannelWatch(subscribe, this.#layout.channel)
-    this.#clock = clock
-    this.#keyRetention = String(
-      optionalMilliseconds(
-        options.expiredKeyRetentionMs,
-        30 * DAY_MS,
-        'RedisStore: expiredKeyRetentionMs',
-      ),
-    )
-    this.#sessionRetention = String(
-      optionalMilliseconds(
-        options.expiredSessionRetentionMs,
-        DAY_MS,
-        'RedisStore: expiredSessionRetentionMs',
-      ),
-    )
+    const resolved = resolveRedisStoreOptions(options)
+    this.#layout = resolved.layout
+    this.prefix = resolved.layout.prefix
+    this.#run = resolved.run
+    this.#clients = new ClientSessionIndex(resolved.run, resolved.layout)
+    this.#feed =
+      resolved.subscribe === null
+        ? null
+        : new ChannelWatch(resolved.subscribe, this.#layout.channel)
+    this.#clock = resolved.clock
+    this.#keyRetention = resolved.keyRetention
+    this.#sessionRetention = resolved.sessionRetention
   }
 
   async insertKey(key: StoredKey): Promise<void> {
@@ -233,11 +120,7 @@ export class RedisStore implements PortcullisStore {
         ...keyToFields(key),
       ],
     )
-    const status = replyText(reply)
-    if (status === 'conflict') {
-      throw new ConflictError('conflict', 'A key with this id or hash already exists')
-    }
-    if (status !== 'ok') unexpected(INSERT_KEY, reply)
+    decodeInsert(INSERT_KEY, reply, 'key')
   }
 
   async findKeyByHash(hash: string): Promise<StoredKey | null> {
@@ -261,8 +144,7 @@ export class RedisStore implements PortcullisStore {
       [this.#layout.projectKeys(projectId)],
       [this.#layout.keyRecordNamespace],
     )
-    if (!Array.isArray(reply)) unexpected(LIST_KEYS, reply)
-    return reply.map((fields) => fieldsToKey(fields) ?? unexpected(LIST_KEYS, reply))
+    return decodeKeyList(reply)
   }
 
   async setKeyAllowedIps(id: string, allowedIps: readonly string[]): Promise<StoredKey | null> {
@@ -297,24 +179,7 @@ export class RedisStore implements PortcullisStore {
         ...keyToFields(replacement),
       ],
     )
-    const [status, oldFields, newFields] = Array.isArray(reply) ? reply : []
-    switch (replyText(status)) {
-      case 'rolled': {
-        const previous = fieldsToKey(oldFields)
-        const stored = fieldsToKey(newFields)
-        return previous === null || stored === null
-          ? unexpected(ROLL_KEY, reply)
-          : { outcome: 'rolled', previous, replacement: stored }
-      }
-      case 'not_found':
-        return { outcome: 'not_found' }
-      case 'already_rolled':
-        return { outcome: 'already_rolled' }
-      case 'conflict':
-        throw new ConflictError('conflict', 'A key with this id or hash already exists')
-      default:
-        return unexpected(ROLL_KEY, reply)
-    }
+    return decodeRoll(reply)
   }
 
   async deleteKey(id: string): Promise<boolean> {
@@ -324,8 +189,7 @@ export class RedisStore implements PortcullisStore {
       [layout.keyRecord(id)],
       [layout.keyHashNamespace, layout.projectNamespace, layout.channel],
     )
-    if (reply !== 0 && reply !== 1) unexpected(DELETE_KEY, reply)
-    return reply === 1
+    return decodeDeleted(reply)
   }
 
   async recordKeyUsage(usage: readonly KeyUsage[]): Promise<void> {
@@ -347,21 +211,13 @@ export class RedisStore implements PortcullisStore {
    */
   async insertSession(session: StoredSession): Promise<void> {
     const now = String(this.#clock())
-    await this.#run(
-      INDEX_CLIENT_SESSION,
-      [this.#layout.client(session)],
-      [session.id, String(session.maxExpiresAt), now, this.#sessionRetention],
-    )
+    await this.#clients.add(session, now, this.#sessionRetention)
     const reply = await this.#run(
       INSERT_SESSION,
       [this.#layout.session(session.id)],
       [String(session.expiresAt), now, this.#sessionRetention, ...sessionToFields(session)],
     )
-    const status = replyText(reply)
-    if (status === 'conflict') {
-      throw new ConflictError('conflict', 'A session with this id already exists')
-    }
-    if (status !== 'ok') unexpected(INSERT_SESSION, reply)
+    decodeInsert(INSERT_SESSION, reply, 'session')
   }
 
   async getSession(id: string): Promise<StoredSession | null> {
@@ -384,55 +240,16 @@ export class RedisStore implements PortcullisStore {
       [this.#layout.session(id)],
       [String(now), this.#layout.channel, sessionChangeMessage(id)],
     )
-    return fieldsToSession(this.#revocation(reply).fields)
+    return fieldsToSession(decodeRevocation(reply).fields)
   }
 
-  /**
-   * Reads the client's index, then revokes each session in its own atomic script (each on its
-   * own slot), then announces the client change once, after the last revocation: one message
-   * for the whole client, however many sessions it had. Announced also when some revocations
-   * failed, for those that were made.
-   */
+  /** Revokes each session of the client's index, then announces the client change once. */
   async revokeClientSessions(scope: ClientScope, now: number): Promise<number> {
-    const ids = await this.#clientSessionIds(scope)
-    const settled = await Promise.allSettled(
-      ids.map((id) =>
-        this.#run(
-          REVOKE_SESSION,
-          [this.#layout.session(id)],
-          [String(now), '', '', scope.projectId, scope.mode, scope.clientId],
-        ),
-      ),
-    )
-    let revoked = 0
-    let failure: { reason: unknown } | undefined
-    for (const outcome of settled) {
-      if (outcome.status === 'fulfilled') revoked += this.#revocation(outcome.value).revoked
-      else failure ??= outcome
-    }
-    if (revoked > 0) {
-      await this.#run(
-        ANNOUNCE,
-        [this.#layout.client(scope)],
-        [this.#layout.channel, clientChangeMessage(scope)],
-      )
-    }
-    if (failure !== undefined) throw failure.reason
-    return revoked
+    return this.#clients.revokeAll(scope, now)
   }
 
   async listClientSessions(scope: ClientScope): Promise<StoredSession[]> {
-    const ids = await this.#clientSessionIds(scope)
-    const sessions = await Promise.all(ids.map((id) => this.getSession(id)))
-    return sessions
-      .filter(
-        (session): session is StoredSession =>
-          session !== null &&
-          session.projectId === scope.projectId &&
-          session.mode === scope.mode &&
-          session.clientId === scope.clientId,
-      )
-      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1))
+    return this.#clients.list(scope, (id) => this.getSession(id))
   }
 
   /**
@@ -474,18 +291,5 @@ export class RedisStore implements PortcullisStore {
    */
   async close(): Promise<void> {
     await this.#feed?.close()
-  }
-
-  async #clientSessionIds(scope: ClientScope): Promise<string[]> {
-    const reply = await this.#run(READ_MEMBERS, [this.#layout.client(scope)], [])
-    if (!Array.isArray(reply)) unexpected(READ_MEMBERS, reply)
-    return reply.map((id) => replyText(id) ?? unexpected(READ_MEMBERS, reply))
-  }
-
-  #revocation(reply: unknown): { revoked: number; fields: unknown } {
-    if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1)) {
-      unexpected(REVOKE_SESSION, reply)
-    }
-    return { revoked: reply[0] as number, fields: reply[1] }
   }
 }

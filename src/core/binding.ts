@@ -203,6 +203,45 @@ export function mountedWithoutGate(name: string, usage: string, app: unknown): T
   return error
 }
 
+/** A factory's gate and options, once checked. */
+export interface CheckedFactoryCall<T> {
+  readonly gate: Portcullis
+  readonly options: T
+}
+
+/**
+ * The construction-time checks of a factory called as `name(gate, options)`: the gate, then the
+ * options against `rules`. When `gate` is no gate, the binding's `bareMount` looks first for the
+ * framework's own arguments (the factory itself mounted as the middleware): it throws the error
+ * for the framework to answer with (Koa), or answers with it and returns true (Express), and
+ * then the factory returns undefined. `usage` is the call as it should be written.
+ */
+export function checkFactoryCall<T extends object>(
+  name: string,
+  usage: string,
+  call: { readonly gate: unknown; readonly options: unknown },
+  rules: OptionRules<T>,
+  bareMount: () => boolean,
+): CheckedFactoryCall<T> | undefined
+export function checkFactoryCall<T extends object>(
+  name: string,
+  usage: string,
+  call: { readonly gate: unknown; readonly options: unknown },
+  rules: OptionRules<T>,
+  bareMount: () => void,
+): CheckedFactoryCall<T>
+export function checkFactoryCall<T extends object>(
+  name: string,
+  usage: string,
+  { gate, options }: { readonly gate: unknown; readonly options: unknown },
+  rules: OptionRules<T>,
+  bareMount: () => unknown,
+): CheckedFactoryCall<T> | undefined {
+  if (!isGate(gate) && bareMount() === true) return undefined
+  checkGate(gate, usage)
+  return { gate, options: checkOptions<T>(options, rules, `${name}(gate, options)`) }
+}
+
 /**
  * Throws unless `list` is an array. Its entries are checked (and normalised) when the gate
  * compiles the list, with a message naming the entry at fault.

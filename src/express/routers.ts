@@ -1,4 +1,4 @@
-import { checkGate, checkOptions, isGate } from '../core/binding.js'
+import { checkFactoryCall } from '../core/binding.js'
 import type { Portcullis } from '../core/portcullis.js'
 import { clientSessionOperations } from '../operator/client-session-routes.js'
 import {
@@ -33,24 +33,17 @@ export type ExpressRouter = (
 ) => Promise<void>
 
 /**
- * The construction-time checks of both routers; `bareNext` is Express's `next` when the factory
- * itself was mounted. Undefined then (the request was answered with the error).
+ * The construction-time checks of both routers, with Express's bare mount: `bareNext` is
+ * Express's `next` when the factory itself was mounted. Undefined then (the error went to it).
  */
-function checked(
-  name: string,
-  usage: string,
-  gate: unknown,
-  rawOptions: unknown,
-  bareNext: unknown,
-): { gate: Portcullis; options: OperatorOptions<ExpressRouteRequest> } | undefined {
-  if (!isGate(gate) && failedBareMount(name, usage, gate, rawOptions, bareNext)) return
-  checkGate(gate, usage)
-  const options = checkOptions<OperatorOptions<ExpressRouteRequest>>(
-    rawOptions,
+function checked(name: string, usage: string, gate: unknown, options: unknown, bareNext: unknown) {
+  return checkFactoryCall<OperatorOptions<ExpressRouteRequest>>(
+    name,
+    usage,
+    { gate, options },
     OPERATOR_OPTION_RULES,
-    `${name}(gate, options)`,
+    () => failedBareMount(name, usage, gate, options, bareNext),
   )
-  return { gate, options }
 }
 
 function mount(

@@ -1,4 +1,4 @@
-import { checkGate, checkOptions, isGate, type OptionRules } from '../core/binding.js'
+import { checkFactoryCall, type OptionRules } from '../core/binding.js'
 import type { Portcullis } from '../core/portcullis.js'
 import { clientSessionOperations } from '../operator/client-session-routes.js'
 import {
@@ -36,21 +36,11 @@ const ROUTES_OPTIONS: OptionRules<KoaRoutesOptions> = {
   },
 }
 
-/** The construction-time checks of both routers. */
-function checked(
-  name: string,
-  usage: string,
-  gate: unknown,
-  rawOptions: unknown,
-): { gate: Portcullis; options: KoaRoutesOptions } {
-  if (!isGate(gate)) failBareMount(name, usage, gate, rawOptions)
-  checkGate(gate, usage)
-  const options = checkOptions<KoaRoutesOptions>(
-    rawOptions,
-    ROUTES_OPTIONS,
-    `${name}(gate, options)`,
+/** The construction-time checks of both routers, with Koa's bare mount (it throws, Koa answers 500). */
+function checked(name: string, usage: string, gate: unknown, options: unknown) {
+  return checkFactoryCall<KoaRoutesOptions>(name, usage, { gate, options }, ROUTES_OPTIONS, () =>
+    failBareMount(name, usage, gate, options),
   )
-  return { gate, options }
 }
 
 function mount(
