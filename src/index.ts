@@ -34,8 +34,16 @@ export type {
   ProvisionedProject,
   RolledKey,
   RollKeyOptions,
+  UpdateKeyInput,
 } from './core/keys.js'
+export { type JsonValue, type KeyMetadata, MAX_METADATA_BYTES } from './core/metadata.js'
 export type { PortcullisOptions } from './core/options.js'
+export {
+  CLIENT_SESSIONS,
+  type PermissionLevel,
+  type Permissions,
+  type PermissionsInput,
+} from './core/permissions.js'
 export { createPortcullis } from './core/portcullis.js'
 export type {
   GateLimits,
@@ -56,6 +64,7 @@ export type { ClientInput, CreatedSession } from './core/sessions.js'
 export {
   type ClientScope,
   INHERITED_KEY_FIELDS,
+  type KeyChanges,
   type KeyRoll,
   type KeyRollResult,
   type KeyUsage,

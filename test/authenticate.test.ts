@@ -40,6 +40,8 @@ describe('authenticate: API keys', () => {
       projectId: 'proj_a',
       credential: 'secret',
       keyId: live.secretKey.record.id,
+      keyType: 'secret',
+      metadata: {},
     })
     expect(Object.isFrozen(result.auth)).toBe(true)
   })

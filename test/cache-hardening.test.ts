@@ -123,3 +123,45 @@ describe('a roll forgets the old key on the rolling instance', () => {
     await gate.close()
   })
 })
+
+describe('the change feed starting after keys were cached', () => {
+  it('forgets what it cached before the feed was live: a change made meanwhile is not missed', async () => {
+    const clock = createManualClock()
+    const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+    let release: () => void = () => {}
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let subscribed: Promise<unknown> = Promise.resolve()
+    // watch() resolves only once released, and hears nothing before that.
+    const slowFeed = new Proxy(store, {
+      get(target, property) {
+        if (property === 'watch') {
+          return (listener: Parameters<MemoryStore['watch']>[0]) => {
+            const opened = released.then(() => target.watch(listener))
+            subscribed = opened
+            return opened
+          }
+        }
+        const value = Reflect.get(target, property)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const gate = createPortcullis({
+      store: slowFeed,
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    const key = test.secretKey.key
+    expect((await gate.authenticate(bearer(key), { credential: 'secret' })).ok).toBe(true)
+    // Deleted behind this gate's back (another instance), before its feed is live.
+    await store.deleteKey(test.secretKey.record.id)
+    release()
+    await subscribed
+    await new Promise((resolve) => setImmediate(resolve))
+    const after = await gate.authenticate(bearer(key), { credential: 'secret' })
+    expect(codeOf(after)).toBe('api_key_invalid')
+    await gate.close()
+  })
+})

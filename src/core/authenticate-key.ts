@@ -5,8 +5,10 @@ import { requestClientAddress } from './client-address.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AddressMatcher, compileAllowlist } from './ip.js'
+import { metadataOf } from './metadata.js'
 import type { GateCore } from './options.js'
-import { type Acceptor, fail, TYPE_LABEL, wrongType } from './refusal.js'
+import { grants, type Permissions, type RequiredPermission } from './permissions.js'
+import { type Acceptor, fail, permissionDenied, TYPE_LABEL, wrongType } from './refusal.js'
 import { looksLikeJws } from './session-token.js'
 import type { StoredKey } from './store.js'
 import type { KeyType, Mode } from './types.js'
@@ -87,6 +89,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     request: AuthenticateRequest,
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
+    required: readonly RequiredPermission[],
   ): Decision {
     const repeated = header.repeated(request)
     if (repeated !== null) return repeated
@@ -100,7 +103,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
         usualHash = core.hash(usual)
         const entry = core.cache.key(usualHash, now)
         if (entry?.record != null) {
-          return admit(entry, entry.record, request, wanted, requiredMode, now)
+          return admit(entry, entry.record, request, wanted, requiredMode, required, now)
         }
       }
     }
@@ -111,11 +114,11 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       if (looksLikeJws(read.token)) return wrongType('A client session token', wanted)
       return fail('api_key_invalid')
     }
-    if (parsed.type !== wanted) return wrongType(TYPE_LABEL[parsed.type], wanted)
+    if (!serves(parsed.type, wanted)) return wrongType(TYPE_LABEL[parsed.type], wanted)
     const conclude = (entry: KeyEntry): AuthResult => {
       const { record } = entry
       if (record === null) return fail('api_key_invalid')
-      return admit(entry, record, request, wanted, requiredMode, now)
+      return admit(entry, record, request, wanted, requiredMode, required, now)
     }
     // Usually the token read is the one hashed above: hash it once.
     const hash = read.token === usual ? usualHash : core.hash(read.token)
@@ -130,9 +133,12 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     request: AuthenticateRequest,
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
+    required: readonly RequiredPermission[],
     now: number,
   ): AuthResult {
-    if (record.type !== wanted) return wrongType(TYPE_LABEL[record.type], wanted)
+    if (record.type !== wanted && !serves(record.type, wanted)) {
+      return wrongType(TYPE_LABEL[record.type], wanted)
+    }
     // The allowlist comes first: a caller outside it learns nothing more about the key (not
     // whether it expired, was rolled, or belongs to the other mode).
     if (record.allowedIps.length > 0 && !allowed(entry, record, request)) {
@@ -152,6 +158,11 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
         `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
       )
     }
+    // A restricted key only where the route names what it needs, and only with all of it.
+    if (record.type === 'restricted') {
+      const denied = deniedPermission(record, required)
+      if (denied !== undefined) return permissionDenied(record, denied)
+    }
     entry.usage ??= core.usage.mark(record.id)
     core.usage.note(entry.usage, now)
     entry.accepted ??= accept(record, () => ({
@@ -160,6 +171,9 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       projectId: record.projectId,
       credential: wanted,
       keyId: record.id,
+      keyType: record.type,
+      ...(record.permissions === null ? {} : { permissions: record.permissions }),
+      metadata: metadataOf(record.metadata),
     }))
     return entry.accepted
   }
@@ -186,5 +200,26 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
 
   return { authenticate, lookUp }
 }
+
+/** Whether a key of `type` may serve where `wanted` is required: a restricted key is a server key. */
+function serves(type: KeyType, wanted: 'secret' | 'publishable'): boolean {
+  return type === wanted || (wanted === 'secret' && type === 'restricted')
+}
+
+/**
+ * The first required permission a restricted key lacks; null when the route names none (only
+ * secret keys serve there); undefined when it holds them all.
+ */
+function deniedPermission(
+  record: StoredKey,
+  required: readonly RequiredPermission[],
+): RequiredPermission | null | undefined {
+  if (required.length === 0) return null
+  const granted = record.permissions ?? NO_PERMISSIONS
+  for (const permission of required) if (!grants(granted, permission)) return permission
+  return undefined
+}
+
+const NO_PERMISSIONS: Permissions = Object.freeze({})
 
 export type KeyAuthenticator = ReturnType<typeof createKeyAuthenticator>

@@ -3,6 +3,7 @@ import { createKeyAuthenticator } from './authenticate-key.js'
 import { createSessionAuthenticator } from './authenticate-session.js'
 import { isStoreUnavailableError, type PortcullisError, StoreUnavailableError } from './errors.js'
 import type { GateCore } from './options.js'
+import { parseRequiredPermissions, type RequiredPermission } from './permissions.js'
 import { DECIDE } from './portcullis-interface.js'
 import type { RequestHeaders } from './read-credential.js'
 import { createAcceptor, type Failure } from './refusal.js'
@@ -34,16 +35,40 @@ export interface AuthenticateOptions {
   readonly credential: CredentialKind
   /** Require this mode; a credential of the other mode gets `mode_mismatch` (403). */
   readonly mode?: Mode
+  /**
+   * With `credential: 'secret'`: the permission a restricted key needs here (`'charges:write'`),
+   * or a list (all needed). A secret key has every permission. Without it, restricted keys are
+   * refused (`permission_denied`): a route must say what a restricted key may do there.
+   */
+  readonly permission?: string | readonly string[]
 }
 
 export type AuthResult =
   | { readonly ok: true; readonly auth: AuthContext }
   | { readonly ok: false; readonly error: PortcullisError }
 
+/** No permission named: restricted keys are refused. */
+const NONE: readonly RequiredPermission[] = Object.freeze([])
+
 export function createAuthenticator(core: GateCore) {
   const accept = createAcceptor(core)
   const keys = createKeyAuthenticator(core, accept)
   const sessions = createSessionAuthenticator(core, accept, keys)
+  /** Parsed permissions, by the options object a guard passes on every request. */
+  const parsed = new WeakMap<AuthenticateOptions, readonly RequiredPermission[]>()
+
+  /** The permissions `options` require; a malformed or unknown one is a TypeError. */
+  function permissionsOf(options: AuthenticateOptions): readonly RequiredPermission[] {
+    let required = parsed.get(options)
+    if (required === undefined) {
+      if (options.credential !== 'secret') {
+        throw new TypeError('authenticate(): permission applies to credential "secret" only')
+      }
+      required = parseRequiredPermissions(options.permission, core.resources, 'authenticate()')
+      parsed.set(options, required)
+    }
+    return required
+  }
 
   /**
    * The whole decision for one request, synchronously when everything it needs is cached and
@@ -61,12 +86,13 @@ export function createAuthenticator(core: GateCore) {
     if (options.mode !== undefined && options.mode !== 'test' && options.mode !== 'live') {
       throw new TypeError('authenticate() option mode must be "test" or "live"')
     }
+    const required = options.permission === undefined ? NONE : permissionsOf(options)
     let decision: Decision
     try {
       decision =
         credential === 'session'
           ? sessions.authenticate(request, options.mode)
-          : keys.authenticate(request, credential, options.mode)
+          : keys.authenticate(request, credential, options.mode, required)
     } catch (error) {
       return storeFailure(error)
     }

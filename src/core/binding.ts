@@ -1,7 +1,13 @@
 import type { AuthContext } from './auth-context.js'
-import { type AuthenticateRequest, type AuthResult, decisionOf } from './authenticate.js'
+import {
+  type AuthenticateOptions,
+  type AuthenticateRequest,
+  type AuthResult,
+  decisionOf,
+} from './authenticate.js'
 import type { PortcullisError } from './errors.js'
 import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from './http.js'
+import { parseRequiredPermissions } from './permissions.js'
 import type { Portcullis } from './portcullis.js'
 import { type CredentialKind, isMode, type Mode } from './types.js'
 
@@ -9,6 +15,18 @@ import { type CredentialKind, isMode, type Mode } from './types.js'
 export interface GuardOptions extends HttpErrorOptions {
   /** Require this mode; a credential of the other mode gets 403 `mode_mismatch`. */
   readonly mode?: Mode
+}
+
+/** Options of `requireSecretKey` in both bindings: those of every guard, and `permission`. */
+export interface SecretKeyGuardOptions extends GuardOptions {
+  /**
+   * What a restricted key (`rk_…`) needs to pass here: `'charges:write'`, or a list (all of
+   * them needed). Write implies read. A secret key (`sk_…`) has every permission. Without it,
+   * restricted keys are refused with 403 `permission_denied`: a route must say what a
+   * restricted key may do there. Each resource must be in the gate's catalog
+   * (`createPortcullis({ resources })`, plus `client_sessions`), checked when the guard is made.
+   */
+  readonly permission?: string | readonly string[]
 }
 
 /** A decision as a binding receives it: an acceptance, or a refusal already rendered. */
@@ -24,13 +42,25 @@ export type GuardResult =
  */
 export type Guard = (request: AuthenticateRequest) => GuardResult | Promise<GuardResult>
 
+/**
+ * `usage` names the factory in errors: `requireSecretKey(gate, options)`. Everything is checked
+ * and built here, once per guard: the request path only looks the decision up.
+ */
 export function createGuard(
   gate: Portcullis,
   credential: CredentialKind,
-  options: GuardOptions,
+  options: SecretKeyGuardOptions,
+  usage = 'createGuard(gate, credential, options)',
 ): Guard {
-  const authenticateOptions =
-    options.mode === undefined ? { credential } : { credential, mode: options.mode }
+  // One frozen object per guard: the core recognises it on every request and parses its
+  // permission only the first time.
+  const authenticateOptions: AuthenticateOptions = Object.freeze({
+    credential,
+    ...(options.mode === undefined ? {} : { mode: options.mode }),
+    ...(options.permission === undefined
+      ? {}
+      : { permission: requiredPermissions(gate, credential, options.permission, usage) }),
+  })
   const decide = decisionOf(gate)
   const render = (result: AuthResult): GuardResult =>
     result.ok
@@ -40,6 +70,30 @@ export function createGuard(
     const decision = decide(request, authenticateOptions)
     return decision instanceof Promise ? decision.then(render) : render(decision)
   }
+}
+
+/**
+ * A guard's `permission`, checked against the gate's catalog (a `TypeError` naming the fix for
+ * an unknown resource or a malformed permission) and copied, so a list changed afterwards
+ * changes nothing.
+ */
+function requiredPermissions(
+  gate: Portcullis,
+  credential: CredentialKind,
+  permission: string | readonly string[],
+  usage: string,
+): readonly string[] {
+  if (credential !== 'secret') {
+    throw new TypeError(`${usage}: permission applies to requireSecretKey only`)
+  }
+  const resources: unknown = (gate as { resources?: unknown }).resources
+  if (!Array.isArray(resources)) {
+    throw new TypeError(
+      `${usage}: permission needs the gate createPortcullis() returned (this one lists no resources)`,
+    )
+  }
+  const required = parseRequiredPermissions(permission, new Set<string>(resources), usage)
+  return Object.freeze(required.map((each) => each.text))
 }
 
 /** The static-allowlist counterpart of {@link createGuard}. */
@@ -143,8 +197,26 @@ export const HTTP_ERROR_OPTION_RULES: OptionRules<HttpErrorOptions> = {
   },
 }
 
+/** The options of `requirePublishableKey` and `requireSession`. */
 export const GUARD_OPTION_RULES: OptionRules<GuardOptions> = {
   mode: { accepts: isMode, expected: 'must be "test" or "live"' },
+  ...HTTP_ERROR_OPTION_RULES,
+}
+
+/**
+ * The options of `requireSecretKey`: a permission's shape is checked here, its resource against
+ * the gate's catalog by {@link createGuard}.
+ */
+export const SECRET_KEY_GUARD_OPTION_RULES: OptionRules<SecretKeyGuardOptions> = {
+  mode: GUARD_OPTION_RULES.mode,
+  permission: {
+    accepts: (value) =>
+      typeof value === 'string' ||
+      (Array.isArray(value) &&
+        value.length > 0 &&
+        value.every((entry) => typeof entry === 'string')),
+    expected: 'must be "resource:read" or "resource:write", or a non-empty list of them',
+  },
   ...HTTP_ERROR_OPTION_RULES,
 }
 

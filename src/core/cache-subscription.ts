@@ -12,6 +12,8 @@ export const NO_CHANGE_FEED = 'PORTCULLIS_NO_CHANGE_FEED'
 const FEED_RETRY_MIN_MS = 1000
 const FEED_RETRY_MAX_MS = 30_000
 
+const RESET: StoreChange = Object.freeze({ type: 'reset' })
+
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
 
 /**
@@ -72,6 +74,9 @@ export function subscribeCache(core: GateCore, userOnError: boolean): { close():
           return
         }
         unwatch = stop
+        // What was cached before the feed was live may have missed a change made meanwhile:
+        // start over from the store, then trust entries for the longer, watched ttl.
+        cache.apply(RESET)
         cache.feedOpened()
       },
       (error: unknown) => {

@@ -16,6 +16,7 @@ export type AuthErrorCode =
   | 'session_revoked'
   | 'mode_mismatch'
   | 'ip_not_allowed'
+  | 'permission_denied'
   | 'store_unavailable'
 
 /** Codes raised by management operations (`gate.keys.*`, `gate.sessions.*`, stores). */
@@ -91,6 +92,11 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorTableRow>> = Object.fr
     status: 403,
     type: 'invalid_request_error',
     message: 'Access is limited for this address',
+  },
+  permission_denied: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'The provided key does not have the required permissions for this endpoint.',
   },
   store_unavailable: {
     status: 503,

@@ -13,8 +13,13 @@ import type { KeyType, Mode } from './types.js'
 
 // Written out independently of the module under test.
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-const TAGS: Record<KeyType, string> = { secret: 'sk', publishable: 'pk', client: 'ck' }
-const TYPES: readonly KeyType[] = ['secret', 'publishable', 'client']
+const TAGS: Record<KeyType, string> = {
+  secret: 'sk',
+  publishable: 'pk',
+  client: 'ck',
+  restricted: 'rk',
+}
+const TYPES: readonly KeyType[] = ['secret', 'publishable', 'client', 'restricted']
 const MODES: readonly Mode[] = ['test', 'live']
 const BODY_LENGTH = 43 + 6
 

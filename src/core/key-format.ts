@@ -11,15 +11,17 @@ const TYPE_TAG: Readonly<Record<KeyType, string>> = {
   secret: 'sk',
   publishable: 'pk',
   client: 'ck',
+  restricted: 'rk',
 }
 const TAG_TYPE: Readonly<Record<string, KeyType>> = {
   sk: 'secret',
   pk: 'publishable',
   ck: 'client',
+  rk: 'restricted',
 }
 
 const PRODUCT_PREFIX = /^[a-z][a-z0-9]{1,15}$/
-const RESERVED_PREFIXES = new Set(['sk', 'pk', 'ck', 'test', 'live'])
+const RESERVED_PREFIXES = new Set(['sk', 'pk', 'ck', 'rk', 'test', 'live'])
 
 export type KeyParseResult =
   | { ok: true; type: KeyType; mode: Mode }
@@ -29,7 +31,7 @@ export type KeyParseResult =
 export interface KeyFormat {
   /** The non-secret head of a key, e.g. `sk_test` or `acme_sk_test`. */
   head(type: KeyType, mode: Mode): string
-  /** A fresh key: `{prefix_}{sk|pk|ck}_{test|live}_{43 random base62}{6 checksum base62}`. */
+  /** A fresh key: `{prefix_}{sk|pk|ck|rk}_{test|live}_{43 random base62}{6 checksum base62}`. */
   generate(type: KeyType, mode: Mode): string
   /** Shape and checksum check: pure, no I/O, so a mistyped key never reaches the store. */
   parse(input: string): KeyParseResult
@@ -39,7 +41,7 @@ export interface KeyFormat {
 export function assertProductPrefix(prefix: string): void {
   if (!PRODUCT_PREFIX.test(prefix) || RESERVED_PREFIXES.has(prefix)) {
     throw new TypeError(
-      `keyPrefix must be 2-16 lowercase letters or digits, start with a letter and not be sk, pk, ck, test or live (got ${JSON.stringify(prefix)})`,
+      `keyPrefix must be 2-16 lowercase letters or digits, start with a letter and not be sk, pk, ck, rk, test or live (got ${JSON.stringify(prefix)})`,
     )
   }
 }
@@ -48,7 +50,7 @@ export function createKeyFormat(productPrefix?: string): KeyFormat {
   if (productPrefix !== undefined) assertProductPrefix(productPrefix)
   const lead = productPrefix === undefined ? '' : `${productPrefix}_`
   const bodyLength = KEY_RANDOM_LENGTH + KEY_CHECKSUM_LENGTH
-  const shape = new RegExp(`^${lead}(sk|pk|ck)_(test|live)_[0-9A-Za-z]{${bodyLength}}$`)
+  const shape = new RegExp(`^${lead}(sk|pk|ck|rk)_(test|live)_[0-9A-Za-z]{${bodyLength}}$`)
   const maxLength = lead.length + 'sk_test_'.length + bodyLength
 
   return {

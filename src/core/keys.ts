@@ -1,73 +1,45 @@
 import { ConflictError, InvalidRequestError, NotFoundError } from './errors.js'
 import { timingSafeEqualString } from './hashing.js'
 import { newKeyId } from './ids.js'
-import { normalizeAllowlist } from './ip.js'
+import { checkKeyChanges } from './key-fields.js'
+import type {
+  CreatedKey,
+  CreateKeyInput,
+  ListKeysFilter,
+  ProvisionedProject,
+  RolledKey,
+  RollKeyOptions,
+  UpdateKeyInput,
+} from './key-inputs.js'
 import type { GateCore } from './options.js'
 import { type KeyRecord, toKeyRecord } from './records.js'
-import type { StoredKey } from './store.js'
+import type { KeyChanges, StoredKey } from './store.js'
 import type { KeyType, Mode } from './types.js'
 import {
   checkClientId,
   checkDuration,
   checkFutureInstant,
-  checkKeyName,
   checkKeyType,
   checkMode,
   checkOpaqueId,
   checkProjectId,
 } from './validate.js'
 
-/** Input of `gate.keys.create`. */
-export interface CreateKeyInput {
-  projectId: string
-  type: KeyType
-  mode: Mode
-  /** Default: "Secret key", "Publishable key" or "Development client key". */
-  name?: string
-  /** Secret keys only: addresses and CIDR ranges allowed to use the key. */
-  allowedIps?: readonly string[]
-  /** Epoch ms after which the key stops working. */
-  expiresAt?: number | null
-  /** Required for `type: 'client'` (test mode only): the end user the key acts for. */
-  clientId?: string
-}
-
-/** A newly issued key: the plaintext, shown this once, and its record. */
-export interface CreatedKey {
-  /** The key itself. It is not stored anywhere; hand it over now. */
-  readonly key: string
-  readonly record: KeyRecord
-}
-
-/** The result of `gate.keys.roll`. */
-export interface RolledKey extends CreatedKey {
-  /** The retired key, with its new `expiresAt` (now, or the end of the grace period). */
-  readonly previous: KeyRecord
-}
-
-export interface RollKeyOptions {
-  /** How long the old key keeps working (never past its own expiry). Default 0: stops now. */
-  gracePeriodMs?: number
-  /** Expiry of the replacement. Default: none. */
-  expiresAt?: number | null
-}
-
-export interface ListKeysFilter {
-  mode?: Mode
-  type?: KeyType
-}
-
-/** The four keys of a freshly provisioned project. */
-export interface ProvisionedProject {
-  readonly projectId: string
-  readonly test: { readonly secretKey: CreatedKey; readonly publishableKey: CreatedKey }
-  readonly live: { readonly secretKey: CreatedKey; readonly publishableKey: CreatedKey }
-}
+export type {
+  CreatedKey,
+  CreateKeyInput,
+  ListKeysFilter,
+  ProvisionedProject,
+  RolledKey,
+  RollKeyOptions,
+  UpdateKeyInput,
+} from './key-inputs.js'
 
 const DEFAULT_NAMES: Readonly<Record<KeyType, string>> = {
   secret: 'Secret key',
   publishable: 'Publishable key',
   client: 'Development client key',
+  restricted: 'Restricted key',
 }
 
 export function createKeyOperations(core: GateCore) {
@@ -90,6 +62,8 @@ export function createKeyOperations(core: GateCore) {
     mode: Mode
     name: string
     allowedIps: readonly string[]
+    permissions: StoredKey['permissions']
+    metadata: StoredKey['metadata']
     clientId: string | null
     expiresAt: number | null
     rolledFromId: string | null
@@ -108,6 +82,8 @@ export function createKeyOperations(core: GateCore) {
       prefix: core.format.head(fields.type, fields.mode),
       last4: key.slice(-4),
       allowedIps: [...fields.allowedIps],
+      permissions: fields.permissions,
+      metadata: fields.metadata,
       clientId: fields.clientId,
       createdAt: core.clock(),
       expiresAt: fields.expiresAt,
@@ -125,11 +101,7 @@ export function createKeyOperations(core: GateCore) {
     const projectId = checkProjectId(input.projectId)
     const type = checkKeyType(input.type)
     const mode = checkMode(input.mode)
-    const name = input.name === undefined ? DEFAULT_NAMES[type] : checkKeyName(input.name)
-    const allowedIps = normalizeAllowlist(input.allowedIps ?? [])
-    if (allowedIps.length > 0 && type !== 'secret') {
-      throw new InvalidRequestError('allowedIps applies to secret keys only', 'allowedIps')
-    }
+    const fields = checkKeyChanges(type, input, core.resources)
     let clientId: string | null = null
     if (type === 'client') {
       if (mode !== 'test') {
@@ -144,8 +116,11 @@ export function createKeyOperations(core: GateCore) {
       projectId,
       type,
       mode,
-      name,
-      allowedIps,
+      name: fields.name ?? DEFAULT_NAMES[type],
+      allowedIps: fields.allowedIps ?? [],
+      // A restricted key always has a grant, empty until permissions are given.
+      permissions: type === 'restricted' ? (fields.permissions ?? Object.freeze({})) : null,
+      metadata: fields.metadata ?? null,
       clientId,
       expiresAt,
       rolledFromId: null,
@@ -188,7 +163,7 @@ export function createKeyOperations(core: GateCore) {
         `Key ${keyId} was already rolled to ${old.rolledToId}`,
       )
     }
-    // The store copies name and allowlist from the row it locks; these are only the values
+    // The store copies the inherited fields from the row it locks; these are only the values
     // as read a moment ago.
     const minted = await mintKey({
       projectId: old.projectId,
@@ -196,6 +171,8 @@ export function createKeyOperations(core: GateCore) {
       mode: old.mode,
       name: old.name,
       allowedIps: old.allowedIps,
+      permissions: old.permissions,
+      metadata: old.metadata,
       clientId: old.clientId,
       expiresAt,
       rolledFromId: old.id,
@@ -230,16 +207,34 @@ export function createKeyOperations(core: GateCore) {
     return deleted
   }
 
-  async function setAllowedIps(keyId: string, allowedIps: readonly string[]): Promise<KeyRecord> {
-    const normalized = normalizeAllowlist(allowedIps)
-    const key = await mustGet(keyId)
-    if (key.type !== 'secret') {
-      throw new InvalidRequestError('IP allowlists apply to secret keys only', 'allowedIps')
+  /** Applies the changes present in one atomic store write; every instance hears of it. */
+  async function update(keyId: string, input: UpdateKeyInput): Promise<KeyRecord> {
+    if (typeof input !== 'object' || input === null) {
+      throw new InvalidRequestError(
+        'changes are required: { name?, allowedIps?, permissions?, metadata? }',
+      )
     }
-    const updated = await core.call(() => core.store.setKeyAllowedIps(keyId, normalized))
+    const key = await mustGet(keyId)
+    return apply(key, checkKeyChanges(key.type, input, core.resources))
+  }
+
+  async function apply(key: StoredKey, changes: KeyChanges): Promise<KeyRecord> {
+    if (Object.keys(changes).length === 0) {
+      throw new InvalidRequestError(
+        'nothing to change: give name, allowedIps, permissions or metadata',
+      )
+    }
+    const updated = await core.call(() => core.store.updateKey(key.id, changes))
     forget(key)
-    if (updated === null) throw new NotFoundError(`No such key: ${keyId}`)
+    if (updated === null) throw new NotFoundError(`No such key: ${key.id}`)
     return view(updated)
+  }
+
+  async function setAllowedIps(keyId: string, allowedIps: readonly string[]): Promise<KeyRecord> {
+    // Checked before the lookup, as before: a bad list is refused without a store call.
+    checkKeyChanges('secret', { allowedIps }, core.resources)
+    const key = await mustGet(keyId)
+    return apply(key, checkKeyChanges(key.type, { allowedIps }, core.resources))
   }
 
   async function reveal(keyId: string): Promise<string> {
@@ -301,7 +296,7 @@ export function createKeyOperations(core: GateCore) {
   }
 
   return {
-    keys: { create, list, get, roll, delete: remove, setAllowedIps, reveal },
+    keys: { create, list, get, roll, update, delete: remove, setAllowedIps, reveal },
     projects: { provision },
   }
 }

@@ -6,6 +6,7 @@ import type { AddressMatcher } from './ip.js'
 import { createKeyFormat, type KeyFormat } from './key-format.js'
 import { createKeySealer, type KeySealer } from './key-seal.js'
 import { optionalMilliseconds } from './option-checks.js'
+import { createPermissionCatalog } from './permissions.js'
 import {
   createSessionTokenCodec,
   GENERATE_SECRET,
@@ -28,6 +29,12 @@ export interface PortcullisOptions {
    * a list to rotate: the first key signs, every key verifies (tokens carry a `kid`).
    */
   sessionSecret: SessionKey | readonly SessionKey[]
+  /**
+   * The resources restricted keys can be granted `read` or `write` on, e.g.
+   * `['charges', 'customers', 'refunds']`; `client_sessions` is built in. A permission naming
+   * anything else is refused, at key creation and when a route names it. Default: none.
+   */
+  resources?: readonly string[]
   /** Current time in epoch milliseconds. Default `Date.now`. */
   clock?: () => number
   /** A session dies this long after its last authenticated use. Default 24 h. */
@@ -78,6 +85,8 @@ export interface PortcullisOptions {
 /** Everything the operations share, resolved once from the options. */
 export interface GateCore {
   readonly store: PortcullisStore
+  /** The resources permissions may name: `options.resources` and `client_sessions`. */
+  readonly resources: ReadonlySet<string>
   readonly clock: () => number
   readonly call: <T>(operation: () => Promise<T>) => Promise<T>
   readonly format: KeyFormat
@@ -120,7 +129,7 @@ const STORE_METHODS = [
   'findKeyByHash',
   'getKey',
   'listKeys',
-  'setKeyAllowedIps',
+  'updateKey',
   'rollKey',
   'deleteKey',
   'recordKeyUsage',
@@ -173,6 +182,7 @@ export function resolveOptions(options: PortcullisOptions): GateCore {
   const call = <T>(operation: () => Promise<T>) => callStore(storeTimeoutMs, operation)
   return {
     store,
+    resources: createPermissionCatalog(options.resources),
     clock,
     call,
     format: createKeyFormat(options.keyPrefix),

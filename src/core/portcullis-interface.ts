@@ -13,6 +13,7 @@ import type {
   ProvisionedProject,
   RolledKey,
   RollKeyOptions,
+  UpdateKeyInput,
 } from './keys.js'
 import type { KeyRecord, SessionRecord } from './records.js'
 import type { ClientInput, CreatedSession } from './sessions.js'
@@ -32,13 +33,18 @@ export const DECIDE: unique symbol = Symbol.for('portcullis.decide')
  */
 export interface KeyOperations {
   /**
-   * Issues a key. The plaintext is in the result only, never stored: hand it over now.
+   * Issues a key. The plaintext is in the result only, never stored: hand it over now. A
+   * restricted key (`type: 'restricted'`) can do only what its `permissions` grant.
    *
    * @example
    * ```ts
    * const { key, record } = await gate.keys.create({
    *   projectId: 'proj_123', type: 'secret', mode: 'live', name: 'Billing worker',
    *   allowedIps: ['203.0.113.0/24'],
+   * })
+   * const contractor = await gate.keys.create({
+   *   projectId: 'proj_123', type: 'restricted', mode: 'test',
+   *   permissions: { charges: 'read', customers: 'write' }, metadata: { owner: 'acme-contractors' },
    * })
    * ```
    */
@@ -75,6 +81,20 @@ export interface KeyOperations {
    */
   roll(keyId: string, options?: RollKeyOptions): Promise<RolledKey>
   /**
+   * Changes a key's name, IP allowlist (secret and restricted keys), permissions (restricted
+   * keys) or metadata, in one atomic write: only the fields given change. Takes effect on every
+   * instance within the store's bound, as a roll or a delete does.
+   *
+   * @example
+   * ```ts
+   * await gate.keys.update('key_8Hq…', {
+   *   permissions: { charges: 'write', refunds: 'none' },
+   *   metadata: { owner: 'ci-pipeline' },
+   * })
+   * ```
+   */
+  update(keyId: string, input: UpdateKeyInput): Promise<KeyRecord>
+  /**
    * Deletes a key; it stops working at once. True if it existed.
    *
    * @example
@@ -84,8 +104,8 @@ export interface KeyOperations {
    */
   delete(keyId: string): Promise<boolean>
   /**
-   * Replaces a secret key's IP allowlist (addresses and CIDR ranges, IPv4 and IPv6); an empty
-   * list lifts the restriction. Takes effect on every instance within the store's bound.
+   * Replaces a secret or restricted key's IP allowlist (addresses and CIDR ranges, IPv4 and
+   * IPv6); an empty list lifts the restriction; `update(keyId, { allowedIps })` in short. Takes effect on every instance within the store's bound.
    *
    * @example
    * ```ts
@@ -202,6 +222,11 @@ export interface GateLimits {
 export interface Portcullis {
   /** The limits this gate enforces. */
   readonly limits: GateLimits
+  /**
+   * The resources a restricted key can be granted (`options.resources`, then the built-in
+   * `client_sessions`), for permission pickers and for validating a route's `permission`.
+   */
+  readonly resources: readonly string[]
   /** The gate's time source (epoch ms): `options.clock`, or `Date.now`. */
   readonly clock: () => number
   readonly projects: ProjectOperations

@@ -3,6 +3,7 @@ import { createAuthenticator } from './authenticate.js'
 import { subscribeCache } from './cache-subscription.js'
 import { createKeyOperations } from './keys.js'
 import { type PortcullisOptions, resolveOptions } from './options.js'
+import { CLIENT_SESSIONS } from './permissions.js'
 import { DECIDE, type Portcullis } from './portcullis-interface.js'
 import { createSessionOperations } from './sessions.js'
 
@@ -40,6 +41,11 @@ export function createPortcullis(options: PortcullisOptions): Portcullis {
       maxLifetimeMs: core.maxLifetimeMs,
       maxGracePeriodMs: core.maxGracePeriodMs,
     }),
+    // The platform's resources first, then the built-in one.
+    resources: Object.freeze([
+      ...[...core.resources].filter((resource) => resource !== CLIENT_SESSIONS),
+      CLIENT_SESSIONS,
+    ]),
     clock: core.clock,
     projects,
     keys,

@@ -1,3 +1,5 @@
+import { type KeyMetadata, metadataOf } from './metadata.js'
+import type { Permissions } from './permissions.js'
 import type { StoredKey, StoredSession } from './store.js'
 import type { KeyType, Mode } from './types.js'
 
@@ -12,6 +14,10 @@ export interface KeyRecord {
   /** Safe to display: the non-secret head and the last four characters, e.g. `sk_test_…x9Qa`. */
   readonly redacted: string
   readonly allowedIps: readonly string[]
+  /** A restricted key's grants; null for every other type. */
+  readonly permissions: Permissions | null
+  /** Your data about the key; `{}` when none. */
+  readonly metadata: KeyMetadata
   readonly clientId: string | null
   readonly createdAt: number
   readonly expiresAt: number | null
@@ -45,6 +51,8 @@ export function toKeyRecord(key: StoredKey, lastUsedAt: number | null = key.last
     name: key.name,
     redacted: `${key.prefix}_…${key.last4}`,
     allowedIps: [...key.allowedIps],
+    permissions: key.permissions,
+    metadata: metadataOf(key.metadata),
     clientId: key.clientId,
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,

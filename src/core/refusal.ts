@@ -1,6 +1,8 @@
 import type { AuthContext } from './auth-context.js'
 import { type AuthErrorCode, AuthenticationError, type PortcullisError } from './errors.js'
 import type { GateCore } from './options.js'
+import type { RequiredPermission } from './permissions.js'
+import type { StoredKey } from './store.js'
 import type { CredentialKind, KeyType } from './types.js'
 
 /** A refusal, as `authenticate` returns it. */
@@ -13,6 +15,7 @@ export const TYPE_LABEL: Readonly<Record<KeyType, string>> = {
   secret: 'A secret key',
   publishable: 'A publishable key',
   client: 'A development client key',
+  restricted: 'A restricted key',
 }
 
 const WANTED_LABEL: Readonly<Record<CredentialKind, string>> = {
@@ -28,12 +31,31 @@ export function fail(code: Exclude<AuthErrorCode, 'store_unavailable'>, message?
 /** `wrong_key_type`, with a warning to roll a secret key that was sent where it must not go. */
 export function wrongType(sent: string, wanted: CredentialKind): Failure {
   const leak =
-    sent === TYPE_LABEL.secret
-      ? ' Secret keys must stay on your server; roll this key if it was exposed.'
+    sent === TYPE_LABEL.secret || sent === TYPE_LABEL.restricted
+      ? ' Secret and restricted keys must stay on your server; roll this key if it was exposed.'
       : ''
   return fail(
     'wrong_key_type',
     `${sent} was sent where ${WANTED_LABEL[wanted]} is required.${leak}`,
+  )
+}
+
+/**
+ * `permission_denied` for a restricted key, in Stripe's helpful wording: which key (redacted),
+ * and the permission that would let the request continue; or, on a route that names no
+ * permission, that only secret keys are accepted there.
+ */
+export function permissionDenied(
+  key: Pick<StoredKey, 'prefix' | 'last4'> | null,
+  missing: RequiredPermission | null,
+): Failure {
+  const which =
+    key === null ? 'This restricted key' : `The provided key '${key.prefix}_…${key.last4}'`
+  return fail(
+    'permission_denied',
+    missing === null
+      ? `${which} is a restricted key; this endpoint accepts secret keys only.`
+      : `${which} does not have the required permissions for this endpoint. Having the '${missing.text}' permission would allow this request to continue.`,
   )
 }
 

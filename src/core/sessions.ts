@@ -2,7 +2,9 @@ import type { AuthContext } from './auth-context.js'
 import { AuthenticationError, NotFoundError } from './errors.js'
 import { newSessionId } from './ids.js'
 import type { GateCore } from './options.js'
+import { CLIENT_SESSIONS, grants, type RequiredPermission } from './permissions.js'
 import { type SessionRecord, toSessionRecord } from './records.js'
+import { permissionDenied } from './refusal.js'
 import type { ClientScope, StoredSession } from './store.js'
 import { checkClientId, checkMode, checkOpaqueId, checkProjectId } from './validate.js'
 
@@ -17,9 +19,24 @@ export interface ClientInput {
   clientId: string
 }
 
+const CLIENT_SESSIONS_WRITE: RequiredPermission = Object.freeze({
+  resource: CLIENT_SESSIONS,
+  level: 'write',
+  text: `${CLIENT_SESSIONS}:write`,
+})
+const CLIENT_SESSIONS_READ: RequiredPermission = Object.freeze({
+  resource: CLIENT_SESSIONS,
+  level: 'read',
+  text: `${CLIENT_SESSIONS}:read`,
+})
+
 export function createSessionOperations(core: GateCore) {
-  /** The caller must hold a secret-key authentication issued by this very gate. */
-  function checkSecretAuth(auth: AuthContext): AuthContext {
+  /**
+   * The caller must hold a server-key authentication issued by this very gate: a secret key,
+   * or a restricted key granted `client_sessions` at `level` (write to create, refresh and
+   * revoke; read to list).
+   */
+  function checkSecretAuth(auth: AuthContext, level: 'read' | 'write' = 'write'): AuthContext {
     if (typeof auth !== 'object' || auth === null || !core.issued.has(auth)) {
       throw new TypeError('auth must be the object returned by gate.authenticate() (req.auth)')
     }
@@ -29,11 +46,19 @@ export function createSessionOperations(core: GateCore) {
         'Client session tokens are created, refreshed and revoked with a secret key.',
       )
     }
+    if (auth.keyType === 'restricted') {
+      const needed = level === 'write' ? CLIENT_SESSIONS_WRITE : CLIENT_SESSIONS_READ
+      if (!grants(auth.permissions ?? {}, needed)) throw permissionDenied(null, needed).error
+    }
     return auth
   }
 
-  function secretScope(auth: AuthContext, clientId: unknown): ClientScope {
-    const { projectId, mode } = checkSecretAuth(auth)
+  function secretScope(
+    auth: AuthContext,
+    clientId: unknown,
+    level: 'read' | 'write' = 'write',
+  ): ClientScope {
+    const { projectId, mode } = checkSecretAuth(auth, level)
     return { projectId, mode, clientId: checkClientId(clientId) }
   }
 
@@ -127,7 +152,7 @@ export function createSessionOperations(core: GateCore) {
 
   /** The client's sessions on record (revoked ones included) in the mode of `auth`. */
   async function list(auth: AuthContext, clientId: string): Promise<SessionRecord[]> {
-    const scope = secretScope(auth, clientId)
+    const scope = secretScope(auth, clientId, 'read')
     const sessions = await core.call(() => core.store.listClientSessions(scope))
     return sessions.map(toSessionRecord)
   }

@@ -12,6 +12,8 @@
  * - `touchSession`, `revokeSession`, `rollKey` and the inserts are atomic with respect to each
  *   other, also across processes that share the store.
  */
+import type { KeyMetadata } from './metadata.js'
+import type { Permissions } from './permissions.js'
 import type { KeyType, Mode } from './types.js'
 
 /** A key as stored. Holds no secret: `hash` is a one-way digest of the key. */
@@ -29,8 +31,12 @@ export interface StoredKey {
   readonly prefix: string
   /** Last four characters of the key, for display. */
   readonly last4: string
-  /** Canonical IP allowlist entries; empty means unrestricted. Secret keys only. */
+  /** Canonical IP allowlist entries; empty means unrestricted. Secret and restricted keys. */
   readonly allowedIps: readonly string[]
+  /** A restricted key's grants (resource → `read` | `write`); null for every other type. */
+  readonly permissions: Permissions | null
+  /** Your data about the key (a JSON object of at most 4 KiB); null when none was set. */
+  readonly metadata: KeyMetadata | null
   /** The end user a development client key (`type: 'client'`) acts for; otherwise null. */
   readonly clientId: string | null
   readonly createdAt: number
@@ -80,7 +86,17 @@ export interface ClientScope {
 export const INHERITED_KEY_FIELDS = [
   'name',
   'allowedIps',
+  'permissions',
+  'metadata',
 ] as const satisfies readonly (keyof StoredKey)[]
+
+/**
+ * The fields `updateKey` may change, each only when present. A field set to a value replaces
+ * the stored one; `permissions` and `metadata` may be set to null.
+ */
+export type KeyChanges = {
+  readonly [Field in (typeof INHERITED_KEY_FIELDS)[number]]?: StoredKey[Field]
+}
 
 /**
  * A roll request: insert `replacement` and retire key `id` in one atomic step. The stored
@@ -113,7 +129,7 @@ export interface KeyUsage {
 
 /**
  * A write that in-process caches on other instances must hear about: a key rolled, deleted or
- * re-allowlisted, a session revoked, a client's sessions revoked. Inserts, touches and usage
+ * updated, a session revoked, a client's sessions revoked. Inserts, touches and usage
  * are not announced (nothing cached can depend on a record that did not exist yet).
  */
 export type StoreChange =
@@ -147,8 +163,11 @@ export interface PortcullisStore {
   getKey(id: string): Promise<StoredKey | null>
   /** Every key of a project, both modes, in creation order. */
   listKeys(projectId: string): Promise<StoredKey[]>
-  /** Replaces a key's allowlist; returns the updated key, or null if it does not exist. */
-  setKeyAllowedIps(id: string, allowedIps: readonly string[]): Promise<StoredKey | null>
+  /**
+   * Atomically applies `changes` (only the fields present) to key `id` and announces the key
+   * change; returns the key as it stands afterwards, or null if it does not exist.
+   */
+  updateKey(id: string, changes: KeyChanges): Promise<StoredKey | null>
   /**
    * Atomically: if key `id` exists and has not been rolled, insert `replacement` with the
    * {@link INHERITED_KEY_FIELDS} of key `id` as this step finds them, set the old key's

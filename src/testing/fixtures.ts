@@ -31,6 +31,8 @@ export function makeKey(now: number, fields: Partial<StoredKey> = {}): StoredKey
     prefix: 'sk_test',
     last4: 'aB3x',
     allowedIps: [],
+    permissions: null,
+    metadata: null,
     clientId: null,
     createdAt: now,
     expiresAt: null,

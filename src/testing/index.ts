@@ -2,6 +2,7 @@ export {
   type ConformanceContext,
   type ConformanceGroupOptions,
   type ConformanceRunner,
+  describeAcrossInstancesConformance,
   describeChangeNotificationConformance,
   describeConcurrencyConformance,
   describeKeyConformance,

@@ -90,7 +90,7 @@ export function describeChangeNotificationConformance<S extends PortcullisStore>
           const isKey = (target: StoredKey) => (change: StoreChange) =>
             change.type === 'key' && change.keyId === target.id && change.hash === target.hash
           await expectChange('allowlist', isKey(key), () =>
-            store.setKeyAllowedIps(key.id, ['10.0.0.0/8']),
+            store.updateKey(key.id, { allowedIps: ['10.0.0.0/8'] }),
           )
           await expectChange('roll', isKey(key), () =>
             store.rollKey({

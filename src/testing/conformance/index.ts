@@ -1,4 +1,5 @@
 import type { PortcullisStore } from '../../core/store.js'
+import { describeAcrossInstancesConformance } from './across-instances.js'
 import { describeChangeNotificationConformance } from './change-notifications.js'
 import { describeConcurrencyConformance } from './concurrency.js'
 import { describeKeyConformance } from './keys.js'
@@ -8,6 +9,7 @@ import { describePruningConformance } from './pruning.js'
 import { describeSessionConformance } from './sessions.js'
 import { describeThroughPortcullisConformance } from './through-portcullis.js'
 
+export { describeAcrossInstancesConformance } from './across-instances.js'
 export { describeChangeNotificationConformance } from './change-notifications.js'
 export { describeConcurrencyConformance } from './concurrency.js'
 export { describeKeyConformance } from './keys.js'
@@ -52,6 +54,7 @@ export function describeStoreConformance<S extends PortcullisStore>(
     describeConcurrencyConformance(options)
     describePruningConformance(options)
     describeChangeNotificationConformance(options)
+    describeAcrossInstancesConformance(options)
     describeThroughPortcullisConformance(options)
     describeOutageConformance(options)
   })

@@ -119,18 +119,55 @@ export function describeKeyConformance<S extends PortcullisStore>(
     )
 
     it(
+      'updates only the fields given, in one write, and round-trips permissions and metadata',
+      withStore(async (store, clock) => {
+        const metadata = { owner: 'ci', nested: { list: [1, 'two', null, true] }, emoji: 'é😀' }
+        const key = makeKey(clock.now(), {
+          type: 'restricted',
+          prefix: 'rk_live',
+          mode: 'live',
+          name: 'Contractor',
+          allowedIps: ['203.0.113.0/24'],
+          permissions: { charges: 'read', customers: 'write' },
+          metadata,
+        })
+        await store.insertKey(key)
+        assert.deepEqual(await store.getKey(key.id), key)
+        assert.deepEqual(await store.findKeyByHash(key.hash), key)
+        const renamed = await store.updateKey(key.id, { name: 'Contractor (2027)' })
+        assert.deepEqual(renamed, { ...key, name: 'Contractor (2027)' })
+        const regranted = await store.updateKey(key.id, {
+          permissions: { refunds: 'write' },
+          metadata: null,
+        })
+        const expected = {
+          ...key,
+          name: 'Contractor (2027)',
+          permissions: { refunds: 'write' },
+          metadata: null,
+        }
+        assert.deepEqual(regranted, expected)
+        assert.deepEqual(await store.getKey(key.id), expected)
+        assert.deepEqual(await store.listKeys(key.projectId), [expected])
+        assert.equal(await store.updateKey('key_missing', { name: 'x' }), null)
+      }),
+    )
+
+    it(
       'replaces an allowlist, and answers null for a missing key',
       withStore(async (store, clock) => {
         const key = makeKey(clock.now(), { allowedIps: ['203.0.113.0/24'] })
         await store.insertKey(key)
-        const updated = await store.setKeyAllowedIps(key.id, ['2001:db8::/32', '198.51.100.7'])
+        const updated = await store.updateKey(key.id, {
+          allowedIps: ['2001:db8::/32', '198.51.100.7'],
+        })
         assert.deepEqual(updated?.allowedIps, ['2001:db8::/32', '198.51.100.7'])
         assert.deepEqual((await store.findKeyByHash(key.hash))?.allowedIps, [
           '2001:db8::/32',
           '198.51.100.7',
         ])
-        assert.deepEqual((await store.setKeyAllowedIps(key.id, []))?.allowedIps, [])
-        assert.equal(await store.setKeyAllowedIps('key_missing', ['10.0.0.1']), null)
+        assert.deepEqual((await store.updateKey(key.id, { allowedIps: [] }))?.allowedIps, [])
+        assert.equal(await store.updateKey('key_missing', { allowedIps: ['10.0.0.1'] }), null)
       }),
     )
 
@@ -163,17 +200,32 @@ export function describeKeyConformance<S extends PortcullisStore>(
     )
 
     it(
-      'a replacement inherits name and allowlist from the row the roll finds, not from the caller’s copy',
+      'a replacement inherits name, allowlist, permissions and metadata from the row the roll finds, not from the caller’s copy',
       withStore(async (store, clock) => {
-        const old = makeKey(clock.now(), { name: 'Billing', allowedIps: ['192.0.2.1/32'] })
+        const old = makeKey(clock.now(), {
+          type: 'restricted',
+          prefix: 'rk_test',
+          name: 'Billing',
+          allowedIps: ['192.0.2.1/32'],
+          permissions: { charges: 'read' },
+          metadata: { team: 'billing' },
+        })
         await store.insertKey(old)
-        // Tightened after the caller read the key, before the roll.
-        await store.setKeyAllowedIps(old.id, ['10.0.0.0/8'])
+        // Changed after the caller read the key, before the roll.
+        await store.updateKey(old.id, {
+          allowedIps: ['10.0.0.0/8'],
+          permissions: { charges: 'write', refunds: 'read' },
+          metadata: { team: 'payments', tier: 2 },
+        })
         const stale = makeKey(clock.now(), {
+          type: 'restricted',
+          prefix: 'rk_test',
           projectId: old.projectId,
           rolledFromId: old.id,
           name: 'Stale name',
           allowedIps: [],
+          permissions: { charges: 'read' },
+          metadata: null,
         })
         const result = await store.rollKey({
           id: old.id,
@@ -181,7 +233,13 @@ export function describeKeyConformance<S extends PortcullisStore>(
           oldExpiresAt: clock.now(),
         })
         assert.ok(result.outcome === 'rolled')
-        const inherited = { ...stale, name: 'Billing', allowedIps: ['10.0.0.0/8'] }
+        const inherited = {
+          ...stale,
+          name: 'Billing',
+          allowedIps: ['10.0.0.0/8'],
+          permissions: { charges: 'write', refunds: 'read' },
+          metadata: { team: 'payments', tier: 2 },
+        }
         assert.deepEqual(result.replacement, inherited)
         assert.deepEqual(await store.findKeyByHash(stale.hash), inherited)
         assert.deepEqual(await store.getKey(stale.id), inherited)

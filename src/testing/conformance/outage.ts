@@ -56,7 +56,7 @@ export function describeOutageConformance<S extends PortcullisStore>(
             ['getKey', () => store.getKey('key_x')],
             ['listKeys', () => store.listKeys(scope.projectId)],
             ['insertKey', () => store.insertKey(makeKey(now))],
-            ['setKeyAllowedIps', () => store.setKeyAllowedIps('key_x', [])],
+            ['updateKey', () => store.updateKey('key_x', { allowedIps: [] })],
             [
               'rollKey',
               () => store.rollKey({ id: 'key_x', replacement: makeKey(now), oldExpiresAt: now }),

@@ -11,6 +11,7 @@ import {
 } from '../../index.js'
 import {
   type ConformanceGroupOptions,
+  describeAcrossInstancesConformance,
   describeChangeNotificationConformance,
   describeConcurrencyConformance,
   describeKeyConformance,
@@ -94,11 +95,13 @@ describe('the conformance suite itself', () => {
     const skipped = outcomes
       .filter((outcome) => outcome.status === 'skipped')
       .map((outcome) => outcome.name)
-    expect(skipped.length).toBe(7)
+    expect(skipped.length).toBe(9)
     expect(skipped.join('\n')).toMatch(/prune/)
     expect(skipped.join('\n')).toMatch(/announces/)
     expect(skipped.join('\n')).toMatch(/client revocation once/)
     expect(skipped.join('\n')).toMatch(/two registrations/)
+    expect(skipped.join('\n')).toMatch(/permissions changed on one instance/)
+    expect(skipped.join('\n')).toMatch(/rolled on one instance is refused by the other/)
     expect(skipped.join('\n')).toMatch(/plaintext/)
     expect(skipped.join('\n')).toMatch(/unavailable error/)
   })
@@ -114,6 +117,7 @@ describe('the conformance suite itself', () => {
       describeConcurrencyConformance,
       describePruningConformance,
       describeChangeNotificationConformance,
+      describeAcrossInstancesConformance,
       describeThroughPortcullisConformance,
       describeOutageConformance,
     ].flatMap((describeGroup) =>
