@@ -269,6 +269,30 @@ describe('MemoryStore bounds and sweeping', () => {
     expect(Object.isFrozen(found?.allowedIps)).toBe(true)
   })
 
+  it('keeps deep-frozen copies of permissions and metadata, never the caller’s objects', async () => {
+    const store = new MemoryStore({ sweepIntervalMs: 0 })
+    const permissions: Record<string, 'read' | 'write'> = { charges: 'read' }
+    const metadata = { team: 'billing', tags: ['a', { deep: true }] }
+    const key = makeKey(Date.now(), { type: 'restricted', permissions, metadata })
+    await store.insertKey(key)
+    permissions.charges = 'write'
+    metadata.tags.push('mutated')
+    const found = await store.getKey(key.id)
+    expect(found?.permissions).toEqual({ charges: 'read' })
+    expect(found?.metadata).toEqual({ team: 'billing', tags: ['a', { deep: true }] })
+    expect(Object.isFrozen(found?.permissions)).toBe(true)
+    expect(Object.isFrozen(found?.metadata)).toBe(true)
+    const tags = found?.metadata?.tags as unknown[] | undefined
+    expect(Object.isFrozen(tags?.[1])).toBe(true)
+
+    const change = { metadata: { nested: { n: 1 } } }
+    const updated = await store.updateKey(key.id, change)
+    change.metadata.nested.n = 2
+    expect((await store.getKey(key.id))?.metadata).toEqual({ nested: { n: 1 } })
+    expect(Object.isFrozen(updated?.metadata?.nested)).toBe(true)
+    expect(updated?.permissions).toEqual({ charges: 'read' })
+  })
+
   it('refuses nonsensical options', () => {
     expect(() => new MemoryStore({ maxKeys: 0 })).toThrow(TypeError)
     expect(() => new MemoryStore({ maxSessions: -1 })).toThrow(TypeError)

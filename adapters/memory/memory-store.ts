@@ -2,6 +2,8 @@ import {
   ChangeListeners,
   type ClientScope,
   ConflictError,
+  INHERITED_KEY_FIELDS,
+  type KeyChanges,
   type KeyRoll,
   type KeyRollResult,
   type KeyUsage,
@@ -13,13 +15,33 @@ import {
   type StoredSession,
   type Unwatch,
 } from '../../src/index.js'
+import { frozenJsonCopy } from '../stored-json.js'
 import { type MemoryStoreOptions, resolveMemoryStoreOptions } from './memory-store-options.js'
 import { SessionIndex } from './session-index.js'
 
 export type { MemoryStoreOptions } from './memory-store-options.js'
 
 function freezeKey(key: StoredKey): StoredKey {
-  return Object.freeze({ ...key, allowedIps: Object.freeze([...key.allowedIps]) })
+  return Object.freeze({
+    ...key,
+    allowedIps: Object.freeze([...key.allowedIps]),
+    permissions: frozenJsonCopy(key.permissions),
+    metadata: frozenJsonCopy(key.metadata),
+  })
+}
+
+/** The fields of `changes` that are present, so an absent one never overwrites a value. */
+function presentChanges(changes: KeyChanges): Partial<StoredKey> {
+  const present: Record<string, unknown> = {}
+  for (const field of INHERITED_KEY_FIELDS) {
+    if (changes[field] !== undefined) present[field] = changes[field]
+  }
+  return present
+}
+
+/** The inherited fields of `key`, for a roll's replacement (INHERITED_KEY_FIELDS). */
+function inheritedFrom(key: StoredKey): Partial<StoredKey> {
+  return Object.fromEntries(INHERITED_KEY_FIELDS.map((field) => [field, key[field]]))
 }
 
 /**
@@ -100,10 +122,10 @@ export class MemoryStore implements PortcullisStore {
     return [...ids].map((id) => this.#keys.get(id) as StoredKey)
   }
 
-  async setKeyAllowedIps(id: string, allowedIps: readonly string[]): Promise<StoredKey | null> {
+  async updateKey(id: string, changes: KeyChanges): Promise<StoredKey | null> {
     const key = this.#keys.get(id)
     if (key === undefined) return null
-    const updated = freezeKey({ ...key, allowedIps })
+    const updated = freezeKey({ ...key, ...presentChanges(changes) })
     this.#keys.set(id, updated)
     this.#announce({ type: 'key', keyId: id, hash: key.hash })
     return updated
@@ -123,8 +145,8 @@ export class MemoryStore implements PortcullisStore {
       expiresAt:
         old.expiresAt === null ? roll.oldExpiresAt : Math.min(old.expiresAt, roll.oldExpiresAt),
     })
-    // Inherited fields come from the record as it stands now (INHERITED_KEY_FIELDS).
-    const stored = freezeKey({ ...replacement, name: old.name, allowedIps: old.allowedIps })
+    // Inherited fields come from the record as it stands now, not from the caller's copy.
+    const stored = freezeKey({ ...replacement, ...inheritedFrom(old) })
     this.#keys.set(old.id, previous)
     this.#putKey(stored)
     this.#announce({ type: 'key', keyId: old.id, hash: old.hash })

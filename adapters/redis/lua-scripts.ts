@@ -107,14 +107,20 @@ return 'ok'
 `,
 )
 
-/** KEYS[1] the record. ARGV: allowlist JSON, channel → the updated fields, or empty. */
-export const SET_KEY_ALLOWED_IPS = defineScript(
-  'setKeyAllowedIps',
+/**
+ * KEYS[1] the record. ARGV: channel, the number n of fields to set, n field/value pairs, then
+ * the fields to delete (set to null) → the record's fields afterwards, or empty when it does
+ * not exist. One script, so the changes land together and are announced with them.
+ */
+export const UPDATE_KEY = defineScript(
+  'updateKey',
   `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-redis.call('HSET', KEYS[1], 'allowedIps', ARGV[1])
+local set = tonumber(ARGV[2])
+if set > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + 2 * set)) end
+if #ARGV > 2 + 2 * set then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + 2 * set)) end
 local key = redis.call('HMGET', KEYS[1], 'id', 'hash')
-redis.call('PUBLISH', ARGV[2], keyChange(key[1], key[2]))
+redis.call('PUBLISH', ARGV[1], keyChange(key[1], key[2]))
 return redis.call('HGETALL', KEYS[1])
 `,
 )

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { StoreUnavailableError } from '../../src/index.js'
 import { makeKey, makeSession } from '../../src/testing/index.js'
-import { fieldsToKey, fieldsToSession, keyToFields, sessionToFields } from './record-codec.js'
+import {
+  fieldsToKey,
+  fieldsToSession,
+  keyChangesToFields,
+  keyToFields,
+  sessionToFields,
+} from './record-codec.js'
 
 describe('records as Redis hash fields', () => {
   it('round-trips a key, nulls and fractional instants included', () => {
@@ -17,8 +23,54 @@ describe('records as Redis hash fields', () => {
       rolledFromId: 'key_prev',
       sealedSecret: 'eyJhbGciOi.x.y.z.w',
     })
-    for (const key of [sparse, full]) expect(fieldsToKey(keyToFields(key))).toEqual(key)
+    const restricted = makeKey(now, {
+      type: 'restricted',
+      prefix: 'rk_live',
+      permissions: { charges: 'read', refunds: 'write' },
+      metadata: { owner: 'ci', nested: { list: [1, 'two', null, true] }, emoji: 'é😀' },
+    })
+    for (const key of [sparse, full, restricted]) {
+      expect(fieldsToKey(keyToFields(key))).toEqual(key)
+    }
     expect(keyToFields(sparse)).not.toContain('expiresAt')
+    expect(keyToFields(sparse)).not.toContain('permissions')
+    expect(keyToFields(sparse)).not.toContain('metadata')
+  })
+
+  it('reads a key written before permissions and metadata existed with null for both', () => {
+    const key = makeKey(Date.now())
+    const earlier = keyToFields(key)
+    expect(earlier).not.toContain('permissions')
+    expect(earlier).not.toContain('metadata')
+    expect(fieldsToKey(earlier)).toMatchObject({ permissions: null, metadata: null })
+  })
+
+  it('hands out permissions and metadata frozen at every level', () => {
+    const key = makeKey(Date.now(), {
+      type: 'restricted',
+      permissions: { charges: 'read' },
+      metadata: { nested: { list: [{ deep: true }] } },
+    })
+    const read = fieldsToKey(keyToFields(key))
+    expect(Object.isFrozen(read?.permissions)).toBe(true)
+    const nested = read?.metadata?.nested as { list: object[] } | undefined
+    expect(Object.isFrozen(nested?.list)).toBe(true)
+    expect(Object.isFrozen(nested?.list[0])).toBe(true)
+  })
+
+  it('turns changes into fields to set and fields to delete, leaving out absent ones', () => {
+    expect(keyChangesToFields({})).toEqual({ set: [], remove: [] })
+    expect(
+      keyChangesToFields({
+        name: 'n',
+        allowedIps: ['10.0.0.1'],
+        permissions: null,
+        metadata: { a: 1 },
+      }),
+    ).toEqual({
+      set: ['name', 'n', 'allowedIps', '["10.0.0.1"]', 'metadata', '{"a":1}'],
+      remove: ['permissions'],
+    })
   })
 
   it('round-trips a session, revoked or not', () => {
@@ -40,7 +92,7 @@ describe('records as Redis hash fields', () => {
   })
 
   it('refuses a corrupt record with an error naming the record and the field', () => {
-    const key = makeKey(Date.now())
+    const key = makeKey(Date.now(), { permissions: {}, metadata: { a: 1 } })
     const fields = keyToFields(key)
     const corrupt = (name: string, value: string | null) => {
       const copy = [...fields]
@@ -56,6 +108,10 @@ describe('records as Redis hash fields', () => {
       ['type', 'admin'],
       ['allowedIps', '{"0":"10.0.0.1"}'],
       ['allowedIps', 'not json'],
+      ['permissions', '{"charges":"admin"}'],
+      ['permissions', '[]'],
+      ['metadata', '[1]'],
+      ['metadata', 'null'],
     ]
     for (const [name, value] of cases) {
       expect(() => fieldsToKey(corrupt(name, value))).toThrow(StoreUnavailableError)

@@ -1,15 +1,19 @@
 import {
+  INHERITED_KEY_FIELDS,
+  type KeyChanges,
   type KeyType,
   type Mode,
   type StoredKey,
   type StoredSession,
   StoreUnavailableError,
 } from '../../src/index.js'
+import { jsonOrNull, parseMetadata, parsePermissions } from '../stored-json.js'
 
 /**
  * Records are Redis hashes, one field per property, so that scripts can read and change single
  * fields (`expiresAt`, `revokedAt`, `lastUsedAt`) without decoding JSON. Numbers are decimal
- * strings; a null property is an absent field; `allowedIps` is a JSON array.
+ * strings; a null property is an absent field; `allowedIps` is a JSON array; `permissions` and
+ * `metadata` are JSON objects. Records written before a field existed lack it and read as null.
  */
 
 /** Field/value pairs for `HSET`, leaving out the null properties. */
@@ -33,6 +37,8 @@ export function keyToFields(key: StoredKey): string[] {
     prefix: key.prefix,
     last4: key.last4,
     allowedIps: [...key.allowedIps],
+    permissions: jsonOrNull(key.permissions),
+    metadata: jsonOrNull(key.metadata),
     clientId: key.clientId,
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,
@@ -41,6 +47,19 @@ export function keyToFields(key: StoredKey): string[] {
     rolledFromId: key.rolledFromId,
     sealedSecret: key.sealedSecret,
   })
+}
+
+/** What `UPDATE_KEY` is given: the fields to set (name/value pairs), and those to delete (null). */
+export function keyChangesToFields(changes: KeyChanges): { set: string[]; remove: string[] } {
+  const present: Record<string, unknown> = {}
+  const remove: string[] = []
+  for (const field of INHERITED_KEY_FIELDS) {
+    const value = changes[field]
+    if (value === undefined) continue
+    if (value === null) remove.push(field)
+    else present[field] = field === 'allowedIps' ? [...(value as readonly string[])] : value
+  }
+  return { set: toFields(present), remove }
 }
 
 export function sessionToFields(session: StoredSession): string[] {
@@ -115,10 +134,17 @@ class FieldReader {
     }
     return this.#malformed(field)
   }
+
+  /** A JSON field read by `parse` (undefined = malformed); an absent field is null. */
+  optionalJson<T>(field: string, parse: (text: string) => T | undefined): T | null {
+    const text = this.#fields.get(field)
+    if (text === undefined) return null
+    return parse(text) ?? this.#malformed(field)
+  }
 }
 
 const MODES: readonly Mode[] = ['test', 'live']
-const KEY_TYPES: readonly KeyType[] = ['secret', 'publishable', 'client']
+const KEY_TYPES: readonly KeyType[] = ['secret', 'publishable', 'client', 'restricted']
 
 /** A key from its `HGETALL` reply; null for an empty reply (no such key). */
 export function fieldsToKey(reply: unknown): StoredKey | null {
@@ -134,6 +160,8 @@ export function fieldsToKey(reply: unknown): StoredKey | null {
     prefix: fields.text('prefix'),
     last4: fields.text('last4'),
     allowedIps: fields.stringList('allowedIps'),
+    permissions: fields.optionalJson('permissions', parsePermissions),
+    metadata: fields.optionalJson('metadata', parseMetadata),
     clientId: fields.optionalText('clientId'),
     createdAt: fields.number('createdAt'),
     expiresAt: fields.optionalNumber('expiresAt'),

@@ -392,7 +392,7 @@ describe.skipIf(!available)('RedisStore in Redis', () => {
       await store.revokeSession(session.id, clock.now())
       await store.revokeSession('cs_missing', clock.now())
       expect(await store.revokeClientSessions(revoked, clock.now())).toBe(0)
-      await store.setKeyAllowedIps('key_missing', [])
+      await store.updateKey('key_missing', { allowedIps: [] })
       await store.deleteKey('key_missing')
       // ...and a last real change, heard after them, closes the window.
       const last = makeSession(clock.now())

@@ -37,7 +37,7 @@ export interface RedisStoreOptions {
   /**
    * The connection `watch()` subscribes on (pub/sub puts a connection in a mode where it runs
    * no other command). Other instances' caches rely on `watch()` to hear about rolled,
-   * deleted and re-allowlisted keys and revoked sessions within milliseconds.
+   * deleted and updated keys and revoked sessions within milliseconds.
    *
    * Default: RedisStore opens its own, `client.duplicate()` (same URL, credentials, TLS and
    * reconnect settings), when the first `watch()` subscribes, and closes it after the last

@@ -1,5 +1,6 @@
 import type {
   ClientScope,
+  KeyChanges,
   KeyRoll,
   KeyRollResult,
   KeyUsage,
@@ -21,10 +22,16 @@ import {
   RECORD_KEY_USAGE,
   REVOKE_SESSION,
   ROLL_KEY,
-  SET_KEY_ALLOWED_IPS,
   TOUCH_SESSION,
+  UPDATE_KEY,
 } from './lua-scripts.js'
-import { fieldsToKey, fieldsToSession, keyToFields, sessionToFields } from './record-codec.js'
+import {
+  fieldsToKey,
+  fieldsToSession,
+  keyChangesToFields,
+  keyToFields,
+  sessionToFields,
+} from './record-codec.js'
 import { type RedisStoreOptions, resolveRedisStoreOptions } from './redis-store-options.js'
 import {
   decodeDeleted,
@@ -32,6 +39,7 @@ import {
   decodeKeyList,
   decodeRevocation,
   decodeRoll,
+  decodeUpdatedKey,
   orEmpty,
 } from './script-replies.js'
 import type { ScriptRunner } from './script-runner.js'
@@ -47,7 +55,7 @@ const USAGE_BATCH = 256
  * The shared store: keys and sessions in Redis (or Redis Cluster), for any number of app
  * instances. Every conditional write is one Lua script, so touch, revoke, roll and the inserts
  * are atomic across processes; native TTLs only collect garbage (the core still checks every
- * timestamp). Rolls, deletions, allowlist changes and revocations are published on
+ * timestamp). Rolls, deletions, key updates and revocations are published on
  * `<prefix>changes` by the same script that makes them, and `watch()` delivers them: another
  * instance's gate stops accepting a revoked credential within milliseconds (pub/sub delivery).
  *
@@ -147,13 +155,14 @@ export class RedisStore implements PortcullisStore {
     return decodeKeyList(reply)
   }
 
-  async setKeyAllowedIps(id: string, allowedIps: readonly string[]): Promise<StoredKey | null> {
+  async updateKey(id: string, changes: KeyChanges): Promise<StoredKey | null> {
+    const { set, remove } = keyChangesToFields(changes)
     const reply = await this.#run(
-      SET_KEY_ALLOWED_IPS,
+      UPDATE_KEY,
       [this.#layout.keyRecord(id)],
-      [JSON.stringify([...allowedIps]), this.#layout.channel],
+      [this.#layout.channel, String(set.length / 2), ...set, ...remove],
     )
-    return fieldsToKey(reply)
+    return decodeUpdatedKey(reply)
   }
 
   async rollKey(roll: KeyRoll): Promise<KeyRollResult> {

@@ -11,6 +11,7 @@ import {
   READ_MEMBERS,
   REVOKE_SESSION,
   ROLL_KEY,
+  UPDATE_KEY,
 } from './lua-scripts.js'
 import { fieldsToKey, replyText } from './record-codec.js'
 
@@ -68,6 +69,12 @@ export function decodeRoll(reply: unknown): KeyRollResult {
     default:
       return unexpected(ROLL_KEY, reply)
   }
+}
+
+/** The reply of `UPDATE_KEY`: the key as it stands afterwards, or null when it does not exist. */
+export function decodeUpdatedKey(reply: unknown): StoredKey | null {
+  if (!Array.isArray(reply)) unexpected(UPDATE_KEY, reply)
+  return fieldsToKey(reply)
 }
 
 /** The reply of `DELETE_KEY`: whether the key existed. */

@@ -1,13 +1,35 @@
 import { type QueryExecutorProvider, type RawBuilder, sql } from 'kysely'
-import type { KeyRoll, StoredKey } from '../../src/index.js'
+import {
+  INHERITED_KEY_FIELDS,
+  type KeyChanges,
+  type KeyRoll,
+  type StoredKey,
+} from '../../src/index.js'
+import { jsonOrNull } from '../stored-json.js'
 import { DIALECT_TRAITS, type SqlDialectName } from './dialect.js'
 import { allowedIpsColumn, keyFromRow, type SqlRow, text } from './rows.js'
 import { affectedRows, insertUnique } from './write-outcome.js'
 
 /**
+ * The column of each field `updateKey` may change, and how its value is written there. Every
+ * field of `KeyChanges` must have one (a field added to the contract fails to compile here).
+ */
+const CHANGE_COLUMNS: {
+  readonly [Field in keyof KeyChanges]-?: readonly [
+    column: string,
+    encode: (value: Exclude<KeyChanges[Field], undefined>) => string | null,
+  ]
+} = {
+  name: ['name', (name) => name],
+  allowedIps: ['allowed_ips', allowedIpsColumn],
+  permissions: ['permissions', jsonOrNull],
+  metadata: ['metadata', jsonOrNull],
+}
+
+/**
  * The SQL of the keys table, one statement a method, in the store's dialect. Each runs on the
  * executor it is given: the database, or the transaction the store opened around several
- * (a roll, a delete, an allowlist change and its announcement commit together).
+ * (a roll, a delete, an update and its announcement commit together).
  */
 export class KeyStatements {
   /** The quoted table reference. */
@@ -22,10 +44,11 @@ export class KeyStatements {
   /** Inserts `key`; a duplicate id or hash throws `ConflictError`. */
   async insert(db: QueryExecutorProvider, key: StoredKey): Promise<void> {
     const insert = sql`insert into ${this.#keys} (id, project_id, type, mode, name, hash,
-        prefix, last4, allowed_ips, client_id, created_at, expires_at, last_used_at,
-        rolled_to_id, rolled_from_id, sealed_secret)
+        prefix, last4, allowed_ips, permissions, metadata, client_id, created_at, expires_at,
+        last_used_at, rolled_to_id, rolled_from_id, sealed_secret)
       values (${key.id}, ${key.projectId}, ${key.type}, ${key.mode}, ${key.name}, ${key.hash},
-        ${key.prefix}, ${key.last4}, ${allowedIpsColumn(key.allowedIps)}, ${key.clientId},
+        ${key.prefix}, ${key.last4}, ${allowedIpsColumn(key.allowedIps)},
+        ${jsonOrNull(key.permissions)}, ${jsonOrNull(key.metadata)}, ${key.clientId},
         ${key.createdAt}, ${key.expiresAt}, ${key.lastUsedAt}, ${key.rolledToId},
         ${key.rolledFromId}, ${key.sealedSecret})`
     await insertUnique(db, insert, 'key')
@@ -59,14 +82,22 @@ export class KeyStatements {
     return rows.map(keyFromRow)
   }
 
-  /** Sets the allowlist; says nothing of whether the key exists (MySQL counts changed rows only). */
-  async setAllowedIps(
-    db: QueryExecutorProvider,
-    id: string,
-    allowedIps: readonly string[],
-  ): Promise<void> {
-    await sql`update ${this.#keys} set allowed_ips = ${allowedIpsColumn(allowedIps)}
-      where id = ${id}`.execute(db)
+  /**
+   * Sets the columns of the fields present in `changes` (null → NULL), in one statement; says
+   * nothing of whether the key exists (MySQL counts changed rows only). No field, no statement.
+   */
+  async update(db: QueryExecutorProvider, id: string, changes: KeyChanges): Promise<void> {
+    const assignments: RawBuilder<unknown>[] = []
+    for (const field of INHERITED_KEY_FIELDS) {
+      const value = changes[field]
+      if (value === undefined) continue
+      const [column, encode] = CHANGE_COLUMNS[field]
+      assignments.push(
+        sql`${sql.raw(column)} = ${(encode as (value: unknown) => string | null)(value)}`,
+      )
+    }
+    if (assignments.length === 0) return
+    await sql`update ${this.#keys} set ${sql.join(assignments)} where id = ${id}`.execute(db)
   }
 
   /**

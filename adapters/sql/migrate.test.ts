@@ -3,32 +3,27 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import { Kysely, SqliteDialect, sql } from 'kysely'
+import { Kysely, SqliteDialect } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { SqlDialectName } from './dialect.js'
 import { migrate } from './migrate.js'
 import { getMigrations, migrationFiles } from './migrations.js'
-import { DEFAULT_TABLE_PREFIX, tableNames } from './schema.js'
+import { tableNames } from './schema.js'
+import { createDatabase, dialectsUnderTest, type TestDatabase } from './test-support/databases.js'
 import {
-  createDatabase,
-  dialectsUnderTest,
-  type TestConnection,
-  type TestDatabase,
-  type TestKysely,
-} from './test-support/databases.js'
+  applyShipped,
+  EARLIER_APPLIED_AT,
+  indexesOf,
+  migratedByEarlierRelease,
+  recordedMigrations,
+  schemaOf,
+} from './test-support/schemas.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const DIALECTS: SqlDialectName[] = ['postgres', 'mysql', 'sqlite']
-
-/** The statements of a shipped `.sql` file, for the given table prefix. */
-function statementsOfFile(dialect: SqlDialectName, name: string, prefix: string): string[] {
-  const text = readFileSync(join(here, 'migrations', dialect, `${name}.sql`), 'utf8')
-  return text
-    .split(/;\n/)
-    .map((part) => part.replace(/^--.*$/gm, '').trim())
-    .filter((part) => part.length > 0)
-    .map((statement) => statement.replaceAll(DEFAULT_TABLE_PREFIX, prefix))
-}
+const ADD_KEY_FIELDS = '002_key_permissions_metadata'
+/** Every migration, in order; the same in every dialect. */
+const ALL_MIGRATIONS = getMigrations('sqlite').map((migration) => migration.name)
 
 describe('plain SQL migration files', () => {
   for (const { path, text } of migrationFiles()) {
@@ -67,7 +62,23 @@ describe('plain SQL migration files', () => {
     for (const dialect of DIALECTS) {
       const names = getMigrations(dialect).map((migration) => migration.name)
       expect(names).toEqual([...new Set(names)].sort())
+      expect(names).toEqual(['001_init', ADD_KEY_FIELDS])
     }
+  })
+
+  it('002 adds the two nullable JSON columns of keys, and nothing else', () => {
+    const added = (dialect: SqlDialectName) =>
+      getMigrations(dialect, { tablePrefix: 'auth_' })[1]?.statements
+    expect(added('postgres')).toEqual([
+      'ALTER TABLE auth_keys ADD COLUMN IF NOT EXISTS permissions text, ADD COLUMN IF NOT EXISTS metadata text',
+    ])
+    expect(added('mysql')).toEqual([
+      'ALTER TABLE auth_keys ADD COLUMN permissions TEXT NULL, ADD COLUMN metadata TEXT NULL',
+    ])
+    expect(added('sqlite')).toEqual([
+      'ALTER TABLE auth_keys ADD COLUMN permissions TEXT',
+      'ALTER TABLE auth_keys ADD COLUMN metadata TEXT',
+    ])
   })
 
   it('refuses a table prefix that would need quoting', () => {
@@ -79,76 +90,6 @@ describe('plain SQL migration files', () => {
   })
 })
 
-/** The names of the indexes on one table, from the dialect's catalog. */
-async function indexesOf(
-  connection: TestConnection,
-  dialect: SqlDialectName,
-  table: string,
-): Promise<string[]> {
-  const query =
-    dialect === 'postgres'
-      ? sql<{ name: string }>`select indexname as name from pg_indexes where tablename = ${table}`
-      : dialect === 'mysql'
-        ? sql<{
-            name: string
-          }>`select distinct index_name as name from information_schema.statistics
-            where table_schema = database() and table_name = ${table}`
-        : sql<{
-            name: string
-          }>`select name from sqlite_master where type = 'index' and tbl_name = ${table}`
-  const { rows } = await query.execute(connection.db)
-  return rows.map((row) => String(row.name)).sort()
-}
-
-/**
- * What the catalog says of one installation's tables: columns with their types, nullability
- * and defaults, indexes and constraints, and (MySQL) table options. The prefix is replaced by
- * `P_`, so two installations built the same way compare equal.
- */
-async function schemaOf(db: TestKysely, dialect: SqlDialectName, prefix: string) {
-  const names = sql.join(Object.values(tableNames(prefix)))
-  const queries =
-    dialect === 'postgres'
-      ? [
-          sql`select table_name, column_name, ordinal_position, data_type, is_nullable,
-            column_default, is_identity, identity_generation from information_schema.columns
-            where table_schema = current_schema() and table_name in (${names})`,
-          sql`select tablename, indexname, indexdef from pg_indexes
-            where schemaname = current_schema() and tablename in (${names})`,
-          sql`select conrelid::regclass::text as table_name, conname, pg_get_constraintdef(oid) as def
-            from pg_constraint where conrelid::regclass::text in (${names})`,
-        ]
-      : dialect === 'mysql'
-        ? [
-            sql`select table_name, column_name, ordinal_position, column_type, is_nullable,
-              column_default, extra, character_set_name, collation_name
-              from information_schema.columns where table_schema = database() and table_name in (${names})`,
-            sql`select table_name, index_name, non_unique, seq_in_index, column_name, sub_part, index_type
-              from information_schema.statistics where table_schema = database() and table_name in (${names})`,
-            sql`select table_name, engine, table_collation from information_schema.tables
-              where table_schema = database() and table_name in (${names})`,
-          ]
-        : [sql`select type, name, tbl_name, sql from sqlite_master where tbl_name in (${names})`]
-  const described: string[] = []
-  for (const query of queries) {
-    const { rows } = await query.execute(db)
-    for (const row of rows) {
-      const json = JSON.stringify(row, (_key, value: unknown) =>
-        typeof value === 'bigint' ? value.toString() : value,
-      )
-      described.push(json.replaceAll(prefix, 'P_'))
-    }
-  }
-  return described.sort()
-}
-
-/** The bookkeeping table as every release so far created it, spelled out independently. */
-function earlierMigrationsTable(dialect: SqlDialectName, table: string): string {
-  const options =
-    dialect === 'mysql' ? ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin' : ''
-  return `CREATE TABLE IF NOT EXISTS ${table} (name VARCHAR(128) NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)${options}`
-}
-
 for (const { dialect, available } of await dialectsUnderTest()) {
   describe.skipIf(!available)(`migrate (${dialect})`, () => {
     let database: TestDatabase
@@ -159,11 +100,11 @@ for (const { dialect, available } of await dialectsUnderTest()) {
       others.push(created)
       return created
     }
-    /** Runs 001_init's shipped `.sql` file, as a team applying it with its own tool would. */
-    const applyShippedInit = async (target: TestDatabase, connection: TestConnection) => {
-      for (const statement of statementsOfFile(dialect, '001_init', target.prefix)) {
-        await sql.raw(statement).execute(connection.db)
-      }
+    /** The schema as this release's migrate() builds it, under the prefix `P_`. */
+    const currentSchema = async () => {
+      const migrated = database.connect()
+      await migrate(migrated.db, { tablePrefix: database.prefix })
+      return schemaOf(migrated.db, dialect, database.prefix)
     }
 
     beforeAll(() => {
@@ -178,14 +119,12 @@ for (const { dialect, available } of await dialectsUnderTest()) {
       const [a, b] = [database.connect(), database.connect()]
       const options = { tablePrefix: database.prefix }
       const results = await Promise.all([migrate(a.db, options), migrate(b.db, options)])
-      expect(results.map((result) => result.applied).sort()).toEqual([[], ['001_init']])
+      expect(results.map((result) => result.applied).sort()).toEqual([[], ALL_MIGRATIONS])
       expect(await migrate(a.db, options)).toEqual({ applied: [] })
       expect(await migrate(b.db, options)).toEqual({ applied: [] })
       const tables = tableNames(database.prefix)
-      const { rows } = await sql<{
-        name: string
-      }>`select name from ${sql.table(tables.migrations)}`.execute(a.db)
-      expect(rows.map((row) => String(row.name))).toEqual(['001_init'])
+      const names = (await recordedMigrations(a, tables.migrations)).map(([name]) => name)
+      expect(names).toEqual(ALL_MIGRATIONS)
     })
 
     it('creates an index for every lookup the store makes', async () => {
@@ -203,45 +142,40 @@ for (const { dialect, available } of await dialectsUnderTest()) {
       expect(changes).toContain(`${tables.changes}_created_idx`)
     })
 
-    it('builds from the shipped .sql file the schema migrate() builds', async () => {
-      const migrated = database.connect()
-      await migrate(migrated.db, { tablePrefix: database.prefix })
-      const expected = await schemaOf(migrated.db, dialect, database.prefix)
+    it('builds from the shipped .sql files the schema migrate() builds', async () => {
+      const expected = await currentSchema()
       for (const table of ['keys', 'sessions', 'changes', 'migrations']) {
         expect(expected.join('\n')).toContain(`P_${table}`)
       }
+      expect(expected.join('\n')).toMatch(/\bpermissions\b/)
+      expect(expected.join('\n')).toMatch(/\bmetadata\b/)
       const byHand = another()
       const connection = byHand.connect()
-      await applyShippedInit(byHand, connection)
-      // Compared before migrate() runs, which would fill in anything the file lacked.
+      for (const name of ALL_MIGRATIONS) await applyShipped(dialect, name, byHand, connection)
+      // Compared before migrate() runs, which would fill in anything the files lacked.
       expect(await schemaOf(connection.db, dialect, byHand.prefix)).toEqual(
         expected.filter((line) => !line.includes('P_migrations')),
       )
-      // migrate() afterwards finds the tables there and only records the migration.
+      // migrate() afterwards finds the tables and columns there and only records the steps
+      // (MySQL and SQLite: "Duplicate column name" with every column there is "applied").
       expect(await migrate(connection.db, { tablePrefix: byHand.prefix })).toEqual({
-        applied: ['001_init'],
+        applied: ALL_MIGRATIONS,
       })
       expect(await schemaOf(connection.db, dialect, byHand.prefix)).toEqual(expected)
     })
 
-    it('finds nothing to do on a database an earlier release migrated', async () => {
+    it('upgrades a database an earlier release migrated: only 002 runs', async () => {
+      const expected = await currentSchema()
       const earlier = another()
-      const connection = earlier.connect()
-      const tables = tableNames(earlier.prefix)
-      // What an earlier release's migrate() left: 001_init (pinned above) and its record.
-      await applyShippedInit(earlier, connection)
-      await sql.raw(earlierMigrationsTable(dialect, tables.migrations)).execute(connection.db)
-      await sql`insert into ${sql.table(tables.migrations)} (name, applied_at)
-        values ('001_init', ${1_700_000_000_000})`.execute(connection.db)
-      const before = await schemaOf(connection.db, dialect, earlier.prefix)
+      const { connection, tables } = await migratedByEarlierRelease(dialect, earlier)
 
+      const result = await migrate(connection.db, { tablePrefix: earlier.prefix })
+      expect(result).toEqual({ applied: [ADD_KEY_FIELDS] })
       expect(await migrate(connection.db, { tablePrefix: earlier.prefix })).toEqual({ applied: [] })
-      expect(await schemaOf(connection.db, dialect, earlier.prefix)).toEqual(before)
-      const { rows } = await sql<{ name: string; applied_at: unknown }>`select name, applied_at
-        from ${sql.table(tables.migrations)}`.execute(connection.db)
-      expect(rows.map((row) => [String(row.name), Number(row.applied_at)])).toEqual([
-        ['001_init', 1_700_000_000_000],
-      ])
+      expect(await schemaOf(connection.db, dialect, earlier.prefix)).toEqual(expected)
+      const rows = await recordedMigrations(connection, tables.migrations)
+      expect(rows[0]).toEqual(['001_init', EARLIER_APPLIED_AT])
+      expect(rows.map(([name]) => name)).toEqual(ALL_MIGRATIONS)
     })
   })
 }

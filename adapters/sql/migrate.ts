@@ -1,9 +1,10 @@
 import { type QueryExecutorProvider, sql } from 'kysely'
 import { resolveDialect, type SqlDatabase, type SqlDialectName, withoutPlugins } from './dialect.js'
-import { getMigrations, type SqlMigration } from './migrations.js'
+import { type PlannedMigration, type PlannedStatement, planMigrations } from './migrations.js'
 import { migrationsTableStatement } from './render-ddl.js'
 import { integer, type SqlRow, text } from './rows.js'
 import { checkTablePrefix, tableNames } from './schema.js'
+import { isDuplicateColumn } from './sql-errors.js'
 import { inTransaction } from './transaction.js'
 
 /** Options of {@link migrate}. */
@@ -35,7 +36,7 @@ export interface MigrateResult {
  * import { migrate, SqlStore } from 'portcullis/adapters/sql'
  *
  * const db = new Kysely({ dialect: new SqliteDialect({ database: new Database('portcullis.db') }) })
- * const { applied } = await migrate(db) // ['001_init'] the first time, [] afterwards
+ * const { applied } = await migrate(db) // every migration the first time ('001_init', …), [] afterwards
  * const store = new SqlStore(db)
  * ```
  */
@@ -55,7 +56,7 @@ export async function migrate(
   const plan: Plan = {
     dialect,
     table: tableNames(prefix).migrations,
-    migrations: getMigrations(dialect, { tablePrefix: prefix }),
+    migrations: planMigrations(dialect, prefix),
     lockKey: fnv1a(`portcullis:${prefix}`),
     lockTimeoutMs,
   }
@@ -78,7 +79,7 @@ function fnv1a(value: string): number {
 interface Plan {
   readonly dialect: SqlDialectName
   readonly table: string
-  readonly migrations: readonly SqlMigration[]
+  readonly migrations: readonly PlannedMigration[]
   /** 32-bit number naming this installation's lock (one per table prefix). */
   readonly lockKey: number
   readonly lockTimeoutMs: number
@@ -92,13 +93,57 @@ async function applyPending(connection: QueryExecutorProvider, plan: Plan): Prom
   const applied: string[] = []
   for (const migration of plan.migrations) {
     if (done.has(migration.name)) continue
-    for (const statement of migration.statements) await sql.raw(statement).execute(connection)
+    for (const statement of migration.statements) {
+      await runStatement(connection, plan.dialect, statement)
+    }
     await sql`insert into ${sql.table(plan.table)} (name, applied_at) values (${migration.name}, ${Date.now()})`.execute(
       connection,
     )
     applied.push(migration.name)
   }
   return applied
+}
+
+/**
+ * Runs one statement of a migration, so that a step is safe to run again. PostgreSQL says
+ * ADD COLUMN IF NOT EXISTS; MySQL cannot (MariaDB could, but one spelling serves both) and
+ * neither can SQLite. A MySQL run that stopped after an ALTER TABLE (MySQL DDL commits at
+ * once) and before recording its migration leaves the columns behind, and so does a step
+ * applied from the shipped file: the next run's ALTER fails with "Duplicate column name".
+ * Finding every column it adds there, the statement counts as done. A MySQL ALTER TABLE adds
+ * all its columns or none, so "only some there" is someone else's doing: that still fails.
+ * (SQLite runs the whole step in the transaction that records it; the check serves a step
+ * applied by hand there.)
+ */
+async function runStatement(
+  connection: QueryExecutorProvider,
+  dialect: SqlDialectName,
+  statement: PlannedStatement,
+): Promise<void> {
+  try {
+    await sql.raw(statement.sql).execute(connection)
+  } catch (error) {
+    const adds = statement.addsColumns
+    if (dialect === 'postgres' || adds === undefined || !isDuplicateColumn(error)) throw error
+    if (!(await columnsExist(connection, dialect, adds.table, adds.columns))) throw error
+  }
+}
+
+/** Whether `table` has every one of `columns` (MySQL: in the current database). */
+async function columnsExist(
+  connection: QueryExecutorProvider,
+  dialect: 'mysql' | 'sqlite',
+  table: string,
+  columns: readonly string[],
+): Promise<boolean> {
+  const query =
+    dialect === 'mysql'
+      ? sql<SqlRow>`select column_name as name from information_schema.columns
+          where table_schema = database() and table_name = ${table}`
+      : sql<SqlRow>`select name from pragma_table_info(${table})`
+  const { rows } = await query.execute(connection)
+  const present = new Set(rows.map((row) => text(row, 'name').toLowerCase()))
+  return columns.every((name) => present.has(name.toLowerCase()))
 }
 
 /** PostgreSQL: DDL is transactional, so all of it runs in one transaction under an advisory lock. */
@@ -114,8 +159,8 @@ function migratePostgres(db: SqlDatabase, plan: Plan): Promise<string[]> {
 
 /**
  * MySQL/MariaDB: DDL commits implicitly, so there is no enclosing transaction; a named lock
- * held by this connection serializes instances, and every statement is idempotent in case an
- * earlier run stopped halfway.
+ * held by this connection serializes instances, and every statement is safe to run again in
+ * case an earlier run stopped halfway (see `runStatement`).
  */
 function migrateMysql(db: SqlDatabase, plan: Plan): Promise<string[]> {
   const name = `portcullis_migrate_${plan.lockKey.toString(16)}`

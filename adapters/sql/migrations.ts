@@ -1,7 +1,9 @@
 import type { SqlDialectName } from './dialect.js'
 import { renderChange } from './render-ddl.js'
+import type { TableNames } from './schema.js'
 import { checkTablePrefix, DEFAULT_TABLE_PREFIX, tableNames } from './schema.js'
 import {
+  addColumns,
   column,
   createTable,
   epochMs,
@@ -9,6 +11,7 @@ import {
   jsonText,
   type MigrationDefinition,
   nullableColumn,
+  type SchemaChange,
   serial,
   text,
 } from './schema-definition.js'
@@ -21,10 +24,30 @@ export interface SqlMigration {
   readonly statements: readonly string[]
 }
 
+/**
+ * One statement of a migration as `migrate()` runs it, with what it needs to know to rerun the
+ * step safely after a run that stopped halfway.
+ */
+export interface PlannedStatement {
+  readonly sql: string
+  /**
+   * Set when the statement adds columns (`addColumns`): the table and the columns it adds.
+   * MySQL has no ADD COLUMN IF NOT EXISTS, so `migrate()` reads "Duplicate column name" for
+   * these, with the columns all there, as "already applied".
+   */
+  readonly addsColumns?: { readonly table: string; readonly columns: readonly string[] }
+}
+
+/** A migration as `migrate()` runs it. */
+export interface PlannedMigration {
+  readonly name: string
+  readonly statements: readonly PlannedStatement[]
+}
+
 /*
  * The schema, as the migrations that build it. A shipped migration never changes: databases
  * that ran it will not run it again. Change the schema with a new step instead, e.g.
- *   { name: '002_key_metadata', changes: [addColumns('keys', [nullableColumn('metadata', jsonText())])] }
+ *   { name: '003_…', changes: [addColumns('keys', [nullableColumn('…', jsonText())])] }
  * then run `npm run write:migrations` to add its `.sql` files.
  */
 const MIGRATIONS: readonly MigrationDefinition[] = [
@@ -95,6 +118,17 @@ const MIGRATIONS: readonly MigrationDefinition[] = [
       }),
     ],
   },
+  {
+    name: '002_key_permissions_metadata',
+    changes: [
+      // JSON objects: a restricted key's grants, and the metadata of any key. Rows from before
+      // this step read NULL for both, which is what such a key has (no grants, no metadata).
+      addColumns('keys', [
+        nullableColumn('permissions', jsonText()),
+        nullableColumn('metadata', jsonText()),
+      ]),
+    ],
+  },
 ]
 
 const DIALECTS: readonly SqlDialectName[] = ['postgres', 'mysql', 'sqlite']
@@ -120,10 +154,35 @@ export function getMigrations(
   if (!DIALECTS.includes(dialect)) {
     throw new TypeError(`getMigrations: dialect must be one of ${DIALECTS.join(', ')}`)
   }
-  const tables = tableNames(checkTablePrefix(options.tablePrefix, 'getMigrations'))
+  const prefix = checkTablePrefix(options.tablePrefix, 'getMigrations')
+  return planMigrations(dialect, prefix).map(({ name, statements }) => ({
+    name,
+    statements: statements.map((statement) => statement.sql),
+  }))
+}
+
+function plannedStatements(
+  dialect: SqlDialectName,
+  change: SchemaChange,
+  tables: TableNames,
+): PlannedStatement[] {
+  const statements = renderChange(dialect, change, tables)
+  if (change.kind !== 'addColumns') return statements.map((sql) => ({ sql }))
+  const table = tables[change.table]
+  const names = change.columns.map((c) => c.name)
+  // SQLite adds one column a statement, in order; the others add them all in one.
+  return statements.map((sql, i) => ({
+    sql,
+    addsColumns: { table, columns: dialect === 'sqlite' ? names.slice(i, i + 1) : names },
+  }))
+}
+
+/** The migrations for one dialect and (checked) table prefix, as `migrate()` runs them. */
+export function planMigrations(dialect: SqlDialectName, tablePrefix: string): PlannedMigration[] {
+  const tables = tableNames(tablePrefix)
   return MIGRATIONS.map(({ name, changes }) => ({
     name,
-    statements: changes.flatMap((change) => renderChange(dialect, change, tables)),
+    statements: changes.flatMap((change) => plannedStatements(dialect, change, tables)),
   }))
 }
 
@@ -133,18 +192,39 @@ const DIALECT_TITLES: Readonly<Record<SqlDialectName, string>> = {
   sqlite: 'SQLite',
 }
 
+// The end of a file's header when it adds columns: how it behaves when run again. Only
+// PostgreSQL can say ADD COLUMN IF NOT EXISTS; `migrate()` handles the others (`runStatement`).
+const ADD_COLUMN_RERUN = {
+  mysql: [
+    '-- MySQL has no ADD COLUMN IF NOT EXISTS: run again after its ALTER TABLE succeeded, this',
+    '-- file fails with "Duplicate column name" (error 1060), which means the step is applied.',
+  ],
+  sqlite: [
+    '-- SQLite has no ADD COLUMN IF NOT EXISTS: run the file in one transaction, so that it',
+    '-- applies whole or not at all; run again after it committed, it fails with "duplicate',
+    '-- column name", which means the step is applied.',
+  ],
+} as const
+
 /**
  * A migration as the text of its plain `.sql` file (default prefix), as shipped in
  * `adapters/sql/migrations/<dialect>/<name>.sql`.
  */
-export function renderMigrationFile(dialect: SqlDialectName, migration: SqlMigration): string {
+export function renderMigrationFile(dialect: SqlDialectName, migration: PlannedMigration): string {
+  const addsColumns = migration.statements.some((s) => s.addsColumns !== undefined)
+  const prefix = '-- it everywhere if you configure another tablePrefix.'
+  const rerun =
+    !addsColumns || dialect === 'postgres'
+      ? [`${prefix} Every statement is idempotent.`]
+      : [prefix, ...ADD_COLUMN_RERUN[dialect]]
   const header = [
     `-- portcullis ${migration.name} for ${DIALECT_TITLES[dialect]}.`,
     `-- The same statements migrate() runs (adapters/sql/migrations.ts), for teams that apply`,
     `-- migrations with their own tools. Tables use the default prefix "${DEFAULT_TABLE_PREFIX}": replace`,
-    '-- it everywhere if you configure another tablePrefix. Every statement is idempotent.',
+    ...rerun,
   ]
-  return `${header.join('\n')}\n\n${migration.statements.map((statement) => `${statement};`).join('\n\n')}\n`
+  const statements = migration.statements.map((statement) => `${statement.sql};`)
+  return `${header.join('\n')}\n\n${statements.join('\n\n')}\n`
 }
 
 /**
@@ -153,7 +233,7 @@ export function renderMigrationFile(dialect: SqlDialectName, migration: SqlMigra
  */
 export function migrationFiles(): { readonly path: string; readonly text: string }[] {
   return DIALECTS.flatMap((dialect) =>
-    getMigrations(dialect).map((migration) => ({
+    planMigrations(dialect, DEFAULT_TABLE_PREFIX).map((migration) => ({
       path: `${dialect}/${migration.name}.sql`,
       text: renderMigrationFile(dialect, migration),
     })),

@@ -125,7 +125,8 @@ function mysqlCreateTable(definition: TableDefinition, name: string): string[] {
 /**
  * Added columns are nullable, so existing rows simply read NULL.
  * - PostgreSQL: one idempotent statement (ADD COLUMN IF NOT EXISTS, 9.6+).
- * - MySQL/MariaDB: one statement, so the columns appear together; MySQL lacks IF NOT EXISTS here.
+ * - MySQL/MariaDB: one statement, so the columns appear together; MySQL lacks IF NOT EXISTS
+ *   here, so `migrate()` reads "Duplicate column name", every column being there, as applied.
  * - SQLite: one column per ALTER TABLE, as SQLite requires; `migrate()` runs them in the same
  *   transaction that records the migration.
  */

@@ -1,4 +1,5 @@
 import type { KeyType, Mode, StoredKey, StoredSession } from '../../src/index.js'
+import { parseMetadata, parsePermissions } from '../stored-json.js'
 
 /**
  * Raw column values as the drivers return them: pg gives BIGINT as a string, mysql2 gives
@@ -45,11 +46,12 @@ function mode(row: SqlRow): Mode {
   return value
 }
 
+const KEY_TYPES: readonly string[] = ['secret', 'publishable', 'client', 'restricted']
+
 function keyType(row: SqlRow): KeyType {
   const value = text(row, 'type')
-  if (value !== 'secret' && value !== 'publishable' && value !== 'client')
-    throw corrupt('type', value)
-  return value
+  if (!KEY_TYPES.includes(value)) throw corrupt('type', value)
+  return value as KeyType
 }
 
 function allowedIps(row: SqlRow): string[] {
@@ -59,6 +61,24 @@ function allowedIps(row: SqlRow): string[] {
     throw corrupt('allowed_ips', raw)
   }
   return parsed
+}
+
+/**
+ * A nullable JSON column (`permissions`, `metadata`): NULL is null, and so is a column a row
+ * read before the 002 migration does not have; anything `parse` refuses is corrupt.
+ */
+function jsonColumn<T>(
+  row: SqlRow,
+  column: string,
+  parse: (text: string) => T | undefined,
+): T | null {
+  const raw = textOrNull(row, column)
+  if (raw === null) return null
+  return parse(raw) ?? corruptValue(column, raw)
+}
+
+function corruptValue(column: string, value: SqlValue): never {
+  throw corrupt(column, value)
 }
 
 export function keyFromRow(row: SqlRow): StoredKey {
@@ -72,6 +92,8 @@ export function keyFromRow(row: SqlRow): StoredKey {
     prefix: text(row, 'prefix'),
     last4: text(row, 'last4'),
     allowedIps: allowedIps(row),
+    permissions: jsonColumn(row, 'permissions', parsePermissions),
+    metadata: jsonColumn(row, 'metadata', parseMetadata),
     clientId: textOrNull(row, 'client_id'),
     createdAt: integer(row, 'created_at'),
     expiresAt: integerOrNull(row, 'expires_at'),

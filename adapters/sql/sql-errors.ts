@@ -34,6 +34,18 @@ export function isUniqueViolation(error: unknown): boolean {
   )
 }
 
+/**
+ * An ALTER TABLE refused to add a column the table already has: MySQL/MariaDB
+ * ER_DUP_FIELDNAME (1060), SQLite "duplicate column name" (PostgreSQL says IF NOT EXISTS).
+ */
+export function isDuplicateColumn(error: unknown): boolean {
+  return (
+    codeOf(error) === 'ER_DUP_FIELDNAME' ||
+    fieldsOf(error).errno === 1060 ||
+    (codeOf(error) === 'SQLITE_ERROR' && /duplicate column name/i.test(messageOf(error)))
+  )
+}
+
 /** A deadlock or serialization failure: the transaction can simply run again. */
 export function isRetryableConflict(error: unknown): boolean {
   const code = codeOf(error)

@@ -1,15 +1,17 @@
 import type { QueryExecutorProvider } from 'kysely'
-import type {
-  ClientScope,
-  KeyRoll,
-  KeyRollResult,
-  KeyUsage,
-  PortcullisStore,
-  PruneCutoff,
-  StoreChange,
-  StoredKey,
-  StoredSession,
-  Unwatch,
+import {
+  type ClientScope,
+  INHERITED_KEY_FIELDS,
+  type KeyChanges,
+  type KeyRoll,
+  type KeyRollResult,
+  type KeyUsage,
+  type PortcullisStore,
+  type PruneCutoff,
+  type StoreChange,
+  type StoredKey,
+  type StoredSession,
+  type Unwatch,
 } from '../../src/index.js'
 import { recordChange } from './changes.js'
 import type { SqlDatabase, SqlDialectName } from './dialect.js'
@@ -107,12 +109,12 @@ export class SqlStore implements PortcullisStore {
     return this.#run('listKeys', (db) => this.#keys.listByProject(db, projectId))
   }
 
-  setKeyAllowedIps(id: string, allowedIps: readonly string[]): Promise<StoredKey | null> {
-    return this.#run('setKeyAllowedIps', (db) =>
+  updateKey(id: string, changes: KeyChanges): Promise<StoredKey | null> {
+    return this.#run('updateKey', (db) =>
       inTransaction(db, this.dialect, async (trx) => {
-        // Then read back: MySQL counts only changed rows by default, so an unchanged list
+        // Then read back: MySQL counts only changed rows by default, so an unchanged value
         // would look like a missing key if the row count decided.
-        await this.#keys.setAllowedIps(trx, id, allowedIps)
+        await this.#keys.update(trx, id, changes)
         const key = await this.#keys.select(trx, id)
         if (key !== null) await this.#announce(trx, { type: 'key', keyId: key.id, hash: key.hash })
         return key
@@ -131,11 +133,10 @@ export class SqlStore implements PortcullisStore {
             : { outcome: 'not_found' }
         }
         // Inherited fields come from the row the UPDATE locked, not from the caller's copy.
-        const stored: StoredKey = {
-          ...roll.replacement,
-          name: previous.name,
-          allowedIps: previous.allowedIps,
-        }
+        const inherited = Object.fromEntries(
+          INHERITED_KEY_FIELDS.map((field) => [field, previous[field]]),
+        ) as Pick<StoredKey, (typeof INHERITED_KEY_FIELDS)[number]>
+        const stored: StoredKey = { ...roll.replacement, ...inherited }
         // A duplicate replacement throws ConflictError and the whole roll is rolled back.
         await this.#keys.insert(trx, stored)
         await this.#announce(trx, { type: 'key', keyId: previous.id, hash: previous.hash })
@@ -212,7 +213,7 @@ export class SqlStore implements PortcullisStore {
   }
 
   /**
-   * Calls `listener` for every key rolled, deleted or re-allowlisted and every session or
+   * Calls `listener` for every key rolled, deleted or updated and every session or
    * client revoked through any SqlStore on this database (this one included). PostgreSQL with
    * `listen`: as soon as the write commits. Otherwise: within `pollIntervalMs` (default
    * 250 ms) plus one query.

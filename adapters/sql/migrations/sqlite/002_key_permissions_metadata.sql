@@ -1,0 +1,11 @@
+-- portcullis 002_key_permissions_metadata for SQLite.
+-- The same statements migrate() runs (adapters/sql/migrations.ts), for teams that apply
+-- migrations with their own tools. Tables use the default prefix "portcullis_": replace
+-- it everywhere if you configure another tablePrefix.
+-- SQLite has no ADD COLUMN IF NOT EXISTS: run the file in one transaction, so that it
+-- applies whole or not at all; run again after it committed, it fails with "duplicate
+-- column name", which means the step is applied.
+
+ALTER TABLE portcullis_keys ADD COLUMN permissions TEXT;
+
+ALTER TABLE portcullis_keys ADD COLUMN metadata TEXT;
