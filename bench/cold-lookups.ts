@@ -71,6 +71,8 @@ function keyOf(i: number, now: number): StoredKey {
     prefix: `${publishable ? 'pk' : 'sk'}_${modeOf(i)}`,
     last4: md5(`${TAG}:last4:${i}`).slice(0, 4),
     allowedIps: publishable ? [] : [`10.${(i >> 8) & 255}.${i & 255}.0/24`],
+    permissions: null,
+    metadata: null,
     clientId: null,
     createdAt: now,
     expiresAt: null,

@@ -333,7 +333,7 @@ function report(summaries: readonly Summary[], machine: string, discarded: numbe
   }
   const targets = markdownTable(
     [
-      'target (issue 7, item 3)',
+      'target',
       'req/s ratio',
       'server CPU/req ratio',
       'ceiling: bare framework (req/s / CPU)',
@@ -351,6 +351,18 @@ function report(summaries: readonly Summary[], machine: string, discarded: numbe
         0.95,
       ),
       target('Koa requireSession (Redis) ÷ Koa + no-op', 'koa-session-redis', 'koa-noop', 0.9),
+      target(
+        'Koa restricted key, route naming a permission ÷ requireSecretKey',
+        'koa-restricted',
+        'koa-secret',
+        0.95,
+      ),
+      target(
+        'Express restricted key, route naming a permission ÷ requireSecretKey',
+        'express-restricted',
+        'express-secret',
+        0.95,
+      ),
       target(
         'Express requireSession (Redis) ÷ express-session + connect-redis',
         'express-session-redis',

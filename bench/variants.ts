@@ -111,24 +111,35 @@ function koaApp<State>(router: Router<State>): Koa<State> {
 
 const nothingToClose = async () => {}
 
+/** The permission the restricted-key variants' route names, and what their keys hold. */
+export const BENCH_PERMISSION = 'charges:write'
+
 /**
  * A gate over a fresh MemoryStore, default options, holding 10,000 keys of `type` in 1,000
- * projects and both modes. Secret keys each carry their own three-entry allowlist (so there are
- * 10,000 distinct allowlists), whose last entry admits the load generator at 127.0.0.1.
+ * projects and both modes. Secret and restricted keys each carry their own three-entry
+ * allowlist (so there are 10,000 distinct allowlists), whose last entry admits the load
+ * generator at 127.0.0.1; restricted keys are granted `charges: 'write'` and `customers: 'read'`.
  */
-async function memoryGateWithKeys(type: 'secret' | 'publishable') {
-  const gate = createPortcullis({ store: new MemoryStore(), sessionSecret: randomBytes(32) })
+async function memoryGateWithKeys(type: 'secret' | 'publishable' | 'restricted') {
+  const gate = createPortcullis({
+    store: new MemoryStore(),
+    sessionSecret: randomBytes(32),
+    resources: ['charges', 'customers'],
+  })
   const keys: string[] = []
   for (let i = 0; i < CREDENTIAL_COUNT; i++) {
     const allowedIps =
-      type === 'secret'
-        ? ['203.0.113.0/24', `10.${(i >> 8) & 255}.${i & 255}.0/24`, '127.0.0.1']
-        : undefined
+      type === 'publishable'
+        ? undefined
+        : ['203.0.113.0/24', `10.${(i >> 8) & 255}.${i & 255}.0/24`, '127.0.0.1']
     const { key } = await gate.keys.create({
       projectId: projectOf(i),
       type,
       mode: modeOf(i),
       ...(allowedIps === undefined ? {} : { allowedIps }),
+      ...(type === 'restricted'
+        ? { permissions: { charges: 'write', customers: 'read' } as const }
+        : {}),
     })
     keys.push(key)
   }
@@ -398,6 +409,10 @@ const secretKeys = async () => {
   const { gate, keys } = await memoryGateWithKeys('secret')
   return { gate, credentials: keys, close: () => gate.close() }
 }
+const restrictedKeys = async () => {
+  const { gate, keys } = await memoryGateWithKeys('restricted')
+  return { gate, credentials: keys, close: () => gate.close() }
+}
 const publishableKeys = async () => {
   const { gate, keys } = await memoryGateWithKeys('publishable')
   return { gate, credentials: keys, close: () => gate.close() }
@@ -467,6 +482,16 @@ export const VARIANTS: readonly Variant[] = [
     build: expressPortcullis(portcullisExpress.requireSecretKey, secretKeys),
   },
   {
+    id: 'express-restricted',
+    framework: 'express',
+    label: `+ portcullis requireSecretKey { permission: '${BENCH_PERMISSION}' }, restricted keys`,
+    header: 'authorization',
+    build: expressPortcullis(
+      (gate) => portcullisExpress.requireSecretKey(gate, { permission: BENCH_PERMISSION }),
+      restrictedKeys,
+    ),
+  },
+  {
     id: 'express-publishable',
     framework: 'express',
     label: '+ portcullis requirePublishableKey (MemoryStore)',
@@ -521,6 +546,16 @@ export const VARIANTS: readonly Variant[] = [
     build: koaPortcullis(portcullisKoa.requireSecretKey, secretKeys),
   },
   {
+    id: 'koa-restricted',
+    framework: 'koa',
+    label: `+ portcullis requireSecretKey { permission: '${BENCH_PERMISSION}' }, restricted keys`,
+    header: 'authorization',
+    build: koaPortcullis(
+      (gate) => portcullisKoa.requireSecretKey(gate, { permission: BENCH_PERMISSION }),
+      restrictedKeys,
+    ),
+  },
+  {
     id: 'koa-publishable',
     framework: 'koa',
     label: '+ portcullis requirePublishableKey (MemoryStore)',
@@ -558,6 +593,7 @@ export const MEASUREMENT_ORDER: readonly string[] = [
   'express-passport',
   'express-toy',
   'express-secret',
+  'express-restricted',
   'express-publishable',
   'express-toy-2',
   'koa-bare',
@@ -566,6 +602,7 @@ export const MEASUREMENT_ORDER: readonly string[] = [
   'koa-session-memory',
   'koa-toy',
   'koa-secret',
+  'koa-restricted',
   'koa-publishable',
   'koa-toy-2',
 ]

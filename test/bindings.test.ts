@@ -197,6 +197,8 @@ describe.each(frameworks)('$name', (framework) => {
       projectId: 'proj_a',
       credential: 'secret',
       keyId: live.secretKey.record.id,
+      keyType: 'secret',
+      metadata: {},
     })
     const publishable = await request(app)
       .get('/publishable')

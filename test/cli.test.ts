@@ -148,6 +148,140 @@ for (const [name, url] of stores) {
       expect(missing.stderr).toContain('resource_missing')
     })
 
+    it('creates a restricted key with permissions and metadata, updates it, and shows both', async () => {
+      const store = ['--store', url as string]
+      // As the application declares them: createPortcullis({ resources: ['charges', 'customers'] }).
+      const platform = (args: string[]) =>
+        cli(args, { ...env, PORTCULLIS_RESOURCES: 'charges, customers' })
+      expect((await run(['migrate', ...store])).code).toBe(EXIT.ok)
+      const project = `proj_${randomBytes(6).toString('hex')}`
+
+      const created = await platform([
+        'keys',
+        'create',
+        ...store,
+        '--project',
+        project,
+        '--type',
+        'restricted',
+        '--mode',
+        'test',
+        '--name',
+        'Contractor',
+        '--permission',
+        'charges:write',
+        '--permission',
+        'customers:read',
+        '--metadata',
+        '{"owner":"ci","tags":["nightly"]}',
+        '--json',
+      ])
+      expect(created.code, created.stderr).toBe(EXIT.ok)
+      const { key, record } = created.json()
+      expect(key).toMatch(/^rk_test_/)
+      expect(record).toMatchObject({
+        type: 'restricted',
+        permissions: { charges: 'write', customers: 'read' },
+        metadata: { owner: 'ci', tags: ['nightly'] },
+      })
+
+      const shown = await platform(['keys', 'get', record.id, ...store])
+      expect(shown.stdout).toMatch(/^type +restricted$/m)
+      expect(shown.stdout).toMatch(/^permissions +charges:write, customers:read$/m)
+      expect(shown.stdout).toMatch(/^metadata +\{"owner":"ci","tags":\["nightly"\]\}$/m)
+      expect(shown.stdout).not.toContain(key)
+      const listed = await platform(['keys', 'list', '--project', project, ...store])
+      expect(listed.stdout).toContain('permissions=charges:write,customers:read')
+      expect(listed.stdout).toContain('metadata={"owner":"ci","tags":["nightly"]}')
+
+      // The key the CLI made works as the application sees it, with exactly its grant.
+      const { createPortcullis } = await import('../src/index.js')
+      const { openStore } = await import('../src/cli/open-store.js')
+      const opened = await openStore(url as string, naming)
+      const gate = createPortcullis({
+        store: opened.store,
+        sessionSecret: randomBytes(32),
+        resources: ['charges', 'customers'],
+        cache: false,
+      })
+      const use = async (permission: string) => {
+        const result = await gate.authenticate(
+          { headers: { authorization: `Bearer ${key}` } },
+          { credential: 'secret', permission },
+        )
+        return result.ok ? 'ok' : result.error.code
+      }
+      expect(await use('charges:write')).toBe('ok')
+      expect(await use('customers:write')).toBe('permission_denied')
+
+      const updated = await platform([
+        'keys',
+        'update',
+        record.id,
+        '--name',
+        'Contractor (2027)',
+        '--permission',
+        'customers:write',
+        '--clear-metadata',
+        ...store,
+        '--json',
+      ])
+      expect(updated.code, updated.stderr).toBe(EXIT.ok)
+      expect(updated.json()).toMatchObject({
+        id: record.id,
+        name: 'Contractor (2027)',
+        permissions: { customers: 'write' },
+        metadata: {},
+      })
+      expect(await use('customers:write')).toBe('ok')
+      expect(await use('charges:write')).toBe('permission_denied')
+      const again = await platform(['keys', 'get', record.id, ...store])
+      expect(again.stdout).toMatch(/^permissions +customers:write$/m)
+      expect(again.stdout).toMatch(/^metadata +none$/m)
+
+      const cleared = await platform([
+        'keys',
+        'update',
+        record.id,
+        '--clear-permissions',
+        '--metadata',
+        '{"owner":"ops"}',
+        ...store,
+      ])
+      expect(cleared.code).toBe(EXIT.ok)
+      expect(cleared.stdout).toContain('permissions=none')
+      expect(cleared.stdout).toContain('metadata={"owner":"ops"}')
+      expect(await use('customers:read')).toBe('permission_denied')
+
+      for (const [flags, message] of [
+        [[], 'nothing to change'],
+        [['--permission', 'charges:read', '--clear-permissions'], 'not both'],
+        [['--metadata', '{}', '--clear-metadata'], 'not both'],
+      ] as const) {
+        const refused = await platform(['keys', 'update', record.id, ...flags, ...store])
+        expect(refused.code).toBe(EXIT.usage)
+        expect(refused.stderr).toContain(message)
+      }
+      // A secret key carries no permissions: the gate refuses, nothing is written.
+      const secret = (
+        await run(['projects', 'provision', `${project}_s`, ...store, '--json'])
+      ).json()
+      const onSecret = await platform([
+        'keys',
+        'update',
+        secret.test.secretKey.record.id,
+        '--permission',
+        'charges:read',
+        ...store,
+      ])
+      expect(onSecret.code).toBe(EXIT.refused)
+      expect(onSecret.stderr).toContain(
+        'invalid_request: permissions apply to restricted keys only',
+      )
+      await gate.close()
+      await opened.close()
+    })
+
     it('revokes a session', async () => {
       expect((await run(['migrate', '--store', url as string])).code).toBe(EXIT.ok)
       const { createPortcullis } = await import('../src/index.js')
@@ -322,6 +456,13 @@ describe('the portcullis CLI', () => {
     for (const command of COMMAND_NAMES) expect(help).toContain(`\n  ${command}`)
     expect(help).toContain('sessions list --project <id> --client-id <id> [--mode <m>]')
     expect(help).toContain('keys roll <keyId> [--grace <duration>]')
+    expect(help).toContain('--type <secret|restricted|publishable|client>')
+    expect(help).toContain('[--permission <resource:none|read|write>]...')
+    expect(help).toContain('[--metadata <JSON object>]')
+    expect(help).toContain('keys update <keyId> [--name <name>] [--allow-ip <cidr>]...')
+    expect(help).toContain('[--permission <resource:level>... | --clear-permissions]')
+    expect(help).toContain('[--metadata <JSON object> | --clear-metadata]')
+    expect(help).toMatch(/PORTCULLIS_RESOURCES lists your\s+application's resources/)
   })
 
   it('answers usage errors with exit code 2 and store outages with 3', async () => {
@@ -400,6 +541,111 @@ describe('the portcullis CLI', () => {
     expect(listed.stderr).toContain('run portcullis migrate')
     expect(listed.stderr).not.toContain('migrate(db)')
     expect(listed.stderr).toContain('cause: no such table')
+  })
+
+  it('names PORTCULLIS_RESOURCES when a permission names a resource it does not list', async () => {
+    const store = ['--store', `sqlite:${join(dir, 'resources.db')}`]
+    expect((await cli(['migrate', ...store])).code).toBe(EXIT.ok)
+    const create = (permission: string, env: Record<string, string | undefined>) =>
+      cli(
+        [
+          'keys',
+          'create',
+          ...store,
+          '--project',
+          'proj_r',
+          '--type',
+          'restricted',
+          '--mode',
+          'test',
+          '--permission',
+          permission,
+          '--json',
+        ],
+        env,
+      )
+    const unset = await create('charges:write', {})
+    expect(unset.code).toBe(EXIT.usage)
+    expect(unset.stderr).toBe(
+      "portcullis: --permission charges:write: PORTCULLIS_RESOURCES is not set, so the only resource is client_sessions; set it to your application's createPortcullis({ resources }), comma-separated (e.g. PORTCULLIS_RESOURCES=charges,customers)\n",
+    )
+    const elsewhere = await create('charges:write', { PORTCULLIS_RESOURCES: 'customers,refunds' })
+    expect(elsewhere.code).toBe(EXIT.usage)
+    expect(elsewhere.stderr).toContain(
+      'charges is not in PORTCULLIS_RESOURCES (customers,refunds); it must list your application',
+    )
+    // A catalog the gate refuses is named by its variable, not by the gate's option.
+    const misspelt = await create('charges:write', { PORTCULLIS_RESOURCES: 'Charges' })
+    expect(misspelt.code).toBe(EXIT.usage)
+    expect(misspelt.stderr).toContain('PORTCULLIS_RESOURCES: "Charges" is not a resource name')
+    const malformed = await create('charges=write', { PORTCULLIS_RESOURCES: 'charges' })
+    expect(malformed.code).toBe(EXIT.usage)
+    expect(malformed.stderr).toContain('--permission takes <resource>:<none|read|write>')
+    const twice = await cli(
+      [
+        'keys',
+        'create',
+        ...store,
+        '--project',
+        'proj_r',
+        '--type',
+        'restricted',
+        '--mode',
+        'test',
+        '--permission',
+        'charges:read',
+        '--permission',
+        'charges:write',
+      ],
+      { PORTCULLIS_RESOURCES: 'charges' },
+    )
+    expect(twice.stderr).toContain('--permission names charges twice')
+    expect((await cli(['keys', 'list', '--project', 'proj_r', ...store, '--json'])).json()).toEqual(
+      [],
+    )
+    // The built-in resource needs no variable.
+    const sessions = await create('client_sessions:write', {})
+    expect(sessions.code, sessions.stderr).toBe(EXIT.ok)
+    expect(sessions.json().record.permissions).toEqual({ client_sessions: 'write' })
+    const listed = await create('charges:read', { PORTCULLIS_RESOURCES: 'charges, customers' })
+    expect(listed.code, listed.stderr).toBe(EXIT.ok)
+  })
+
+  it('refuses --metadata that is not a JSON object with a usage error', async () => {
+    const store = ['--store', `sqlite:${join(dir, 'metadata.db')}`]
+    expect((await cli(['migrate', ...store])).code).toBe(EXIT.ok)
+    const create = (metadata: string) =>
+      cli([
+        'keys',
+        'create',
+        ...store,
+        '--project',
+        'proj_m',
+        '--type',
+        'secret',
+        '--mode',
+        'test',
+        '--metadata',
+        metadata,
+      ])
+    const invalid = await create('{owner:ci}')
+    expect(invalid.code).toBe(EXIT.usage)
+    expect(invalid.stderr).toBe(
+      `portcullis: --metadata must be a JSON object, e.g. --metadata '{"owner":"ci"}': this is not valid JSON\n`,
+    )
+    expect((await create('["ci"]')).stderr).toContain('(got an array;')
+    expect((await create('null')).stderr).toContain('--clear-metadata removes it')
+    expect((await create('"ci"')).code).toBe(EXIT.usage)
+    // Valid JSON the gate refuses (over 4 KiB) is its refusal, as for any other field.
+    const big = await create(JSON.stringify({ notes: 'x'.repeat(4096) }))
+    expect(big.code).toBe(EXIT.refused)
+    expect(big.stderr).toContain('invalid_request: metadata is')
+    const update = await cli(['keys', 'update', 'key_x', '--metadata', '{', ...store])
+    expect(update.code).toBe(EXIT.usage)
+    expect(update.stderr).toContain('not valid JSON')
+    expect((await cli(['keys', 'list', '--project', 'proj_m', ...store, '--json'])).json()).toEqual(
+      [],
+    )
   })
 
   it('names PORTCULLIS_REVEAL_KEY when revealing without it', async () => {

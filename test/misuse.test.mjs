@@ -196,15 +196,19 @@ describe.each([
     name: 'portcullis/express',
     binding: forExpress,
     guardNames: 'mode, realm, retryAfterSeconds, onError, passErrors',
+    secretKeyNames: 'mode, permission, realm, retryAfterSeconds, onError, passErrors',
   },
   {
     name: 'portcullis/koa',
     binding: forKoa,
     guardNames: 'mode, realm, retryAfterSeconds, onError, passErrors',
+    secretKeyNames: 'mode, permission, realm, retryAfterSeconds, onError, passErrors',
   },
-])('$name: misuse at construction', ({ binding, guardNames }) => {
+])('$name: misuse at construction', ({ binding, guardNames: otherNames, secretKeyNames }) => {
   const gate = makeGate()
   const guardNamesList = ['requireSecretKey', 'requirePublishableKey', 'requireSession']
+  /** The options each guard knows: `permission` is requireSecretKey's alone. */
+  const namesOf = (name) => (name === 'requireSecretKey' ? secretKeyNames : otherNames)
 
   it.each(guardNamesList)('%s without a gate throws a TypeError naming the fix', (name) => {
     const factory = binding[name]
@@ -223,6 +227,7 @@ describe.each([
 
   it.each(guardNamesList)('%s refuses unknown options and bad values', (name) => {
     const factory = binding[name]
+    const guardNames = namesOf(name)
     throwsTypeError(
       () => factory(gate, { mdoe: 'live' }),
       `${name}(gate, options): unknown option "mdoe" (known options: ${guardNames})`,
@@ -267,6 +272,81 @@ describe.each([
     expect(factory(gate, all)).toBeTypeOf('function')
     expect(factory(gate, { mode: undefined })).toBeTypeOf('function')
     expect(factory(gate)).toBeTypeOf('function')
+  })
+
+  it('permission is requireSecretKey’s alone: the other guards refuse it as an unknown option', () => {
+    for (const name of ['requirePublishableKey', 'requireSession']) {
+      throwsTypeError(
+        () => binding[name](gate, { permission: 'client_sessions:write' }),
+        `${name}(gate, options): unknown option "permission" (known options: ${otherNames})`,
+      )
+    }
+    throwsTypeError(
+      () => binding.ipAllowlist(gate, ['10.0.0.0/8'], { permission: 'client_sessions:write' }),
+      'ipAllowlist(gate, list, options): unknown option "permission" (known options: realm, retryAfterSeconds, onError, passErrors)',
+    )
+    expect(binding.requireSecretKey(gate, { permission: 'client_sessions:write' })).toBeTypeOf(
+      'function',
+    )
+  })
+
+  it('requireSecretKey refuses a permission naming a resource the gate does not have', () => {
+    const platform = createPortcullis({
+      store: new MemoryStore({ sweepIntervalMs: 0 }),
+      sessionSecret: randomBytes(32),
+      resources: ['charges', 'customers'],
+    })
+    const unknown = (text) =>
+      `requireSecretKey(gate, options): permission ${text} names no resource of the gate's catalog (charges, customers, client_sessions); add it to createPortcullis({ resources })`
+    throwsTypeError(
+      () => binding.requireSecretKey(platform, { permission: 'refunds:write' }),
+      unknown('refunds:write'),
+    )
+    // In a list, the one at fault is named.
+    throwsTypeError(
+      () => binding.requireSecretKey(platform, { permission: ['charges:write', 'refund:read'] }),
+      unknown('refund:read'),
+    )
+    // A gate without resources knows only the built-in client_sessions.
+    throwsTypeError(
+      () => binding.requireSecretKey(gate, { permission: 'charges:write' }),
+      "requireSecretKey(gate, options): permission charges:write names no resource of the gate's catalog (client_sessions); add it to createPortcullis({ resources })",
+    )
+    expect(
+      binding.requireSecretKey(platform, { permission: ['charges:write', 'customers:read'] }),
+    ).toBeTypeOf('function')
+    expect(
+      binding.requireSecretKey(platform, { permission: 'client_sessions:read', mode: 'live' }),
+    ).toBeTypeOf('function')
+  })
+
+  it('requireSecretKey refuses a malformed permission, naming the form it takes', () => {
+    const platform = createPortcullis({
+      store: new MemoryStore({ sweepIntervalMs: 0 }),
+      sessionSecret: randomBytes(32),
+      resources: ['charges'],
+    })
+    const malformed = (got) =>
+      `requireSecretKey(gate, options): permission ${got} must look like "charges:read" or "charges:write"`
+    // A level a route cannot require, a missing or unknown level, a resource in capitals.
+    for (const text of ['charges:none', 'charges', 'charges:admin', 'Charges:write', ':write']) {
+      throwsTypeError(
+        () => binding.requireSecretKey(platform, { permission: text }),
+        malformed(JSON.stringify(text)),
+      )
+    }
+    const shape = (got) =>
+      `requireSecretKey(gate, options): permission must be "resource:read" or "resource:write", or a non-empty list of them (got ${got})`
+    throwsTypeError(() => binding.requireSecretKey(platform, { permission: 42 }), shape('42'))
+    throwsTypeError(() => binding.requireSecretKey(platform, { permission: [] }), shape('an array'))
+    throwsTypeError(
+      () => binding.requireSecretKey(platform, { permission: ['charges:read', 7] }),
+      shape('an array'),
+    )
+    throwsTypeError(
+      () => binding.requireSecretKey(platform, { permission: { charges: 'write' } }),
+      shape('an object'),
+    )
   })
 
   it('ipAllowlist needs a gate and a list, and refuses unknown options', () => {

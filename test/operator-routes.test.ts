@@ -121,7 +121,11 @@ const frameworks = [
 
 describe.each(frameworks)('operator routes on $name', (framework) => {
   async function setup(parseBodies = false) {
-    const made = makeGate({ revealKey: randomBytes(32), maxGracePeriodMs: 24 * HOUR_MS })
+    const made = makeGate({
+      revealKey: randomBytes(32),
+      maxGracePeriodMs: 24 * HOUR_MS,
+      resources: ['charges', 'customers'],
+    })
     const { test, live } = await made.gate.projects.provision('proj_a')
     const events: OperatorEvent[] = []
     return { ...made, test, live, events, app: framework.app(made.gate, events, parseBodies) }
@@ -228,6 +232,59 @@ describe.each(frameworks)('operator routes on $name', (framework) => {
         401,
         'wrong_key_type',
       )
+    })
+
+    it('accepts a restricted key with client_sessions:write, and refuses any other with 403', async () => {
+      const { app, gate, test, events } = await setup()
+      const restricted = (permissions: Record<string, 'read' | 'write'>) =>
+        gate.keys.create({ projectId: 'proj_a', type: 'restricted', mode: 'test', permissions })
+      const reader = await restricted({ client_sessions: 'read', charges: 'write' })
+      const unrelated = await restricted({ charges: 'write', customers: 'write' })
+      for (const key of [reader.key, unrelated.key]) {
+        for (const path of [
+          '/v1/client-sessions',
+          '/v1/client-sessions/refresh',
+          '/v1/client-sessions/revoke',
+        ]) {
+          const response = await request(app).post(path).set(bearer(key)).send({ clientId: 'u1' })
+          expectRefusal(response, 403, 'permission_denied')
+          expect(response.body.error.message).toBe(
+            `The provided key 'rk_test_…${key.slice(-4)}' does not have the required permissions for this endpoint. Having the 'client_sessions:write' permission would allow this request to continue.`,
+          )
+        }
+      }
+      const auth = await gate.authenticate(
+        { headers: { authorization: `Bearer ${test.secretKey.key}` } },
+        { credential: 'secret' },
+      )
+      if (!auth.ok) throw auth.error
+      expect(await gate.sessions.list(auth.auth, 'u1')).toEqual([])
+      expect(events).toEqual([])
+
+      const writer = await restricted({ client_sessions: 'write' })
+      const created = await request(app)
+        .post('/v1/client-sessions')
+        .set(bearer(writer.key))
+        .send({ clientId: 'u1' })
+      expect(created.status, created.text).toBe(201)
+      expect(created.body.livemode).toBe(false)
+      const refreshed = await request(app)
+        .post('/v1/client-sessions/refresh')
+        .set(bearer(writer.key))
+        .send({ clientId: 'u1' })
+      expect(refreshed.status).toBe(200)
+      const revoked = await request(app)
+        .post('/v1/client-sessions/revoke')
+        .set(bearer(writer.key))
+        .send({ clientId: 'u1' })
+      expect(revoked.body).toEqual({ clientId: 'u1', revoked: 2 })
+      // The sessions are the project's and mode's, whichever of its keys made them.
+      expect(await gate.sessions.list(auth.auth, 'u1')).toHaveLength(2)
+      expect(events.map((event) => [event.type, event.projectId, event.mode])).toEqual([
+        ['client_session.created', 'proj_a', 'test'],
+        ['client_session.refreshed', 'proj_a', 'test'],
+        ['client_sessions.revoked', 'proj_a', 'test'],
+      ])
     })
 
     it('leaves other routes alone', async () => {
@@ -405,8 +462,174 @@ describe.each(frameworks)('operator routes on $name', (framework) => {
     })
   })
 
+  describe('restricted keys and metadata', () => {
+    it('creates a restricted key with permissions and metadata, and changes them with PATCH', async () => {
+      for (const parseBodies of [false, true]) {
+        const { app, gate, events } = await setup(parseBodies)
+        const created = await request(app)
+          .post('/v1/admin/projects/proj_a/keys')
+          .set(ADMIN)
+          .send({
+            type: 'restricted',
+            mode: 'test',
+            name: 'Contractor',
+            permissions: { charges: 'write', customers: 'none' },
+            metadata: { owner: 'acme', tags: ['ci', 2027], nested: { on: true } },
+          })
+        expect(created.status, created.text).toBe(201)
+        expect(created.body.key).toMatch(/^rk_test_/)
+        const keyId = created.body.record.id
+        expect(created.body.record).toMatchObject({
+          type: 'restricted',
+          name: 'Contractor',
+          permissions: { charges: 'write' },
+          metadata: { owner: 'acme', tags: ['ci', 2027], nested: { on: true } },
+        })
+        const shown = await request(app)
+          .get('/v1/admin/projects/proj_a/keys?type=restricted')
+          .set(ADMIN)
+        expect(shown.body.data).toEqual([created.body.record])
+
+        const updated = await request(app)
+          .patch(`/v1/admin/keys/${keyId}`)
+          .set(ADMIN)
+          .send({
+            name: 'Contractor (2027)',
+            permissions: { customers: 'read' },
+            metadata: null,
+            allowedIps: ['203.0.113.0/24', '127.0.0.1', '::1'],
+          })
+        expect(updated.status, updated.text).toBe(200)
+        expect(updated.body).toMatchObject({
+          id: keyId,
+          name: 'Contractor (2027)',
+          permissions: { customers: 'read' },
+          metadata: {},
+          allowedIps: ['203.0.113.0/24', '127.0.0.1', '::1'],
+        })
+        // The new grant is the one in force: what it lost is refused, what it gained admitted.
+        const use = (permission: string) =>
+          gate.authenticate(
+            {
+              headers: { authorization: `Bearer ${created.body.key}` },
+              remoteAddress: '127.0.0.1',
+            },
+            { credential: 'secret', permission },
+          )
+        expect((await use('customers:read')).ok).toBe(true)
+        const lost = await use('charges:write')
+        expect(!lost.ok && lost.error.code).toBe('permission_denied')
+
+        // One field is enough; the others stay.
+        const renamed = await request(app)
+          .patch(`/v1/admin/keys/${keyId}`)
+          .set(ADMIN)
+          .send({ metadata: { owner: 'ci' } })
+        expect(renamed.body).toMatchObject({
+          name: 'Contractor (2027)',
+          permissions: { customers: 'read' },
+          metadata: { owner: 'ci' },
+        })
+        expect(events.map((event) => [event.type, event.keyId])).toEqual([
+          ['key.created', keyId],
+          ['key.updated', keyId],
+          ['key.updated', keyId],
+        ])
+        expect(events[1]).toMatchObject({ projectId: 'proj_a', mode: 'test' })
+      }
+    })
+
+    it('PATCH changes a secret key’s name and allowlist, and refuses what its type cannot carry', async () => {
+      const { app, gate, test } = await setup()
+      const keyId = test.secretKey.record.id
+      const patch = (id: string, body: unknown) =>
+        request(app)
+          .patch(`/v1/admin/keys/${id}`)
+          .set(ADMIN)
+          .send(body as object)
+      const changed = await patch(keyId, { name: 'Billing', allowedIps: ['2001:DB8::/32'] })
+      expect(changed.body).toMatchObject({
+        name: 'Billing',
+        allowedIps: ['2001:db8::/32'],
+        permissions: null,
+      })
+      const before = await gate.keys.list('proj_a')
+      expectRefusal(
+        await patch(keyId, { permissions: { charges: 'read' } }),
+        400,
+        'invalid_request',
+        'permissions',
+      )
+      expectRefusal(
+        await patch(test.publishableKey.record.id, { allowedIps: ['10.0.0.0/8'] }),
+        400,
+        'invalid_request',
+        'allowedIps',
+      )
+      // Nothing to change is refused before authorize, not turned into a write.
+      const empty = await patch(keyId, {})
+      expectRefusal(empty, 400, 'invalid_request')
+      expect(empty.body.error.message).toContain('name, allowedIps, permissions, metadata')
+      expectRefusal(await patch(keyId, { color: 'red' }), 400, 'invalid_request', 'color')
+      expectRefusal(await patch(keyId, { name: '' }), 400, 'invalid_request', 'name')
+      expectRefusal(
+        await patch('key_0000000000000000000000', { name: 'x' }),
+        404,
+        'resource_missing',
+      )
+      expect(await gate.keys.list('proj_a')).toEqual(before)
+    })
+
+    it('refuses an unknown resource, a bad level and metadata over 4 KiB, naming the field', async () => {
+      const { app, gate, events } = await setup()
+      const restricted = await gate.keys.create({
+        projectId: 'proj_a',
+        type: 'restricted',
+        mode: 'test',
+        permissions: { charges: 'read' },
+      })
+      const before = await gate.keys.list('proj_a')
+      const create = (fields: Record<string, unknown>) =>
+        request(app)
+          .post('/v1/admin/projects/proj_a/keys')
+          .set(ADMIN)
+          .send({ type: 'restricted', mode: 'test', ...fields })
+      const patch = (fields: Record<string, unknown>) =>
+        request(app).patch(`/v1/admin/keys/${restricted.record.id}`).set(ADMIN).send(fields)
+      const big = { notes: 'x'.repeat(4096) }
+      const refusals: [request.Test, string][] = [
+        [create({ permissions: { refunds: 'write' } }), 'permissions.refunds'],
+        [patch({ permissions: { charges: 'read', refunds: 'read' } }), 'permissions.refunds'],
+        [create({ permissions: { charges: 'admin' } }), 'permissions.charges'],
+        [patch({ permissions: { charges: true } }), 'permissions.charges'],
+        [create({ permissions: 'charges:write' }), 'permissions'],
+        [create({ type: 'secret', permissions: { charges: 'read' } }), 'permissions'],
+        [create({ metadata: big }), 'metadata'],
+        [patch({ metadata: big }), 'metadata'],
+        [create({ metadata: ['owner'] }), 'metadata'],
+        [patch({ metadata: 'owner=ci' }), 'metadata'],
+      ]
+      for (const [pending, param] of refusals) {
+        const response = await pending
+        expectRefusal(response, 400, 'invalid_request')
+        expect(response.body.error.param, response.text).toBe(param)
+      }
+      const tooBig = await create({ metadata: big })
+      expect(tooBig.body.error.message).toMatch(/metadata is \d+ bytes as JSON; at most 4096/)
+      // A "__proto__" field arrives as a field, and is refused by name: never a prototype.
+      const proto = await request(app)
+        .post('/v1/admin/projects/proj_a/keys')
+        .set(ADMIN)
+        .set(JSON_TYPE)
+        .send('{"type":"restricted","mode":"test","metadata":{"__proto__":{"admin":true}}}')
+      expectRefusal(proto, 400, 'invalid_request', '__proto__')
+      expect(await gate.keys.list('proj_a')).toEqual(before)
+      expect(events).toEqual([])
+    })
+  })
+
   describe('requests a browser could forge, or a URL parser misread', () => {
-    it('refuses a POST, PUT or DELETE without Content-Type: application/json, body parser or not', async () => {
+    it('refuses a POST, PUT, PATCH or DELETE without Content-Type: application/json, body parser or not', async () => {
       for (const parseBodies of [false, true]) {
         const { app, gate, test, events } = await setup(parseBodies)
         const auth = await gate.authenticate(
@@ -434,6 +657,11 @@ describe.each(frameworks)('operator routes on $name', (framework) => {
           request(app).delete(`/v1/admin/keys/${test.publishableKey.record.id}`).set(ADMIN),
           request(app).post(`/v1/admin/keys/${secretId}/roll`).set(ADMIN),
           request(app).post(`/v1/admin/keys/${secretId}/reveal`).set(ADMIN),
+          request(app)
+            .patch(`/v1/admin/keys/${secretId}`)
+            .set(ADMIN)
+            .set(plain)
+            .send('{"name":"Renamed"}'),
         ]
         for (const pending of refusals) {
           const response = await pending
@@ -532,6 +760,7 @@ describe('the OpenAPI document', () => {
       'revokeClientSessions',
       'rollKey',
       'setAllowedIps',
+      'updateKey',
     ])
     const roll = paths['/v1/admin/keys/{keyId}/roll']?.post as {
       requestBody: {
@@ -550,7 +779,51 @@ describe('the OpenAPI document', () => {
     expect(rollBody.properties.gracePeriodMs.maximum).toBe(3 * HOUR_MS)
     expect(rollBody.additionalProperties).toBe(false)
     expect(roll.security).toEqual([{ operator: [] }])
-    expect(paths['/v1/client-sessions']?.post?.security).toEqual([{ secretKey: [] }])
+    // A restricted key needs client_sessions:write: the role a bearer scheme may list.
+    expect(paths['/v1/client-sessions']?.post?.security).toEqual([
+      { secretKey: ['client_sessions:write'] },
+    ])
+    expect(paths['/v1/client-sessions']?.post?.description).toContain('client_sessions:write')
+    const bodyOf = (operation: Record<string, unknown> | undefined) =>
+      (
+        operation as {
+          requestBody: { content: { 'application/json': { schema: Record<string, unknown> } } }
+        }
+      ).requestBody.content['application/json'].schema
+    const level = { type: 'string', enum: ['none', 'read', 'write'] }
+    const update = bodyOf(paths['/v1/admin/keys/{keyId}']?.patch)
+    expect(paths['/v1/admin/keys/{keyId}']?.patch?.operationId).toBe('updateKey')
+    expect(update).toMatchObject({
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: false,
+      properties: {
+        name: { type: 'string' },
+        allowedIps: { type: 'array' },
+        permissions: { type: 'object', additionalProperties: level },
+        metadata: { type: ['object', 'null'], additionalProperties: true },
+      },
+    })
+    expect(bodyOf(paths['/v1/admin/projects/{projectId}/keys']?.post)).toMatchObject({
+      properties: {
+        type: { enum: ['secret', 'publishable', 'client', 'restricted'] },
+        permissions: { type: 'object', additionalProperties: level },
+        metadata: { type: ['object', 'null'] },
+      },
+    })
+    const patch = paths['/v1/admin/keys/{keyId}']?.patch as {
+      responses: { '200': { content: { 'application/json': { schema: unknown } } } }
+    }
+    const record = patch.responses['200'].content['application/json'].schema
+    expect(record).toMatchObject({
+      properties: {
+        permissions: {
+          type: ['object', 'null'],
+          additionalProperties: { type: 'string', enum: ['read', 'write'] },
+        },
+        metadata: { type: 'object', additionalProperties: true },
+      },
+    })
     // Writes without fields still declare the JSON body, so generated clients send the
     // Content-Type the server requires of every POST, PUT and DELETE.
     for (const write of [

@@ -64,7 +64,7 @@ const frameworks = [
 
 describe.each(frameworks)('operator routes scoped to one tenant on $name', (framework) => {
   async function setup(authorize?: Authorize) {
-    const made = makeGate({ revealKey: randomBytes(32) })
+    const made = makeGate({ revealKey: randomBytes(32), resources: ['charges'] })
     const a = await made.gate.projects.provision('proj_a')
     const b = await made.gate.projects.provision('proj_b')
     const targets: OperatorTarget[] = []
@@ -84,10 +84,18 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
 
   it("refuses every operation on another project's keys with 403 and changes nothing", async () => {
     const { app, gate, a, b, events } = await setup()
-    const before = await gate.keys.list('proj_b')
     const bTestSecret = b.test.secretKey.record.id
     const bLiveSecret = b.live.secretKey.record.id
     const bLivePublishable = b.live.publishableKey.record.id
+    const bRestricted = (
+      await gate.keys.create({
+        projectId: 'proj_b',
+        type: 'restricted',
+        mode: 'test',
+        permissions: { charges: 'read' },
+      })
+    ).record.id
+    const before = await gate.keys.list('proj_b')
     const attempts: [string, request.Test][] = [
       ['list', request(app).get('/dashboard/projects/proj_b/keys').set(AS_A)],
       ['list live', request(app).get('/dashboard/projects/proj_b/keys?mode=live').set(AS_A)],
@@ -114,6 +122,27 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
           .send({ allowedIps: ['198.51.100.7'] }),
       ],
       ['reveal', request(app).post(`/dashboard/keys/${bTestSecret}/reveal`).set(AS_A)],
+      [
+        'update',
+        request(app)
+          .patch(`/dashboard/keys/${bLiveSecret}`)
+          .set(AS_A)
+          .send({ name: 'Hijacked', allowedIps: ['198.51.100.7'] }),
+      ],
+      [
+        'update a restricted key’s grant',
+        request(app)
+          .patch(`/dashboard/keys/${bRestricted}`)
+          .set(AS_A)
+          .send({ permissions: { charges: 'write' }, metadata: { owner: 'a' } }),
+      ],
+      [
+        'create a restricted key',
+        request(app)
+          .post('/dashboard/projects/proj_b/keys')
+          .set(AS_A)
+          .send({ type: 'restricted', mode: 'test', permissions: { charges: 'write' } }),
+      ],
       [
         'provision an existing project',
         request(app).post('/dashboard/projects').set(AS_A).send({ projectId: 'proj_b' }),
@@ -168,6 +197,10 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
           .send({ allowedIps: ['198.51.100.7'] })
       ).status,
     ).toBe(200)
+    expect(
+      (await request(app).patch(`/dashboard/keys/${own}`).set(AS_A).send({ name: 'Mine' })).body
+        .name,
+    ).toBe('Mine')
     expect((await request(app).post(`/dashboard/keys/${own}/roll`).set(AS_A).send({})).status).toBe(
       200,
     )
@@ -200,6 +233,10 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
     await request(app).delete(`/dashboard/keys/${testKey}`).set(AS_A)
     await request(app).put(`/dashboard/keys/${key}/allowed-ips`).set(AS_A).send({ allowedIps: [] })
     await request(app).post(`/dashboard/keys/${testKey}/reveal`).set(AS_A)
+    await request(app)
+      .patch(`/dashboard/keys/${key}`)
+      .set(AS_A)
+      .send({ metadata: { x: 1 } })
     // toStrictEqual: a target for both modes has no `mode` at all, not `mode: undefined`.
     expect(targets).toStrictEqual([
       { operationId: 'provisionProject', projectId: 'proj_c' },
@@ -210,6 +247,7 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
       { operationId: 'deleteKey', projectId: 'proj_b', mode: 'test', keyId: testKey },
       { operationId: 'setAllowedIps', projectId: 'proj_b', mode: 'live', keyId: key },
       { operationId: 'revealKey', projectId: 'proj_b', mode: 'test', keyId: testKey },
+      { operationId: 'updateKey', projectId: 'proj_b', mode: 'live', keyId: key },
     ])
     for (const target of targets) expect(Object.isFrozen(target)).toBe(true)
   })
@@ -226,6 +264,7 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
       request(app).delete(`/dashboard/keys/${missing}`).set(AS_A),
       request(app).put(`/dashboard/keys/${missing}/allowed-ips`).set(AS_A).send({ allowedIps: [] }),
       request(app).post(`/dashboard/keys/${missing}/reveal`).set(AS_A),
+      request(app).patch(`/dashboard/keys/${missing}`).set(AS_A).send({ name: 'x' }),
     ]
     for (const attempt of attempts) expectRefusal(await attempt, 404, 'resource_missing')
     expect(calls).toEqual([])

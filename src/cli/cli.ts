@@ -38,15 +38,24 @@ Commands:
                                             only command that creates a missing SQLite file
   projects provision <projectId>            create a project's four keys; prints them once
   projects list                             the ids of the projects that have keys
-  keys create --project <id> --type <secret|publishable|client> --mode <test|live>
+  keys create --project <id> --type <secret|restricted|publishable|client> --mode <test|live>
               [--name <name>] [--allow-ip <cidr>]... [--expires-at <ISO date|epoch ms>]
-              [--client-id <id>]           prints the new key once
-  keys list --project <id> [--mode <m>] [--type <t>]   never prints a secret
-  keys get <keyId>                          one key's record; never prints the secret
+              [--client-id <id>] [--permission <resource:none|read|write>]...
+              [--metadata <JSON object>]    prints the new key once; --permission (restricted
+                                            keys only) grants one resource, write implies read
+  keys update <keyId> [--name <name>] [--allow-ip <cidr>]...
+              [--permission <resource:level>... | --clear-permissions]
+              [--metadata <JSON object> | --clear-metadata]
+                                            changes only what is given, in one write; the
+                                            --permission flags replace the whole grant
+  keys list --project <id> [--mode <m>] [--type <t>]   never prints a secret; shows
+                                            permissions and metadata
+  keys get <keyId>                          one key's record, permissions and metadata;
+                                            never prints the secret
   keys roll <keyId> [--grace <duration>]    new key now; the old one stops at once, or works
                                             <duration> more (90s, 30m, 2h, 1d; at most 7d)
   keys delete <keyId>
-  keys allow-ip <keyId> <cidr>... | --clear replace a secret key's IP allowlist
+  keys allow-ip <keyId> <cidr>... | --clear replace a secret or restricted key's IP allowlist
   keys reveal <keyId>                       print a test key again (needs PORTCULLIS_REVEAL_KEY)
   sessions list --project <id> --client-id <id> [--mode <m>]
                                             a client's sessions, both modes unless --mode
@@ -62,7 +71,9 @@ Options:
 Environment: PORTCULLIS_PEPPER, PORTCULLIS_KEY_PREFIX and PORTCULLIS_REVEAL_KEY must match
 your application's pepper, keyPrefix and revealKey, or its keys will not match the CLI's;
 PORTCULLIS_TABLE_PREFIX (SqlStore tablePrefix) and PORTCULLIS_REDIS_PREFIX (RedisStore
-prefix) name where the application keeps them.
+prefix) name where the application keeps them. PORTCULLIS_RESOURCES lists your
+application's resources (createPortcullis({ resources })), comma-separated, e.g.
+charges,customers: --permission can name only those and the built-in client_sessions.
 
 Exit codes: 0 done, 1 refused (invalid, not found, conflict), 2 usage, 3 store unavailable.
 `

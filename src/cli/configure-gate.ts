@@ -19,8 +19,22 @@ export function configureGate(store: PortcullisStore, env: Env): Portcullis {
       ...(env.PORTCULLIS_PEPPER === undefined ? {} : { pepper: env.PORTCULLIS_PEPPER }),
       ...(env.PORTCULLIS_KEY_PREFIX === undefined ? {} : { keyPrefix: env.PORTCULLIS_KEY_PREFIX }),
       ...(env.PORTCULLIS_REVEAL_KEY === undefined ? {} : { revealKey: env.PORTCULLIS_REVEAL_KEY }),
+      ...resourcesOf(env),
     }),
   )
+}
+
+/**
+ * The application's resource catalog (`createPortcullis({ resources })`) from
+ * PORTCULLIS_RESOURCES, comma-separated: without it a permission can name only the built-in
+ * client_sessions. Blank entries are skipped; the gate checks the names.
+ */
+function resourcesOf(env: Env): { resources?: string[] } {
+  const listed = (env.PORTCULLIS_RESOURCES ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '')
+  return listed.length === 0 ? {} : { resources: listed }
 }
 
 /** The environment variable behind each gate option the CLI sets from one. */
@@ -29,6 +43,7 @@ const OPTION_VARIABLES: Readonly<Record<string, string>> = {
   pepper: 'PORTCULLIS_PEPPER',
   keyPrefix: 'PORTCULLIS_KEY_PREFIX',
   sessionSecret: 'PORTCULLIS_SESSION_SECRET',
+  resources: 'PORTCULLIS_RESOURCES',
 }
 
 /** The gate refusing its options means an environment variable is wrong, not the store. */
@@ -38,8 +53,10 @@ function configure<T>(build: () => T): T {
   } catch (error) {
     if (isPortcullisError(error)) throw error
     const message = (error as Error).message.replace(
-      /\b(revealKey|pepper|keyPrefix|sessionSecret)\b/g,
-      (option) => OPTION_VARIABLES[option] ?? option,
+      // "resources" is a common word: only the option as the gate writes it is renamed.
+      /\b(?:options\.)?(revealKey|pepper|keyPrefix|sessionSecret)\b|\boptions\.(resources)\b/g,
+      (written, option?: string, resources?: string) =>
+        OPTION_VARIABLES[option ?? resources ?? ''] ?? written,
     )
     throw new UsageError(message)
   }

@@ -1,27 +1,39 @@
 /** `portcullis keys …`: one entry per command; a key's secret is printed only when created or revealed. */
 import { ConflictError, isPortcullisError, NotFoundError } from '../core/errors.js'
+import type { UpdateKeyInput } from '../core/keys.js'
 import type { KeyRecord } from '../core/records.js'
 import type { KeyType, Mode } from '../core/types.js'
-import type { Commands } from './command.js'
+import type { CommandInput, Commands } from './command.js'
 import { formatDuration, parseDuration } from './durations.js'
 import { UsageError } from './errors.js'
+import { formatMetadata, formatPermissions, metadataFrom, permissionsFrom } from './key-flags.js'
 import { need, parseInstant } from './options.js'
 import { iso, table } from './output.js'
 
 export const KEY_COMMANDS: Commands = {
-  async 'keys create'({ gate, values, print }) {
+  async 'keys create'({ gate, values, print, env }) {
     const created = await gate.keys.create({
       projectId: need(values.project, '--project'),
       type: need(values.type, '--type') as KeyType,
       mode: need(values.mode, '--mode') as Mode,
       ...(values.name === undefined ? {} : { name: values.name }),
       ...(values['allow-ip'] === undefined ? {} : { allowedIps: values['allow-ip'] }),
+      ...(values.permission === undefined
+        ? {}
+        : { permissions: permissionsFrom(values.permission, gate.resources, env) }),
+      ...(values.metadata === undefined ? {} : { metadata: metadataFrom(values.metadata) }),
       ...(values['expires-at'] === undefined
         ? {}
         : { expiresAt: parseInstant(values['expires-at'], '--expires-at') }),
       ...(values['client-id'] === undefined ? {} : { clientId: values['client-id'] }),
     })
     print(`${keyLine(created.record)}\n${created.key}`, created)
+  },
+
+  async 'keys update'({ gate, values, args, print, env }) {
+    const keyId = need(args[2], '<keyId>')
+    const record = await gate.keys.update(keyId, changesFrom({ gate, values, env }))
+    print(keyLine(record), record)
   },
 
   async 'keys list'({ gate, values, print }) {
@@ -45,6 +57,10 @@ export const KEY_COMMANDS: Commands = {
       ['name', JSON.stringify(record.name)],
       ...(record.clientId === null ? [] : [['client', record.clientId]]),
       ['allowed IPs', record.allowedIps.length === 0 ? 'any' : record.allowedIps.join(', ')],
+      ...(record.permissions === null
+        ? []
+        : [['permissions', formatPermissions(record.permissions)]]),
+      ['metadata', formatMetadata(record.metadata)],
       ['created', iso(record.createdAt)],
       ['expires', iso(record.expiresAt)],
       ['last used', iso(record.lastUsedAt)],
@@ -130,12 +146,49 @@ export const KEY_COMMANDS: Commands = {
   },
 }
 
+/**
+ * What `keys update` changes, from its flags: only those given. Refuses contradictory flags
+ * and an update that would change nothing.
+ */
+function changesFrom({
+  gate,
+  values,
+  env,
+}: Pick<CommandInput, 'gate' | 'values' | 'env'>): UpdateKeyInput {
+  if (values.permission !== undefined && values['clear-permissions'] === true) {
+    throw new UsageError('give --permission or --clear-permissions, not both')
+  }
+  if (values.metadata !== undefined && values['clear-metadata'] === true) {
+    throw new UsageError('give --metadata or --clear-metadata, not both')
+  }
+  const changes: UpdateKeyInput = {
+    ...(values.name === undefined ? {} : { name: values.name }),
+    ...(values['allow-ip'] === undefined ? {} : { allowedIps: values['allow-ip'] }),
+    ...(values.permission === undefined
+      ? {}
+      : { permissions: permissionsFrom(values.permission, gate.resources, env) }),
+    // The grant is replaced as a whole: an empty one leaves the key no permission at all.
+    ...(values['clear-permissions'] === true ? { permissions: {} } : {}),
+    ...(values.metadata === undefined ? {} : { metadata: metadataFrom(values.metadata) }),
+    ...(values['clear-metadata'] === true ? { metadata: null } : {}),
+  }
+  if (Object.keys(changes).length === 0) {
+    throw new UsageError(
+      'nothing to change: give --name, --allow-ip, --permission, --clear-permissions, --metadata or --clear-metadata',
+    )
+  }
+  return changes
+}
+
 /** One key on one line: id, redacted key, mode, type, name, then what is set of the rest. */
 function keyLine(record: KeyRecord): string {
   const extras = [
     record.allowedIps.length > 0 ? `ips=${record.allowedIps.join(',')}` : '',
+    record.permissions === null ? '' : `permissions=${formatPermissions(record.permissions, ',')}`,
     record.expiresAt === null ? '' : `expires=${iso(record.expiresAt)}`,
     record.rolledToId === null ? '' : `rolled-to=${record.rolledToId}`,
+    // Last: it can be long.
+    Object.keys(record.metadata).length === 0 ? '' : `metadata=${formatMetadata(record.metadata)}`,
   ].filter((part) => part !== '')
   return [
     record.id,

@@ -17,6 +17,10 @@ const OPTIONS = {
   'client-id': { type: 'string' },
   grace: { type: 'string' },
   clear: { type: 'boolean' },
+  permission: { type: 'string', multiple: true },
+  'clear-permissions': { type: 'boolean' },
+  metadata: { type: 'string' },
+  'clear-metadata': { type: 'boolean' },
 } as const
 
 export function parse(argv: readonly string[]) {

@@ -1,5 +1,5 @@
 export type { AuthContext } from '../core/auth-context.js'
-export type { GuardOptions } from '../core/binding.js'
+export type { GuardOptions, SecretKeyGuardOptions } from '../core/binding.js'
 export {
   type ExpressAllowlistOptions,
   type ExpressGuardOptions,
@@ -7,6 +7,7 @@ export {
   type ExpressNext,
   type ExpressRequest,
   type ExpressResponse,
+  type ExpressSecretKeyOptions,
   getAuth,
   ipAllowlist,
   requirePublishableKey,

@@ -15,6 +15,8 @@ import {
   isGate,
   mountedWithoutGate,
   type OptionRules,
+  SECRET_KEY_GUARD_OPTION_RULES,
+  type SecretKeyGuardOptions,
 } from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
@@ -75,11 +77,20 @@ export interface ExpressGuardOptions extends GuardOptions {
   passErrors?: boolean
 }
 
+/** Options of `requireSecretKey`: those of every guard, and the `permission` a restricted key needs. */
+export interface ExpressSecretKeyOptions extends ExpressGuardOptions, SecretKeyGuardOptions {}
+
 export type ExpressAllowlistOptions = HttpErrorOptions &
   Pick<ExpressGuardOptions, 'onError' | 'passErrors'>
 
 const GUARD_OPTIONS: OptionRules<ExpressGuardOptions> = {
   ...GUARD_OPTION_RULES,
+  onError: FUNCTION_OPTION,
+  passErrors: BOOLEAN_OPTION,
+}
+/** `permission` is requireSecretKey's alone: the other guards refuse it as an unknown option. */
+const SECRET_KEY_OPTIONS: OptionRules<ExpressSecretKeyOptions> = {
+  ...SECRET_KEY_GUARD_OPTION_RULES,
   onError: FUNCTION_OPTION,
   passErrors: BOOLEAN_OPTION,
 }
@@ -141,12 +152,16 @@ function guard(
 ): ExpressMiddleware | undefined {
   if (!isGate(gate) && failedBareMount(name, `${name}(gate)`, gate, rawOptions, bareNext)) return
   checkGate(gate, `${name}(gate)`)
-  const options = checkOptions<ExpressGuardOptions>(
+  const usage = `${name}(gate, options)`
+  const options = checkOptions<ExpressSecretKeyOptions>(
     rawOptions,
-    GUARD_OPTIONS,
-    `${name}(gate, options)`,
+    // The other guards' table has no `permission`: they refuse it as an unknown option.
+    (credential === 'secret'
+      ? SECRET_KEY_OPTIONS
+      : GUARD_OPTIONS) as OptionRules<ExpressSecretKeyOptions>,
+    usage,
   )
-  const check = createGuard(gate, credential, options)
+  const check = createGuard(gate, credential, options, usage)
   const finish = (
     result: GuardResult,
     req: ExpressRequest,
@@ -176,16 +191,38 @@ function guard(
 }
 
 /**
- * Requires a secret key (`sk_…`) and enforces that key's own IP allowlist. Sets `req.auth`.
+ * Requires a secret key (`sk_…`), or a restricted key (`rk_…`) holding `options.permission`,
+ * and enforces that key's own IP allowlist. Sets `req.auth` (`keyType` says which kind of key;
+ * a restricted key's grants are in `permissions`).
+ *
+ * Without `permission` only secret keys pass; restricted keys get 403 `permission_denied`.
+ * With it, a restricted key passes when it holds every permission named (write implies read),
+ * and is refused with 403 `permission_denied` naming the one it lacks otherwise. Each
+ * permission's resource must be in the gate's catalog (`createPortcullis({ resources })`, plus
+ * `client_sessions`): an unknown or malformed one throws a `TypeError` here, not on a request.
  *
  * @example
  * ```ts
- * app.post('/v1/charges', requireSecretKey(gate), (req, res) => {
+ * const gate = createPortcullis({ store, sessionSecret, resources: ['charges', 'customers'] })
+ *
+ * // Secret keys only.
+ * app.post('/v1/payouts', requireSecretKey(gate), (req, res) => {
  *   res.json({ livemode: getAuth(req).livemode })
  * })
+ * // Secret keys, and restricted keys granted charges: 'write'.
+ * app.post('/v1/charges', requireSecretKey(gate, { permission: 'charges:write' }), createCharge)
+ * // A list: every permission is needed.
+ * app.post(
+ *   '/v1/customers/:id/charges',
+ *   requireSecretKey(gate, { permission: ['charges:write', 'customers:read'] }),
+ *   chargeCustomer,
+ * )
  * ```
  */
-export function requireSecretKey(gate: Portcullis, options?: ExpressGuardOptions): ExpressMiddleware
+export function requireSecretKey(
+  gate: Portcullis,
+  options?: ExpressSecretKeyOptions,
+): ExpressMiddleware
 // Three parameters, not more: Express takes a function of four for an error handler. The third
 // is Express's `next` when the factory itself was mounted.
 export function requireSecretKey(

@@ -1,5 +1,5 @@
 export type { AuthContext } from '../core/auth-context.js'
-export type { GuardOptions } from '../core/binding.js'
+export type { GuardOptions, SecretKeyGuardOptions } from '../core/binding.js'
 export {
   ipAllowlist,
   type KoaAllowlistOptions,
@@ -7,6 +7,7 @@ export {
   type KoaGuardOptions,
   type KoaMiddleware,
   type KoaNext,
+  type KoaSecretKeyOptions,
   type PortcullisState,
   requirePublishableKey,
   requireSecretKey,

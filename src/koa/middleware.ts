@@ -15,6 +15,8 @@ import {
   isGate,
   mountedWithoutGate,
   type OptionRules,
+  SECRET_KEY_GUARD_OPTION_RULES,
+  type SecretKeyGuardOptions,
 } from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
@@ -69,10 +71,19 @@ export interface KoaGuardOptions extends GuardOptions {
   passErrors?: boolean
 }
 
+/** Options of `requireSecretKey`: those of every guard, and the `permission` a restricted key needs. */
+export interface KoaSecretKeyOptions extends KoaGuardOptions, SecretKeyGuardOptions {}
+
 export type KoaAllowlistOptions = HttpErrorOptions & Pick<KoaGuardOptions, 'onError' | 'passErrors'>
 
 const GUARD_OPTIONS: OptionRules<KoaGuardOptions> = {
   ...GUARD_OPTION_RULES,
+  onError: FUNCTION_OPTION,
+  passErrors: BOOLEAN_OPTION,
+}
+/** `permission` is requireSecretKey's alone: the other guards refuse it as an unknown option. */
+const SECRET_KEY_OPTIONS: OptionRules<KoaSecretKeyOptions> = {
+  ...SECRET_KEY_GUARD_OPTION_RULES,
   onError: FUNCTION_OPTION,
   passErrors: BOOLEAN_OPTION,
 }
@@ -119,8 +130,16 @@ function guard(
 ): KoaMiddleware {
   if (!isGate(gate)) failBareMount(name, `${name}(gate)`, gate, rawOptions)
   checkGate(gate, `${name}(gate)`)
-  const options = checkOptions<KoaGuardOptions>(rawOptions, GUARD_OPTIONS, `${name}(gate, options)`)
-  const check = createGuard(gate, credential, options)
+  const usage = `${name}(gate, options)`
+  const options = checkOptions<KoaSecretKeyOptions>(
+    rawOptions,
+    // The other guards' table has no `permission`: they refuse it as an unknown option.
+    (credential === 'secret'
+      ? SECRET_KEY_OPTIONS
+      : GUARD_OPTIONS) as OptionRules<KoaSecretKeyOptions>,
+    usage,
+  )
+  const check = createGuard(gate, credential, options, usage)
   const finish = (result: GuardResult, ctx: KoaContext, next: KoaNext): Promise<unknown> => {
     if (result.ok) {
       ;(ctx.state as { auth?: AuthContext }).auth = result.auth
@@ -138,17 +157,35 @@ function guard(
 }
 
 /**
- * Requires a secret key (`sk_…`) and enforces that key's own IP allowlist. Sets
- * `ctx.state.auth`.
+ * Requires a secret key (`sk_…`), or a restricted key (`rk_…`) holding `options.permission`,
+ * and enforces that key's own IP allowlist. Sets `ctx.state.auth` (`keyType` says which kind
+ * of key; a restricted key's grants are in `permissions`).
+ *
+ * Without `permission` only secret keys pass; restricted keys get 403 `permission_denied`.
+ * With it, a restricted key passes when it holds every permission named (write implies read),
+ * and is refused with 403 `permission_denied` naming the one it lacks otherwise. Each
+ * permission's resource must be in the gate's catalog (`createPortcullis({ resources })`, plus
+ * `client_sessions`): an unknown or malformed one throws a `TypeError` here, not on a request.
  *
  * @example
  * ```ts
- * router.post('/v1/charges', requireSecretKey(gate), (ctx) => {
+ * const gate = createPortcullis({ store, sessionSecret, resources: ['charges', 'customers'] })
+ *
+ * // Secret keys only.
+ * router.post('/v1/payouts', requireSecretKey(gate), (ctx) => {
  *   ctx.body = { livemode: ctx.state.auth.livemode }
  * })
+ * // Secret keys, and restricted keys granted charges: 'write'.
+ * router.post('/v1/charges', requireSecretKey(gate, { permission: 'charges:write' }), createCharge)
+ * // A list: every permission is needed.
+ * router.post(
+ *   '/v1/customers/:id/charges',
+ *   requireSecretKey(gate, { permission: ['charges:write', 'customers:read'] }),
+ *   chargeCustomer,
+ * )
  * ```
  */
-export function requireSecretKey(gate: Portcullis, options?: KoaGuardOptions): KoaMiddleware
+export function requireSecretKey(gate: Portcullis, options?: KoaSecretKeyOptions): KoaMiddleware
 export function requireSecretKey(gate: unknown, options?: unknown): KoaMiddleware {
   return guard('requireSecretKey', 'secret', gate, options)
 }

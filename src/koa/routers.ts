@@ -76,12 +76,13 @@ function mount(
 }
 
 /**
- * The client-session routes, guarded by the caller's secret key:
+ * The client-session routes, guarded by the caller's secret key (or a restricted key granted
+ * `client_sessions: 'write'`; any other restricted key gets 403 `permission_denied`):
  * `POST /client-sessions`, `POST /client-sessions/refresh`, `POST /client-sessions/revoke`,
  * each with body `{ clientId }`. Works with or without a body parser.
  *
- * Every POST, PUT and DELETE must carry `Content-Type: application/json` (also with an empty
- * body), or is refused with 400: browsers cannot send that type cross-site without a CORS
+ * Every POST, PUT, PATCH and DELETE must carry `Content-Type: application/json` (also with
+ * an empty body), or is refused with 400: browsers cannot send that type cross-site without a CORS
  * preflight, so a page elsewhere cannot forge these requests. A path under the prefix with
  * `//` or a backslash is refused with 400 too.
  *
@@ -99,8 +100,8 @@ export function clientSessionRoutes(gate: unknown, options?: unknown): KoaRouter
 }
 
 /**
- * The key-management routes for a dashboard backend (provision, list, create, roll, delete,
- * allowlist, reveal). `authorize(ctx, target)` is required: who your operators are is yours to
+ * The key-management routes for a dashboard backend (provision, list, create, update, roll,
+ * delete, allowlist, reveal). `authorize(ctx, target)` is required: who your operators are is yours to
  * decide. `target` names what the operation acts on (`operationId`, `projectId`, `mode`?,
  * `keyId`?), so a dashboard can let each customer manage only its own project's keys. The
  * same `Content-Type: application/json` rule as {@link clientSessionRoutes} applies.

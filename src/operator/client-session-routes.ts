@@ -1,4 +1,5 @@
 import type { AuthContext } from '../core/auth-context.js'
+import { CLIENT_SESSIONS } from '../core/permissions.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { OperatorEvent, OperatorRoute, RouteInput } from './route.js'
 import { clientBody, clientId, clientSession } from './shapes.js'
@@ -8,9 +9,13 @@ function scope(auth: AuthContext | null): AuthContext {
   return auth
 }
 
+/** What a restricted key needs for every client-session route: each of them writes. */
+const WRITE_CLIENT_SESSIONS = `${CLIENT_SESSIONS}:write`
+
 /**
- * The client-session routes (as Portal documents them), for a backend holding a secret key:
- * project and mode come from the key, so a live key can never touch a test client.
+ * The client-session routes (as Portal documents them), for a backend holding a secret key, or
+ * a restricted key granted `client_sessions: 'write'`: project and mode come from the key, so
+ * a live key can never touch a test client.
  */
 export function clientSessionOperations(gate: Portcullis): OperatorRoute[] {
   const session = async (
@@ -49,6 +54,7 @@ export function clientSessionOperations(gate: Portcullis): OperatorRoute[] {
         "Create a Client Session Token for an end user (registers the client in the key's mode)",
       tag: 'Client sessions',
       access: 'secret_key',
+      permission: WRITE_CLIENT_SESSIONS,
       body: clientBody,
       response: { status: 201, description: 'The new session', schema: clientSession },
       handle: (input) => session('create', input),
@@ -60,6 +66,7 @@ export function clientSessionOperations(gate: Portcullis): OperatorRoute[] {
       summary: 'Issue a new Client Session Token for a client that already has one',
       tag: 'Client sessions',
       access: 'secret_key',
+      permission: WRITE_CLIENT_SESSIONS,
       body: clientBody,
       response: { status: 200, description: 'The new session', schema: clientSession },
       handle: (input) => session('refresh', input),
@@ -71,6 +78,7 @@ export function clientSessionOperations(gate: Portcullis): OperatorRoute[] {
       summary: "Revoke every session of a client in the key's mode",
       tag: 'Client sessions',
       access: 'secret_key',
+      permission: WRITE_CLIENT_SESSIONS,
       body: clientBody,
       response: {
         status: 200,

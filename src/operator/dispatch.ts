@@ -1,4 +1,4 @@
-import type { AuthenticateRequest } from '../core/authenticate.js'
+import type { AuthenticateOptions, AuthenticateRequest } from '../core/authenticate.js'
 import {
   describeValue,
   FUNCTION_OPTION,
@@ -60,6 +60,8 @@ interface CompiledRoute {
   readonly route: OperatorRoute
   readonly pattern: RegExp
   readonly names: readonly string[]
+  /** `secret_key` routes: one object per route, so the core parses its permission once. */
+  readonly credential?: AuthenticateOptions
 }
 
 function compile(route: OperatorRoute): CompiledRoute {
@@ -70,7 +72,14 @@ function compile(route: OperatorRoute): CompiledRoute {
       names.push(name)
       return '([^/]+)'
     })
-  return { route, pattern: new RegExp(`^${source}/?$`), names }
+  const pattern = new RegExp(`^${source}/?$`)
+  if (route.access !== 'secret_key') return { route, pattern, names }
+  const credential: AuthenticateOptions = Object.freeze(
+    route.permission === undefined
+      ? { credential: 'secret' }
+      : { credential: 'secret', permission: route.permission },
+  )
+  return { route, pattern, names, credential }
 }
 
 function decode(segment: string, name: string): string {
@@ -102,7 +111,7 @@ function requireJsonContentType(request: AuthenticateRequest): void {
   const value = readHeader(request.headers, 'content-type')
   if (!isJsonContentType(value)) {
     throw new InvalidRequestError(
-      'Send Content-Type: application/json (required on every POST, PUT and DELETE, so browsers cannot send this request cross-site without a preflight)',
+      'Send Content-Type: application/json (required on every POST, PUT, PATCH and DELETE, so browsers cannot send this request cross-site without a preflight)',
       'Content-Type',
     )
   }
@@ -183,11 +192,11 @@ export function createOperatorDispatcher<Native>(
         }
       }
       if (match === undefined) return null
-      const { route, names } = match.compiled
+      const { route, names, credential } = match.compiled
       if (route.method !== 'GET') requireJsonContentType(request)
       let auth = null
-      if (route.access === 'secret_key') {
-        const result = await gate.authenticate(request, { credential: 'secret' })
+      if (credential !== undefined) {
+        const result = await gate.authenticate(request, credential)
         if (!result.ok) return fail(result.error)
         auth = result.auth
       }

@@ -1,9 +1,12 @@
 import { NotFoundError } from '../core/errors.js'
-import type { CreatedKey } from '../core/keys.js'
+import type { CreatedKey, UpdateKeyInput } from '../core/keys.js'
+import type { KeyMetadata } from '../core/metadata.js'
+import type { PermissionsInput } from '../core/permissions.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { KeyType, Mode } from '../core/types.js'
 import { MAX_KEY_NAME_LENGTH } from '../core/validate.js'
 import type { OperatorEvent, OperatorRoute, OperatorTarget, RouteInput } from './route.js'
+import type { Schema } from './schema.js'
 import {
   allowedIps,
   clientId,
@@ -13,7 +16,9 @@ import {
   keyIdParams,
   keyRecord,
   keyType,
+  metadataInput,
   mode,
+  permissionsInput,
   projectId,
 } from './shapes.js'
 
@@ -28,6 +33,8 @@ function keyEvents(
 /** The key-management routes a dashboard backend needs. Authorisation is the application's. */
 export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
   const now = gate.clock
+  const permissions = permissionsInput(gate.resources)
+  const keyName: Schema = { type: 'string', minLength: 1, maxLength: MAX_KEY_NAME_LENGTH }
   // A key id names no project: the key's own record says whose it is, so authorize can judge.
   const keyTarget = async ({
     params,
@@ -128,8 +135,10 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
         properties: {
           type: keyType,
           mode,
-          name: { type: 'string', minLength: 1, maxLength: MAX_KEY_NAME_LENGTH },
+          name: keyName,
           allowedIps,
+          permissions,
+          metadata: metadataInput,
           expiresAt: epochMs('When the key stops working, epoch ms.'),
           clientId,
         },
@@ -151,6 +160,10 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
           mode: body.mode as Mode,
           ...(body.name === undefined ? {} : { name: body.name as string }),
           ...(body.allowedIps === undefined ? {} : { allowedIps: body.allowedIps as string[] }),
+          ...(body.permissions === undefined
+            ? {}
+            : { permissions: body.permissions as PermissionsInput }),
+          ...(body.metadata === undefined ? {} : { metadata: body.metadata as KeyMetadata | null }),
           ...(body.expiresAt === undefined ? {} : { expiresAt: body.expiresAt as number | null }),
           ...(body.clientId === undefined ? {} : { clientId: body.clientId as string }),
         })
@@ -227,10 +240,33 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       },
     },
     {
+      operationId: 'updateKey',
+      method: 'PATCH',
+      path: '/keys/{keyId}',
+      summary:
+        "Change a key's name, IP allowlist, permissions (restricted keys) or metadata, in one atomic write",
+      tag: 'Keys',
+      access: 'operator',
+      params: keyIdParams,
+      target: keyTarget,
+      body: {
+        type: 'object',
+        description:
+          'Only the fields given change. permissions replaces the whole grant; metadata replaces the metadata (null clears it); allowedIps replaces the allowlist (empty lifts it).',
+        properties: { name: keyName, allowedIps, permissions, metadata: metadataInput },
+        minProperties: 1,
+      },
+      response: { status: 200, description: 'The updated key', schema: keyRecord },
+      async handle({ params, body }) {
+        const record = await gate.keys.update(params.keyId as string, body as UpdateKeyInput)
+        return { body: record, events: keyEvents('key.updated', record, now()) }
+      },
+    },
+    {
       operationId: 'setAllowedIps',
       method: 'PUT',
       path: '/keys/{keyId}/allowed-ips',
-      summary: "Replace a secret key's IP allowlist",
+      summary: "Replace a secret or restricted key's IP allowlist",
       tag: 'Keys',
       access: 'operator',
       params: keyIdParams,

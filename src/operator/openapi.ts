@@ -19,9 +19,10 @@ export type OpenApiDocument = Record<string, unknown>
 
 const ERROR_STATUSES: Readonly<Record<string, string>> = {
   '400':
-    'Invalid request (unknown field, bad value, no Content-Type: application/json on a POST, PUT or DELETE); nothing was written',
+    'Invalid request (unknown field, bad value, no Content-Type: application/json on a POST, PUT, PATCH or DELETE); nothing was written',
   '401': 'Missing, invalid or expired credential',
-  '403': 'Wrong mode, address not allowed, or refused by authorize()',
+  '403':
+    'Wrong mode, address not allowed, a restricted key without the permission needed (permission_denied), or refused by authorize()',
   '404': 'No such key, session or client',
   '409': 'Conflicts with the current state (already rolled, already provisioned, not revealable)',
   '503': 'The credential store is unavailable; retry',
@@ -59,6 +60,14 @@ function operation(route: OperatorRoute): Record<string, unknown> {
   return {
     operationId: route.operationId,
     summary: route.summary,
+    ...(route.access === 'secret_key'
+      ? {
+          description:
+            route.permission === undefined
+              ? 'Needs a secret key; restricted keys are refused.'
+              : `Needs a secret key, or a restricted key with the ${route.permission} permission.`,
+        }
+      : {}),
     tags: [route.tag],
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(route.body === undefined && route.method === 'GET'
@@ -78,7 +87,11 @@ function operation(route: OperatorRoute): Record<string, unknown> {
           },
         }),
     responses,
-    security: route.access === 'secret_key' ? [{ secretKey: [] }] : [{ operator: [] }],
+    // OpenAPI 3.1 lets a bearer scheme list the roles it needs: here, the permission.
+    security:
+      route.access === 'secret_key'
+        ? [{ secretKey: route.permission === undefined ? [] : [route.permission] }]
+        : [{ operator: [] }],
   }
 }
 
@@ -122,7 +135,7 @@ export function createOpenApiDocument(
           type: 'http',
           scheme: 'bearer',
           description:
-            'A secret key (sk_test_… or sk_live_…); its project and mode scope the operation.',
+            'A secret key (sk_test_… or sk_live_…), or a restricted key (rk_test_… or rk_live_…) holding the permission an operation lists; its project and mode scope the operation.',
         },
         operator: {
           type: 'http',

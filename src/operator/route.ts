@@ -8,7 +8,10 @@ import type { ObjectSchema, Schema } from './schema.js'
  * validates, authorises and runs them; openapi.ts describes them.
  */
 
-/** Who may call a route: any secret key (scoped to its project and mode), or an operator. */
+/**
+ * Who may call a route: a secret key (scoped to its project and mode; a restricted key too when
+ * it holds the route's `permission`), or an operator.
+ */
 export type RouteAccess = 'secret_key' | 'operator'
 
 /** What a handler receives, already validated. */
@@ -38,6 +41,7 @@ export interface OperatorEvent {
     | 'key.created'
     | 'key.rolled'
     | 'key.deleted'
+    | 'key.updated'
     | 'key.allowed_ips_updated'
     | 'key.revealed'
     | 'client_session.created'
@@ -53,12 +57,17 @@ export interface OperatorEvent {
 /** One operation: its HTTP shape, its schemas (validation and OpenAPI), and its handler. */
 export interface OperatorRoute {
   readonly operationId: string
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE'
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   /** OpenAPI style, relative to where the routes are mounted: `/keys/{keyId}/roll`. */
   readonly path: string
   readonly summary: string
   readonly tag: string
   readonly access: RouteAccess
+  /**
+   * `secret_key` routes: what a restricted key needs to call it (`'client_sessions:write'`). A
+   * secret key always may; without it, restricted keys are refused (`permission_denied`).
+   */
+  readonly permission?: string
   readonly params?: ObjectSchema
   readonly query?: ObjectSchema
   readonly body?: ObjectSchema

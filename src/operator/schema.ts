@@ -35,6 +35,16 @@ export interface ObjectSchema {
   readonly description?: string
   readonly properties: Readonly<Record<string, Schema>>
   readonly required?: readonly string[]
+  /**
+   * Fields not named in `properties`: absent, they are refused (closed: a typo never silently
+   * does nothing); a schema, each must match it (a map, e.g. resource → level); `true`, any
+   * JSON value is taken as is (free-form data another layer checks, e.g. key metadata).
+   */
+  readonly additionalProperties?: Schema | true
+  /** At least this many fields (e.g. 1: an update that changes nothing is refused). */
+  readonly minProperties?: number
+  /** `null` is accepted too. */
+  readonly nullable?: boolean
 }
 
 function describe(value: unknown): string {
@@ -92,26 +102,50 @@ export function validate(schema: Schema, value: unknown, param: string): unknown
       return value.map((item, index) => validate(schema.items, item, `${param}[${index}]`))
     }
     case 'object': {
+      if (value === null && schema.nullable === true) return value
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {
         return fail(`must be a JSON object, not ${describe(value)}`)
       }
       const record = value as Record<string, unknown>
+      const at = (name: string) => (param ? `${param}.${name}` : name)
+      const additional = schema.additionalProperties
       for (const name of Object.keys(record)) {
-        if (!Object.hasOwn(schema.properties, name)) {
-          const where = param ? `${param}.${name}` : name
-          throw new InvalidRequestError(`Unknown field ${JSON.stringify(where)}`, where)
+        if (additional === undefined && !Object.hasOwn(schema.properties, name)) {
+          throw new InvalidRequestError(`Unknown field ${JSON.stringify(at(name))}`, at(name))
         }
       }
       for (const name of schema.required ?? []) {
         if (record[name] === undefined) {
-          const where = param ? `${param}.${name}` : name
-          throw new InvalidRequestError(`Missing required field ${JSON.stringify(where)}`, where)
+          throw new InvalidRequestError(
+            `Missing required field ${JSON.stringify(at(name))}`,
+            at(name),
+          )
         }
       }
       const out: Record<string, unknown> = {}
       for (const [name, child] of Object.entries(schema.properties)) {
-        if (record[name] !== undefined)
-          out[name] = validate(child, record[name], param ? `${param}.${name}` : name)
+        if (record[name] !== undefined) out[name] = validate(child, record[name], at(name))
+      }
+      if (additional !== undefined) {
+        for (const [name, item] of Object.entries(record)) {
+          if (Object.hasOwn(schema.properties, name)) continue
+          // Defined, not assigned: a "__proto__" field stays a field (for the next layer to
+          // refuse by name) and never becomes the copy's prototype.
+          Object.defineProperty(out, name, {
+            value: additional === true ? item : validate(additional, item, at(name)),
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          })
+        }
+      }
+      if (schema.minProperties !== undefined && Object.keys(out).length < schema.minProperties) {
+        const names = Object.keys(schema.properties)
+        return fail(
+          names.length > 0 && additional === undefined
+            ? `must give at least ${schema.minProperties} of ${names.join(', ')}`
+            : `must have at least ${schema.minProperties} field${schema.minProperties === 1 ? '' : 's'}`,
+        )
       }
       return out
     }
@@ -127,14 +161,22 @@ export function toJsonSchema(schema: Schema): Record<string, unknown> {
     }
     case 'array':
       return { ...schema, items: toJsonSchema(schema.items) }
-    case 'object':
+    case 'object': {
+      const { nullable, additionalProperties, ...rest } = schema
       return {
-        ...schema,
+        ...rest,
+        ...(nullable === true ? { type: ['object', 'null'] } : {}),
         properties: Object.fromEntries(
           Object.entries(schema.properties).map(([name, child]) => [name, toJsonSchema(child)]),
         ),
-        additionalProperties: false,
+        additionalProperties:
+          additionalProperties === undefined
+            ? false
+            : additionalProperties === true
+              ? true
+              : toJsonSchema(additionalProperties),
       }
+    }
     default:
       return { ...schema }
   }

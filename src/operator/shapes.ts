@@ -1,4 +1,6 @@
 import { MAX_ALLOWLIST_ENTRIES } from '../core/ip.js'
+import { MAX_METADATA_BYTES } from '../core/metadata.js'
+import { CLIENT_SESSIONS } from '../core/permissions.js'
 import { KEY_TYPES, MODES } from '../core/types.js'
 import { MAX_CLIENT_ID_LENGTH, opaqueIdPattern, PROJECT_ID } from '../core/validate.js'
 import type { ObjectSchema, Schema } from './schema.js'
@@ -33,7 +35,39 @@ export const allowedIps: Schema = {
   type: 'array',
   items: { type: 'string', maxLength: 64 },
   maxItems: MAX_ALLOWLIST_ENTRIES,
-  description: 'IPv4/IPv6 addresses and CIDR ranges. Empty: no restriction. Secret keys only.',
+  description:
+    'IPv4/IPv6 addresses and CIDR ranges. Empty: no restriction. Secret and restricted keys only.',
+}
+
+/**
+ * A restricted key's permissions as given: resource → level. Which resources exist is the
+ * gate's (its catalog), checked by the core with `param` naming `permissions.<resource>`.
+ */
+export const permissionsInput = (resources: readonly string[]): Schema => ({
+  type: 'object',
+  properties: {},
+  additionalProperties: { type: 'string', enum: ['none', 'read', 'write'] },
+  description: `Restricted keys only: resource → "none" | "read" | "write" (write implies read; an omitted resource is none). Resources: ${resources.join(', ')}.`,
+})
+/** A restricted key's grants as recorded: only what was granted. */
+export const permissions: Schema = {
+  type: 'object',
+  properties: {},
+  additionalProperties: { type: 'string', enum: ['read', 'write'] },
+  nullable: true,
+  description: `A restricted key's grants, resource → "read" | "write" (absent: none; ${CLIENT_SESSIONS} is built in); null for every other type.`,
+}
+/** Free-form: the core checks the size and that it is plain JSON data. */
+export const metadata: Schema = {
+  type: 'object',
+  properties: {},
+  additionalProperties: true,
+  description: `Your data about the key: a JSON object of at most ${MAX_METADATA_BYTES} bytes, stored and returned, never interpreted.`,
+}
+export const metadataInput: Schema = {
+  ...metadata,
+  nullable: true,
+  description: `${metadata.description} null: none.`,
 }
 
 export const clientBody: ObjectSchema = {
@@ -59,6 +93,8 @@ export const keyRecord: Schema = {
     name: { type: 'string' },
     redacted: { type: 'string', description: 'Non-secret head and last four characters.' },
     allowedIps,
+    permissions,
+    metadata,
     clientId: { type: 'string' },
     createdAt: epochMs('Creation time, epoch ms.'),
     expiresAt: epochMs('When the key stops working, epoch ms; null = never.'),
