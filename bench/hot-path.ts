@@ -2,7 +2,8 @@
  * `npm run bench:hot`: the warm decision in-process, without HTTP. 10,000 secret keys, each
  * with its own three-entry allowlist, presented in turn through the Koa middleware (the public
  * API, with a minimal context) and through `gate.authenticate`, against the hand-written
- * SHA-256→Map toy doing the same per-request work it does in `npm run bench`. Prints the median
+ * SHA-256→Map toy doing the same per-request work it does in `npm run bench`; and 10,000
+ * restricted keys, allowlisted the same way, on a route naming a permission. Prints the median
  * over rounds of the time per call.
  *
  * Environment: BENCH_ROUNDS (7), BENCH_CREDENTIALS (10000), BENCH_PASSES (20 per round).
@@ -17,31 +18,47 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const COUNT = Number(process.env.BENCH_CREDENTIALS ?? 10_000)
 const PASSES = Number(process.env.BENCH_PASSES ?? 20)
 
-const gate = createPortcullis({ store: new MemoryStore(), sessionSecret: randomBytes(32) })
+const gate = createPortcullis({
+  store: new MemoryStore(),
+  sessionSecret: randomBytes(32),
+  resources: ['charges', 'customers'],
+  // Room for both sets of keys: a pass over one must not evict the other.
+  cache: { maxEntries: 2 * COUNT },
+})
 const toyMap = new Map<string, { projectId: string; mode: string }>()
 const headers: { authorization: string }[] = []
+const restrictedHeaders: { authorization: string }[] = []
 for (let i = 0; i < COUNT; i++) {
-  const { key, record } = await gate.keys.create({
+  const fields = {
     projectId: `proj_${i % 1000}`,
-    type: 'secret',
-    mode: i % 2 === 0 ? 'test' : 'live',
+    mode: i % 2 === 0 ? ('test' as const) : ('live' as const),
     allowedIps: ['203.0.113.0/24', `10.${(i >> 8) & 255}.${i & 255}.0/24`, '127.0.0.1'],
-  })
+  }
+  const { key, record } = await gate.keys.create({ ...fields, type: 'secret' })
   headers.push({ authorization: `Bearer ${key}` })
   toyMap.set(sha256(key), { projectId: record.projectId, mode: record.mode })
+  const restricted = await gate.keys.create({
+    ...fields,
+    type: 'restricted',
+    permissions: { charges: 'write', customers: 'read' },
+  })
+  restrictedHeaders.push({ authorization: `Bearer ${restricted.key}` })
 }
 
 const socket = { remoteAddress: '127.0.0.1' }
-const contexts = headers.map((h) => ({
+const contextOf = (h: { authorization: string }) => ({
   request: { headers: h },
   req: { socket, rawHeaders: ['Authorization', h.authorization] },
   state: {} as Record<string, unknown>,
   status: 404,
   body: undefined as unknown,
   set() {},
-}))
+})
+const contexts = headers.map(contextOf)
+const restrictedContexts = restrictedHeaders.map(contextOf)
 const next = () => Promise.resolve()
 const middleware = requireSecretKey(gate)
+const permitted = requireSecretKey(gate, { permission: 'charges:write' })
 
 function toy(ctx: (typeof contexts)[number]): void {
   const header = ctx.request.headers.authorization
@@ -68,6 +85,13 @@ const variants: Record<string, () => Promise<void> | void> = {
     for (const ctx of contexts) {
       const settled = middleware(ctx, next)
       // A cached decision calls next() at once; only a miss needs the promise.
+      if (ctx.state.auth === undefined) await settled
+      ctx.state.auth = undefined
+    }
+  },
+  'Koa requireSecretKey { permission }, restricted keys': async () => {
+    for (const ctx of restrictedContexts) {
+      const settled = permitted(ctx, next)
       if (ctx.state.auth === undefined) await settled
       ctx.state.auth = undefined
     }
