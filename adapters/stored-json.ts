@@ -1,9 +1,10 @@
-import type { KeyMetadata, Permissions } from '../src/index.js'
+import type { ClientRestrictions, KeyMetadata, Permissions } from '../src/index.js'
 
 /*
- * A key's `permissions` and `metadata` as the stores keep them: JSON text in Redis hashes and
- * SQL columns, frozen objects in memory. Every store hands them out frozen at every level, so
- * a record shared by the in-process cache can never be changed by one of its readers.
+ * A key's `permissions`, `metadata` and `clientRestrictions` as the stores keep them: JSON text
+ * in Redis hashes and SQL columns, frozen objects in memory. Every store hands them out frozen
+ * at every level, so a record shared by the in-process cache can never be changed by one of its
+ * readers.
  */
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -24,8 +25,10 @@ export function frozenJsonCopy<T>(value: T): T {
   ) as T
 }
 
-/** JSON text of a `permissions` or `metadata` value; null stays null (no field, SQL NULL). */
-export function jsonOrNull(value: Permissions | KeyMetadata | null): string | null {
+/** JSON text of a `permissions`, `metadata` or `clientRestrictions` value; null stays null. */
+export function jsonOrNull(
+  value: Permissions | KeyMetadata | ClientRestrictions | null,
+): string | null {
   return value === null ? null : JSON.stringify(value)
 }
 
@@ -51,4 +54,56 @@ export function parsePermissions(text: string): Permissions | undefined {
 export function parseMetadata(text: string): KeyMetadata | undefined {
   const value = parseObject(text)
   return value === undefined ? undefined : frozenJsonCopy(value as KeyMetadata)
+}
+
+/** Whether `value` is an object with exactly the fields `fields`, in any order. */
+function hasExactly(value: Record<string, unknown>, fields: readonly string[]): boolean {
+  const own = Object.keys(value)
+  return own.length === fields.length && fields.every((field) => Object.hasOwn(value, field))
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string')
+}
+
+function isAndroidApp(value: unknown): boolean {
+  return (
+    isPlainObject(value) &&
+    hasExactly(value, ['packageName', 'sha256CertFingerprint']) &&
+    typeof value.packageName === 'string' &&
+    typeof value.sha256CertFingerprint === 'string'
+  )
+}
+
+/**
+ * Stored `clientRestrictions` JSON, frozen; undefined when it is not exactly one of the three
+ * kinds with its list. Fails closed: a value this release cannot read in full (an unknown kind,
+ * a missing or extra field, a list of the wrong things) must never read as "unrestricted", so
+ * the store refuses the record instead.
+ */
+export function parseClientRestrictions(text: string): ClientRestrictions | undefined {
+  const value = parseObject(text)
+  if (value === undefined) return undefined
+  switch (value.kind) {
+    case 'origins':
+      if (!hasExactly(value, ['kind', 'origins']) || !isStringList(value.origins)) return undefined
+      break
+    case 'ios':
+      if (!hasExactly(value, ['kind', 'bundleIds']) || !isStringList(value.bundleIds)) {
+        return undefined
+      }
+      break
+    case 'android':
+      if (
+        !hasExactly(value, ['kind', 'apps']) ||
+        !Array.isArray(value.apps) ||
+        !value.apps.every(isAndroidApp)
+      ) {
+        return undefined
+      }
+      break
+    default:
+      return undefined
+  }
+  return frozenJsonCopy(value as ClientRestrictions)
 }

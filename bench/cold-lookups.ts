@@ -73,6 +73,7 @@ function keyOf(i: number, now: number): StoredKey {
     allowedIps: publishable ? [] : [`10.${(i >> 8) & 255}.${i & 255}.0/24`],
     permissions: null,
     metadata: null,
+    clientRestrictions: null,
     clientId: null,
     createdAt: now,
     expiresAt: null,

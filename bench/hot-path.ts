@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto'
 import { MemoryStore } from '../adapters/memory/index.js'
 import { createPortcullis } from '../src/index.js'
-import { requireSecretKey } from '../src/koa/index.js'
+import { requirePublishableKey, requireSecretKey } from '../src/koa/index.js'
 import { sha256 } from './support/toy-hash.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
@@ -22,12 +22,15 @@ const gate = createPortcullis({
   store: new MemoryStore(),
   sessionSecret: randomBytes(32),
   resources: ['charges', 'customers'],
-  // Room for both sets of keys: a pass over one must not evict the other.
-  cache: { maxEntries: 2 * COUNT },
+  // Room for every set of keys: a pass over one must not evict another.
+  cache: { maxEntries: 4 * COUNT },
 })
 const toyMap = new Map<string, { projectId: string; mode: string }>()
 const headers: { authorization: string }[] = []
 const restrictedHeaders: { authorization: string }[] = []
+const publishableHeaders: { authorization: string; origin: string }[] = []
+const originLimitedHeaders: { authorization: string; origin: string }[] = []
+const origin = 'https://eu.shop.example.com'
 for (let i = 0; i < COUNT; i++) {
   const fields = {
     projectId: `proj_${i % 1000}`,
@@ -43,6 +46,15 @@ for (let i = 0; i < COUNT; i++) {
     permissions: { charges: 'write', customers: 'read' },
   })
   restrictedHeaders.push({ authorization: `Bearer ${restricted.key}` })
+  const publishable = await gate.keys.create({ ...fields, allowedIps: [], type: 'publishable' })
+  publishableHeaders.push({ authorization: `Bearer ${publishable.key}`, origin })
+  const limited = await gate.keys.create({
+    ...fields,
+    allowedIps: [],
+    type: 'publishable',
+    allowedOrigins: ['https://app.example.com', 'https://*.shop.example.com'],
+  })
+  originLimitedHeaders.push({ authorization: `Bearer ${limited.key}`, origin })
 }
 
 const socket = { remoteAddress: '127.0.0.1' }
@@ -56,9 +68,12 @@ const contextOf = (h: { authorization: string }) => ({
 })
 const contexts = headers.map(contextOf)
 const restrictedContexts = restrictedHeaders.map(contextOf)
+const publishableContexts = publishableHeaders.map(contextOf)
+const originLimitedContexts = originLimitedHeaders.map(contextOf)
 const next = () => Promise.resolve()
 const middleware = requireSecretKey(gate)
 const permitted = requireSecretKey(gate, { permission: 'charges:write' })
+const forPages = requirePublishableKey(gate)
 
 function toy(ctx: (typeof contexts)[number]): void {
   const header = ctx.request.headers.authorization
@@ -92,6 +107,20 @@ const variants: Record<string, () => Promise<void> | void> = {
   'Koa requireSecretKey { permission }, restricted keys': async () => {
     for (const ctx of restrictedContexts) {
       const settled = permitted(ctx, next)
+      if (ctx.state.auth === undefined) await settled
+      ctx.state.auth = undefined
+    }
+  },
+  'Koa requirePublishableKey (Origin sent)': async () => {
+    for (const ctx of publishableContexts) {
+      const settled = forPages(ctx, next)
+      if (ctx.state.auth === undefined) await settled
+      ctx.state.auth = undefined
+    }
+  },
+  'Koa requirePublishableKey, limited to origins': async () => {
+    for (const ctx of originLimitedContexts) {
+      const settled = forPages(ctx, next)
       if (ctx.state.auth === undefined) await settled
       ctx.state.auth = undefined
     }

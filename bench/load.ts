@@ -48,7 +48,7 @@ async function run(command: LoadCommand): Promise<LoadResult> {
       share.map((value) => ({
         method: 'GET',
         path: '/v1/ping',
-        headers: { [command.header]: value },
+        headers: { ...command.extraHeaders, [command.header]: value },
       })),
     )
   }

@@ -142,6 +142,9 @@ function load(loader: ChildProcess, server: RunningServer, seconds: number): Pro
     id,
     url: `http://127.0.0.1:${server.ready.port}`,
     header: server.variant.header,
+    ...(server.variant.extraHeaders === undefined
+      ? {}
+      : { extraHeaders: server.variant.extraHeaders }),
     credentialFile: server.ready.credentialFile,
     connections: CONNECTIONS,
     seconds,
@@ -154,7 +157,7 @@ async function smokeTest(server: RunningServer): Promise<void> {
   const { readFileSync } = await import('node:fs')
   const [credential] = JSON.parse(readFileSync(server.ready.credentialFile, 'utf8')) as string[]
   const response = await fetch(`http://127.0.0.1:${server.ready.port}/v1/ping`, {
-    headers: { [server.variant.header]: credential as string },
+    headers: { ...server.variant.extraHeaders, [server.variant.header]: credential as string },
   })
   const body = await response.text()
   if (response.status !== 200) {
@@ -355,6 +358,18 @@ function report(summaries: readonly Summary[], machine: string, discarded: numbe
         'Koa restricted key, route naming a permission ÷ requireSecretKey',
         'koa-restricted',
         'koa-secret',
+        0.95,
+      ),
+      target(
+        'Koa publishable key limited to origins ÷ unrestricted',
+        'koa-publishable-origins',
+        'koa-publishable',
+        0.95,
+      ),
+      target(
+        'Express publishable key limited to origins ÷ unrestricted',
+        'express-publishable-origins',
+        'express-publishable',
         0.95,
       ),
       target(

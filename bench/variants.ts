@@ -56,6 +56,8 @@ export interface Variant {
   readonly label: string
   /** The request header that carries the credential. */
   readonly header: 'authorization' | 'cookie'
+  /** Headers sent unchanged with every request. */
+  readonly extraHeaders?: Readonly<Record<string, string>>
   readonly build: (context: VariantContext) => Promise<BuiltVariant>
 }
 
@@ -120,7 +122,10 @@ export const BENCH_PERMISSION = 'charges:write'
  * allowlist (so there are 10,000 distinct allowlists), whose last entry admits the load
  * generator at 127.0.0.1; restricted keys are granted `charges: 'write'` and `customers: 'read'`.
  */
-async function memoryGateWithKeys(type: 'secret' | 'publishable' | 'restricted') {
+async function memoryGateWithKeys(
+  type: 'secret' | 'publishable' | 'restricted',
+  allowedOrigins?: readonly string[],
+) {
   const gate = createPortcullis({
     store: new MemoryStore(),
     sessionSecret: randomBytes(32),
@@ -140,6 +145,7 @@ async function memoryGateWithKeys(type: 'secret' | 'publishable' | 'restricted')
       ...(type === 'restricted'
         ? { permissions: { charges: 'write', customers: 'read' } as const }
         : {}),
+      ...(allowedOrigins === undefined ? {} : { allowedOrigins }),
     })
     keys.push(key)
   }
@@ -409,6 +415,13 @@ const secretKeys = async () => {
   const { gate, keys } = await memoryGateWithKeys('secret')
   return { gate, credentials: keys, close: () => gate.close() }
 }
+/** The origins the origin-limited publishable keys accept; the load sends the second kind. */
+export const BENCH_ORIGINS = ['https://app.example.com', 'https://*.shop.example.com']
+export const BENCH_ORIGIN_HEADER = { origin: 'https://eu.shop.example.com' } as const
+const originLimitedKeys = async () => {
+  const { gate, keys } = await memoryGateWithKeys('publishable', BENCH_ORIGINS)
+  return { gate, credentials: keys, close: () => gate.close() }
+}
 const restrictedKeys = async () => {
   const { gate, keys } = await memoryGateWithKeys('restricted')
   return { gate, credentials: keys, close: () => gate.close() }
@@ -499,6 +512,14 @@ export const VARIANTS: readonly Variant[] = [
     build: expressPortcullis(portcullisExpress.requirePublishableKey, publishableKeys),
   },
   {
+    id: 'express-publishable-origins',
+    framework: 'express',
+    label: '+ portcullis requirePublishableKey, keys limited to origins (Origin sent)',
+    header: 'authorization',
+    extraHeaders: BENCH_ORIGIN_HEADER,
+    build: expressPortcullis(portcullisExpress.requirePublishableKey, originLimitedKeys),
+  },
+  {
     id: 'express-session-redis',
     framework: 'express',
     label: '+ portcullis requireSession (RedisStore)',
@@ -563,6 +584,14 @@ export const VARIANTS: readonly Variant[] = [
     build: koaPortcullis(portcullisKoa.requirePublishableKey, publishableKeys),
   },
   {
+    id: 'koa-publishable-origins',
+    framework: 'koa',
+    label: '+ portcullis requirePublishableKey, keys limited to origins (Origin sent)',
+    header: 'authorization',
+    extraHeaders: BENCH_ORIGIN_HEADER,
+    build: koaPortcullis(portcullisKoa.requirePublishableKey, originLimitedKeys),
+  },
+  {
     id: 'koa-session-redis',
     framework: 'koa',
     label: '+ portcullis requireSession (RedisStore)',
@@ -595,6 +624,7 @@ export const MEASUREMENT_ORDER: readonly string[] = [
   'express-secret',
   'express-restricted',
   'express-publishable',
+  'express-publishable-origins',
   'express-toy-2',
   'koa-bare',
   'koa-noop',
@@ -604,5 +634,6 @@ export const MEASUREMENT_ORDER: readonly string[] = [
   'koa-secret',
   'koa-restricted',
   'koa-publishable',
+  'koa-publishable-origins',
   'koa-toy-2',
 ]

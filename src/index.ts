@@ -26,6 +26,11 @@ export {
   StoreUnavailableError,
 } from './core/errors.js'
 export { type HttpErrorResponse, toHttpError } from './core/http.js'
+export type {
+  AndroidApp,
+  ClientRestrictions,
+  ClientRestrictionsInput,
+} from './core/client-restrictions.js'
 export { normalizeAllowlist } from './core/ip.js'
 export type {
   CreatedKey,

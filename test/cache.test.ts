@@ -19,11 +19,14 @@ function replacingWatch(store: PortcullisStore, watch: PortcullisStore['watch'])
 }
 
 /** Two app instances sharing one store, on one manual clock. */
-function twoInstances(options: { watch?: boolean } & Partial<PortcullisOptions> = {}) {
+function twoInstances({
+  watch,
+  ...options
+}: { watch?: boolean } & Partial<PortcullisOptions> = {}) {
   const clock = createManualClock()
   const shared = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
   // Without watch() an instance only learns of other instances' changes when its entries age out.
-  const store = options.watch === false ? replacingWatch(shared, undefined) : shared
+  const store = watch === false ? replacingWatch(shared, undefined) : shared
   const sessionSecret = randomBytes(32)
   const make = () =>
     createPortcullis({

@@ -282,6 +282,154 @@ for (const [name, url] of stores) {
       await opened.close()
     })
 
+    it('limits a publishable key to origins or apps, changes and lifts the limit, and shows it', async () => {
+      const store = ['--store', url as string]
+      expect((await run(['migrate', ...store])).code).toBe(EXIT.ok)
+      const project = `proj_${randomBytes(6).toString('hex')}`
+      const created = await run([
+        'keys',
+        'create',
+        ...store,
+        '--project',
+        project,
+        '--type',
+        'publishable',
+        '--mode',
+        'live',
+        '--name',
+        'Storefront',
+        '--allow-origin',
+        'https://Shop.Example.com',
+        '--allow-origin',
+        'http://localhost:*',
+        '--json',
+      ])
+      expect(created.code, created.stderr).toBe(EXIT.ok)
+      const { key, record } = created.json()
+      expect(record.allowedOrigins).toEqual(['https://shop.example.com', 'http://localhost:*'])
+      const shown = await run(['keys', 'get', record.id, ...store])
+      expect(shown.stdout).toMatch(
+        /^allowed origins +https:\/\/shop\.example\.com, http:\/\/localhost:\*$/m,
+      )
+      const listed = await run(['keys', 'list', '--project', project, ...store])
+      expect(listed.stdout).toContain('origins=https://shop.example.com,http://localhost:*')
+
+      // As the application sees it.
+      const { createPortcullis } = await import('../src/index.js')
+      const { openStore } = await import('../src/cli/open-store.js')
+      const opened = await openStore(url as string, naming)
+      const gate = createPortcullis({
+        store: opened.store,
+        sessionSecret: randomBytes(32),
+        cache: false,
+      })
+      const from = async (headers: Record<string, string>) => {
+        const result = await gate.authenticate(
+          { headers: { authorization: `Bearer ${key}`, ...headers } },
+          { credential: 'publishable' },
+        )
+        return result.ok ? 'ok' : result.error.code
+      }
+      expect(await from({ origin: 'http://localhost:5173' })).toBe('ok')
+      expect(await from({ origin: 'https://evil.example.net' })).toBe('origin_not_allowed')
+
+      // <package>:<fingerprint>, split at the first colon: the fingerprint keeps its own.
+      const fingerprint = Array.from({ length: 32 }, (_, i) =>
+        (200 - i).toString(16).toUpperCase(),
+      ).join(':')
+      const android = await run([
+        'keys',
+        'update',
+        record.id,
+        '--allow-android-app',
+        `com.example.shop:${fingerprint}`,
+        '--allow-android-app',
+        `com.example.shop.beta:${fingerprint.replace(/:/g, '').toLowerCase()}`,
+        ...store,
+        '--json',
+      ])
+      expect(android.code, android.stderr).toBe(EXIT.ok)
+      expect(android.json()).toMatchObject({
+        allowedOrigins: [],
+        allowedAndroidApps: [
+          { packageName: 'com.example.shop', sha256CertFingerprint: fingerprint },
+          { packageName: 'com.example.shop.beta', sha256CertFingerprint: fingerprint },
+        ],
+      })
+      const app = await run(['keys', 'get', record.id, ...store])
+      expect(app.stdout).toContain(
+        `allowed Android apps  com.example.shop:${fingerprint}, com.example.shop.beta:${fingerprint}`,
+      )
+      expect(
+        await from({ 'x-android-package': 'com.example.shop', 'x-android-cert': fingerprint }),
+      ).toBe('ok')
+      expect(await from({ origin: 'http://localhost:5173' })).toBe('app_not_allowed')
+
+      const ios = await run([
+        'keys',
+        'update',
+        record.id,
+        '--allow-ios-bundle',
+        'com.example.shop',
+        ...store,
+      ])
+      expect(ios.code, ios.stderr).toBe(EXIT.ok)
+      expect(ios.stdout).toContain('ios=com.example.shop')
+      expect(ios.stdout).not.toContain('android=')
+
+      const cleared = await run(['keys', 'update', record.id, '--clear-restrictions', ...store])
+      expect(cleared.code, cleared.stderr).toBe(EXIT.ok)
+      expect(cleared.stdout).not.toMatch(/origins=|android=|ios=/)
+      expect((await run(['keys', 'get', record.id, ...store])).stdout).toMatch(
+        /^allowed clients +any$/m,
+      )
+      expect(await from({ origin: 'https://evil.example.net' })).toBe('ok')
+
+      // The gate's refusals name the entry; nothing is written.
+      const badOrigin = await run([
+        'keys',
+        'update',
+        record.id,
+        '--allow-origin',
+        'https://ok.example.com',
+        '--allow-origin',
+        'https://*.com',
+        ...store,
+      ])
+      expect(badOrigin.code).toBe(EXIT.refused)
+      expect(badOrigin.stderr).toContain('invalid_request: allowedOrigins[1]: "https://*.com"')
+      const badFingerprint = await run([
+        'keys',
+        'update',
+        record.id,
+        '--allow-android-app',
+        'com.example.shop:AB:CD',
+        ...store,
+      ])
+      expect(badFingerprint.code).toBe(EXIT.refused)
+      expect(badFingerprint.stderr).toContain('allowedAndroidApps[0].sha256CertFingerprint')
+      const secret = (
+        await run(['projects', 'provision', `${project}_s`, ...store, '--json'])
+      ).json()
+      const onSecret = await run([
+        'keys',
+        'update',
+        secret.test.secretKey.record.id,
+        '--allow-origin',
+        'https://shop.example.com',
+        ...store,
+      ])
+      expect(onSecret.code).toBe(EXIT.refused)
+      expect(onSecret.stderr).toContain('publishable keys only')
+      expect((await run(['keys', 'get', record.id, ...store, '--json'])).json()).toMatchObject({
+        allowedOrigins: [],
+        allowedAndroidApps: [],
+        allowedIosBundleIds: [],
+      })
+      await gate.close()
+      await opened.close()
+    })
+
     it('revokes a session', async () => {
       expect((await run(['migrate', '--store', url as string])).code).toBe(EXIT.ok)
       const { createPortcullis } = await import('../src/index.js')
@@ -463,6 +611,16 @@ describe('the portcullis CLI', () => {
     expect(help).toContain('[--permission <resource:level>... | --clear-permissions]')
     expect(help).toContain('[--metadata <JSON object> | --clear-metadata]')
     expect(help).toMatch(/PORTCULLIS_RESOURCES lists your\s+application's resources/)
+    for (const usage of [
+      '[--allow-origin <pattern>... | --allow-android-app <package>:<sha256 fingerprint>...',
+      '| --allow-ios-bundle <bundleId>...]',
+      '| --allow-ios-bundle <bundleId>... | --clear-restrictions]',
+      'https://*.example.com',
+      'http://localhost:*',
+    ]) {
+      expect(help).toContain(usage)
+    }
+    expect(help).toMatch(/shows\s+permissions, metadata and client restrictions/)
   })
 
   it('answers usage errors with exit code 2 and store outages with 3', async () => {
@@ -646,6 +804,95 @@ describe('the portcullis CLI', () => {
     expect((await cli(['keys', 'list', '--project', 'proj_m', ...store, '--json'])).json()).toEqual(
       [],
     )
+  })
+
+  it('refuses client restriction flags that contradict each other with a usage error', async () => {
+    const store = ['--store', `sqlite:${join(dir, 'restrictions.db')}`]
+    expect((await cli(['migrate', ...store])).code).toBe(EXIT.ok)
+    const { test } = (
+      await cli(['projects', 'provision', 'proj_restrictions', ...store, '--json'])
+    ).json()
+    const before = (
+      await cli(['keys', 'list', '--project', 'proj_restrictions', ...store, '--json'])
+    ).json()
+    const keyId = test.publishableKey.record.id
+    const fingerprint = 'AB:'.repeat(31).concat('AB')
+    const cases: [string[], string][] = [
+      [
+        [
+          'keys',
+          'update',
+          keyId,
+          '--allow-origin',
+          'https://a.example.com',
+          '--allow-ios-bundle',
+          'com.example.shop',
+        ],
+        'a key is limited to one kind of client at most: give --allow-origin or --allow-ios-bundle, not both',
+      ],
+      [
+        [
+          'keys',
+          'create',
+          '--project',
+          'proj_restrictions',
+          '--type',
+          'publishable',
+          '--mode',
+          'test',
+          '--allow-android-app',
+          `com.example.shop:${fingerprint}`,
+          '--allow-origin',
+          'https://a.example.com',
+        ],
+        'one kind of client at most',
+      ],
+      [
+        [
+          'keys',
+          'update',
+          keyId,
+          '--allow-origin',
+          'https://a.example.com',
+          '--clear-restrictions',
+        ],
+        'give --allow-origin or --clear-restrictions, not both',
+      ],
+      [
+        ['keys', 'update', keyId, '--allow-android-app', 'com.example.shop'],
+        '--allow-android-app takes <package>:<sha256 fingerprint>',
+      ],
+      [
+        ['keys', 'update', keyId, '--allow-android-app', `:${fingerprint}`],
+        '--allow-android-app takes <package>:<sha256 fingerprint>',
+      ],
+      [
+        ['keys', 'update', keyId, '--allow-android-app', 'com.example.shop:'],
+        '--allow-android-app takes <package>:<sha256 fingerprint>',
+      ],
+      [
+        ['keys', 'update', keyId],
+        '--allow-origin, --allow-android-app, --allow-ios-bundle or --clear-restrictions',
+      ],
+    ]
+    for (const [args, message] of cases) {
+      const refused = await cli([...args, ...store])
+      expect(refused.code, args.join(' ')).toBe(EXIT.usage)
+      expect(refused.stderr).toContain(message)
+    }
+    expect(
+      (await cli(['keys', 'list', '--project', 'proj_restrictions', ...store, '--json'])).json(),
+    ).toEqual(before)
+    // A mistyped flag is named, as for any other.
+    const typo = await cli([
+      'keys',
+      'update',
+      keyId,
+      '--allow-orgin',
+      'https://a.example.com',
+      ...store,
+    ])
+    expect(typo.stderr).toContain('unknown option --allow-orgin (did you mean --allow-origin?)')
   })
 
   it('names PORTCULLIS_REVEAL_KEY when revealing without it', async () => {

@@ -628,6 +628,195 @@ describe.each(frameworks)('operator routes on $name', (framework) => {
     })
   })
 
+  describe('client restrictions of publishable keys', () => {
+    const FINGERPRINT = Array.from({ length: 32 }, (_, i) =>
+      (i * 7 + 16).toString(16).toUpperCase().padStart(2, '0'),
+    ).join(':')
+    const app = (packageName: string, sha256CertFingerprint: string) => ({
+      packageName,
+      sha256CertFingerprint,
+    })
+
+    it('creates a key limited to origins, and changes or lifts the limit with PATCH', async () => {
+      for (const parseBodies of [false, true]) {
+        const { app: server, gate, events } = await setup(parseBodies)
+        const created = await request(server)
+          .post('/v1/admin/projects/proj_a/keys')
+          .set(ADMIN)
+          .send({
+            type: 'publishable',
+            mode: 'test',
+            name: 'Storefront',
+            allowedOrigins: ['https://Shop.Example.com:443', 'https://*.example.org'],
+          })
+        expect(created.status, created.text).toBe(201)
+        const keyId = created.body.record.id
+        expect(created.body.record).toMatchObject({
+          type: 'publishable',
+          allowedOrigins: ['https://shop.example.com', 'https://*.example.org'],
+          allowedAndroidApps: [],
+          allowedIosBundleIds: [],
+        })
+        const listed = await request(server)
+          .get('/v1/admin/projects/proj_a/keys?type=publishable')
+          .set(ADMIN)
+        expect(listed.body.data).toContainEqual(created.body.record)
+        const from = async (headers: Record<string, string>) => {
+          const result = await gate.authenticate(
+            { headers: { authorization: `Bearer ${created.body.key}`, ...headers } },
+            { credential: 'publishable' },
+          )
+          return result.ok ? 'ok' : result.error.code
+        }
+        expect(await from({ origin: 'https://shop.example.com' })).toBe('ok')
+        expect(await from({ origin: 'https://evil.example.net' })).toBe('origin_not_allowed')
+
+        // Another kind replaces the first; the fingerprint is stored canonical.
+        const android = await request(server)
+          .patch(`/v1/admin/keys/${keyId}`)
+          .set(ADMIN)
+          .send({
+            allowedAndroidApps: [
+              app('com.example.shop', FINGERPRINT.replace(/:/g, '').toLowerCase()),
+            ],
+          })
+        expect(android.status, android.text).toBe(200)
+        expect(android.body).toMatchObject({
+          allowedOrigins: [],
+          allowedAndroidApps: [app('com.example.shop', FINGERPRINT)],
+          allowedIosBundleIds: [],
+        })
+        expect(await from({ origin: 'https://shop.example.com' })).toBe('app_not_allowed')
+        expect(
+          await from({ 'x-android-package': 'com.example.shop', 'x-android-cert': FINGERPRINT }),
+        ).toBe('ok')
+
+        const ios = await request(server)
+          .patch(`/v1/admin/keys/${keyId}`)
+          .set(ADMIN)
+          .send({ allowedIosBundleIds: ['com.example.shop'], name: 'Storefront (iOS)' })
+        expect(ios.body).toMatchObject({
+          name: 'Storefront (iOS)',
+          allowedAndroidApps: [],
+          allowedIosBundleIds: ['com.example.shop'],
+        })
+        const lifted = await request(server)
+          .patch(`/v1/admin/keys/${keyId}`)
+          .set(ADMIN)
+          .send({ allowedIosBundleIds: [] })
+        expect(lifted.body).toMatchObject({
+          allowedOrigins: [],
+          allowedAndroidApps: [],
+          allowedIosBundleIds: [],
+        })
+        expect(await from({})).toBe('ok')
+        expect(events.map((event) => event.type)).toEqual([
+          'key.created',
+          'key.updated',
+          'key.updated',
+          'key.updated',
+        ])
+      }
+    })
+
+    it('passes the validation message on, with param naming the entry, and writes nothing', async () => {
+      const { app: server, gate, test, events } = await setup()
+      const before = await gate.keys.list('proj_a')
+      const create = (fields: Record<string, unknown>) =>
+        request(server)
+          .post('/v1/admin/projects/proj_a/keys')
+          .set(ADMIN)
+          .send({ type: 'publishable', mode: 'test', ...fields })
+      const patch = (fields: Record<string, unknown>, keyId = test.publishableKey.record.id) =>
+        request(server).patch(`/v1/admin/keys/${keyId}`).set(ADMIN).send(fields)
+      const refusals: [request.Test, string, string?][] = [
+        [
+          create({ allowedOrigins: ['https://shop.example.com', 'https://*.com'] }),
+          'allowedOrigins[1]',
+          'allowedOrigins[1]: "https://*.com" needs at least two named labels after *',
+        ],
+        [
+          patch({ allowedOrigins: ['https://shop.example.com/cart'] }),
+          'allowedOrigins[0]',
+          'no path, query or fragment',
+        ],
+        [
+          create({ allowedOrigins: ['https://a.example.com', 'ftp://b.example.com'] }),
+          'allowedOrigins[1]',
+          'must use http or https',
+        ],
+        [create({ allowedOrigins: ['https://a.example.com', 42] }), 'allowedOrigins[1]'],
+        [create({ allowedOrigins: 'https://a.example.com' }), 'allowedOrigins'],
+        [
+          create({
+            allowedOrigins: Array.from({ length: 101 }, (_, i) => `https://s${i}.example.com`),
+          }),
+          'allowedOrigins',
+        ],
+        [
+          create({
+            allowedAndroidApps: [
+              app('com.example.shop', FINGERPRINT),
+              app('com.example.shop', 'AB:CD'),
+            ],
+          }),
+          'allowedAndroidApps[1].sha256CertFingerprint',
+          'SHA-256 of the signing certificate',
+        ],
+        [
+          patch({ allowedAndroidApps: [app('shop', FINGERPRINT)] }),
+          'allowedAndroidApps[0].packageName',
+          'is not an Android package name',
+        ],
+        [
+          create({ allowedAndroidApps: [{ packageName: 'com.example.shop' }] }),
+          'allowedAndroidApps[0].sha256CertFingerprint',
+        ],
+        [
+          create({ allowedAndroidApps: [{ ...app('com.example.shop', FINGERPRINT), sha1: 'x' }] }),
+          'allowedAndroidApps[0].sha1',
+        ],
+        [create({ allowedAndroidApps: ['com.example.shop'] }), 'allowedAndroidApps[0]'],
+        [
+          patch({ allowedIosBundleIds: ['com.example.shop', 'not a bundle id'] }),
+          'allowedIosBundleIds[1]',
+          'is not an iOS bundle identifier',
+        ],
+        [
+          create({
+            allowedOrigins: ['https://shop.example.com'],
+            allowedIosBundleIds: ['com.example.shop'],
+          }),
+          'allowedIosBundleIds',
+          'one kind of client at most',
+        ],
+        [
+          patch({ allowedAndroidApps: [], allowedOrigins: ['https://shop.example.com'] }),
+          'allowedAndroidApps',
+          'one kind of client at most',
+        ],
+        [
+          create({ type: 'secret', allowedOrigins: ['https://shop.example.com'] }),
+          'allowedOrigins',
+          'publishable keys only',
+        ],
+        [
+          patch({ allowedIosBundleIds: ['com.example.shop'] }, test.secretKey.record.id),
+          'allowedIosBundleIds',
+          'publishable keys only',
+        ],
+      ]
+      for (const [pending, param, message] of refusals) {
+        const response = await pending
+        expectRefusal(response, 400, 'invalid_request')
+        expect(response.body.error.param, response.text).toBe(param)
+        if (message !== undefined) expect(response.body.error.message).toContain(message)
+      }
+      expect(await gate.keys.list('proj_a')).toEqual(before)
+      expect(events).toEqual([])
+    })
+  })
+
   describe('requests a browser could forge, or a URL parser misread', () => {
     it('refuses a POST, PUT, PATCH or DELETE without Content-Type: application/json, body parser or not', async () => {
       for (const parseBodies of [false, true]) {
@@ -824,6 +1013,49 @@ describe('the OpenAPI document', () => {
         metadata: { type: 'object', additionalProperties: true },
       },
     })
+    // Client restrictions: in both request bodies and in the record, with what a refusal is.
+    const restrictionShapes = {
+      allowedOrigins: { type: 'array', items: { type: 'string' }, maxItems: 100 },
+      allowedAndroidApps: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['packageName', 'sha256CertFingerprint'],
+          additionalProperties: false,
+          properties: {
+            packageName: { type: 'string' },
+            sha256CertFingerprint: { type: 'string' },
+          },
+        },
+      },
+      allowedIosBundleIds: { type: 'array', items: { type: 'string' } },
+    }
+    const createBody = bodyOf(paths['/v1/admin/projects/{projectId}/keys']?.post)
+    for (const schema of [update, createBody, record]) {
+      expect(schema).toMatchObject({ properties: restrictionShapes })
+    }
+    const described = (schema: unknown, field: string) =>
+      (schema as { properties: Record<string, { description: string }> }).properties[field]
+        ?.description
+    for (const schema of [update, createBody, record]) {
+      expect(described(schema, 'allowedOrigins')).toContain('403 origin_not_allowed')
+      expect(described(schema, 'allowedAndroidApps')).toContain('403 app_not_allowed')
+      expect(described(schema, 'allowedIosBundleIds')).toContain('403 app_not_allowed')
+    }
+    expect(described(update, 'allowedOrigins')).toContain('Empty: not limited')
+    expect(update.description).toContain(
+      'allowedOrigins, allowedAndroidApps or allowedIosBundleIds',
+    )
+    const responseText = (operation: unknown, status: string) =>
+      (operation as { responses: Record<string, { description: string }> }).responses[status]
+        ?.description
+    const sessions = paths['/v1/client-sessions']?.post
+    expect(responseText(sessions, '401')).toContain('secret_key_from_browser')
+    expect(responseText(sessions, '401')).toContain('roll it')
+    expect(responseText(paths['/v1/admin/keys/{keyId}']?.patch, '403')).toContain('forbidden')
+    expect(responseText(paths['/v1/admin/keys/{keyId}']?.patch, '400')).toContain(
+      'allowedOrigins[1]',
+    )
     // Writes without fields still declare the JSON body, so generated clients send the
     // Content-Type the server requires of every POST, PUT and DELETE.
     for (const write of [

@@ -95,6 +95,15 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
         permissions: { charges: 'read' },
       })
     ).record.id
+    const bTestPublishable = b.test.publishableKey.record.id
+    const bLimited = (
+      await gate.keys.create({
+        projectId: 'proj_b',
+        type: 'publishable',
+        mode: 'live',
+        allowedOrigins: ['https://shop.b.example'],
+      })
+    ).record.id
     const before = await gate.keys.list('proj_b')
     const attempts: [string, request.Test][] = [
       ['list', request(app).get('/dashboard/projects/proj_b/keys').set(AS_A)],
@@ -137,6 +146,31 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
           .send({ permissions: { charges: 'write' }, metadata: { owner: 'a' } }),
       ],
       [
+        'limit a publishable key to origins',
+        request(app)
+          .patch(`/dashboard/keys/${bLivePublishable}`)
+          .set(AS_A)
+          .send({ allowedOrigins: ['https://evil.example.net'] }),
+      ],
+      [
+        'limit a publishable key to an app',
+        request(app)
+          .patch(`/dashboard/keys/${bTestPublishable}`)
+          .set(AS_A)
+          .send({ allowedIosBundleIds: ['com.example.evil'] }),
+      ],
+      [
+        'lift a publishable key’s restriction',
+        request(app).patch(`/dashboard/keys/${bLimited}`).set(AS_A).send({ allowedOrigins: [] }),
+      ],
+      [
+        'create a publishable key limited to origins',
+        request(app)
+          .post('/dashboard/projects/proj_b/keys')
+          .set(AS_A)
+          .send({ type: 'publishable', mode: 'live', allowedOrigins: ['https://a.example.com'] }),
+      ],
+      [
         'create a restricted key',
         request(app)
           .post('/dashboard/projects/proj_b/keys')
@@ -177,6 +211,26 @@ describe.each(frameworks)('operator routes scoped to one tenant on $name', (fram
       )
       expect(result.ok && result.auth.projectId).toBe('proj_b')
     }
+
+    // B's restrictions are B's: its limited key is still limited, the others still are not.
+    const limited = await gate.keys.get(bLimited)
+    expect(limited?.allowedOrigins).toEqual(['https://shop.b.example'])
+    for (const created of [b.test.publishableKey, b.live.publishableKey]) {
+      const result = await gate.authenticate(
+        {
+          headers: { authorization: `Bearer ${created.key}`, origin: 'https://elsewhere.example' },
+        },
+        { credential: 'publishable' },
+      )
+      expect(result.ok).toBe(true)
+    }
+    // A's own publishable key takes the same change.
+    const ownLimited = await request(app)
+      .patch(`/dashboard/keys/${a.test.publishableKey.record.id}`)
+      .set(AS_A)
+      .send({ allowedOrigins: ['https://shop.a.example'] })
+    expect(ownLimited.status, ownLimited.text).toBe(200)
+    expect(ownLimited.body.allowedOrigins).toEqual(['https://shop.a.example'])
 
     // The same customer can do all of it to its own project: the 403s above are the scoping.
     const own = a.test.secretKey.record.id

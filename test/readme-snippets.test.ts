@@ -54,7 +54,7 @@ ${code.replace(/^/gm, '  ')}
 `,
     )
     const { run } = (await import(file)) as {
-      run: () => Promise<{ app: express.Express; key: string }>
+      run: () => Promise<{ app: import('express').Express; key: string }>
     }
     const { app, key } = await run()
     const charge = await request(app).post('/v1/charges').set('Authorization', `Bearer ${key}`)

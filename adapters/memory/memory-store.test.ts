@@ -29,6 +29,10 @@ describeStoreConformance({
   dumpContents: (store) => JSON.stringify(store.entries()),
 })
 
+/** Frozen, and an object at all (`Object.isFrozen` says true of undefined and primitives). */
+const frozenObject = (value: unknown) =>
+  typeof value === 'object' && value !== null && Object.isFrozen(value)
+
 describe('MemoryStore bounds and sweeping', () => {
   it('refuses a key past maxKeys with StoreCapacityError, and accepts it once room is swept', async () => {
     const clock = createManualClock()
@@ -291,6 +295,43 @@ describe('MemoryStore bounds and sweeping', () => {
     expect((await store.getKey(key.id))?.metadata).toEqual({ nested: { n: 1 } })
     expect(Object.isFrozen(updated?.metadata?.nested)).toBe(true)
     expect(updated?.permissions).toEqual({ charges: 'read' })
+  })
+
+  it('keeps deep-frozen copies of client restrictions, never the caller’s objects', async () => {
+    const store = new MemoryStore({ sweepIntervalMs: 0 })
+    const origins = ['https://app.example.com']
+    const key = makeKey(Date.now(), {
+      type: 'publishable',
+      prefix: 'pk_test',
+      clientRestrictions: { kind: 'origins', origins },
+    })
+    await store.insertKey(key)
+    origins.push('https://evil.example')
+    const found = await store.getKey(key.id)
+    expect(found?.clientRestrictions).toEqual({
+      kind: 'origins',
+      origins: ['https://app.example.com'],
+    })
+    expect(found?.clientRestrictions).toSatisfy(frozenObject)
+    expect(
+      found?.clientRestrictions?.kind === 'origins' && found.clientRestrictions.origins,
+    ).toSatisfy(frozenObject)
+
+    const app = { packageName: 'com.example.shop', sha256CertFingerprint: 'AB:CD' }
+    const updated = await store.updateKey(key.id, {
+      clientRestrictions: { kind: 'android', apps: [app] },
+    })
+    app.packageName = 'com.evil.shop'
+    const stored = (await store.getKey(key.id))?.clientRestrictions
+    expect(stored).toEqual({
+      kind: 'android',
+      apps: [{ packageName: 'com.example.shop', sha256CertFingerprint: 'AB:CD' }],
+    })
+    expect(stored?.kind === 'android' && stored.apps[0]).toSatisfy(frozenObject)
+    expect(updated?.clientRestrictions).toBe(stored)
+    expect((await store.updateKey(key.id, { clientRestrictions: null }))?.clientRestrictions).toBe(
+      null,
+    )
   })
 
   it('refuses nonsensical options', () => {

@@ -27,6 +27,7 @@ function freezeKey(key: StoredKey): StoredKey {
     allowedIps: Object.freeze([...key.allowedIps]),
     permissions: frozenJsonCopy(key.permissions),
     metadata: frozenJsonCopy(key.metadata),
+    clientRestrictions: frozenJsonCopy(key.clientRestrictions),
   })
 }
 

@@ -7,13 +7,19 @@ import {
   type StoredSession,
   StoreUnavailableError,
 } from '../../src/index.js'
-import { jsonOrNull, parseMetadata, parsePermissions } from '../stored-json.js'
+import {
+  jsonOrNull,
+  parseClientRestrictions,
+  parseMetadata,
+  parsePermissions,
+} from '../stored-json.js'
 
 /**
  * Records are Redis hashes, one field per property, so that scripts can read and change single
  * fields (`expiresAt`, `revokedAt`, `lastUsedAt`) without decoding JSON. Numbers are decimal
- * strings; a null property is an absent field; `allowedIps` is a JSON array; `permissions` and
- * `metadata` are JSON objects. Records written before a field existed lack it and read as null.
+ * strings; a null property is an absent field; `allowedIps` is a JSON array; `permissions`,
+ * `metadata` and `clientRestrictions` are JSON objects. Records written before a field existed
+ * lack it and read as null.
  */
 
 /** Field/value pairs for `HSET`, leaving out the null properties. */
@@ -39,6 +45,7 @@ export function keyToFields(key: StoredKey): string[] {
     allowedIps: [...key.allowedIps],
     permissions: jsonOrNull(key.permissions),
     metadata: jsonOrNull(key.metadata),
+    clientRestrictions: jsonOrNull(key.clientRestrictions),
     clientId: key.clientId,
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,
@@ -162,6 +169,7 @@ export function fieldsToKey(reply: unknown): StoredKey | null {
     allowedIps: fields.stringList('allowedIps'),
     permissions: fields.optionalJson('permissions', parsePermissions),
     metadata: fields.optionalJson('metadata', parseMetadata),
+    clientRestrictions: fields.optionalJson('clientRestrictions', parseClientRestrictions),
     clientId: fields.optionalText('clientId'),
     createdAt: fields.number('createdAt'),
     expiresAt: fields.optionalNumber('expiresAt'),

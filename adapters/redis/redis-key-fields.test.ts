@@ -15,7 +15,7 @@ import {
 const available = await serviceAvailable('redis')
 const url = serviceUrls.redis
 
-describe.skipIf(!available)('RedisStore: permissions, metadata and updateKey', () => {
+describe.skipIf(!available)('RedisStore: JSON key fields and updateKey', () => {
   const runPrefix = randomPrefix('portcullis-key-fields-test')
   let admin: AdminClient
   const opened: Connections[] = []
@@ -44,10 +44,11 @@ describe.skipIf(!available)('RedisStore: permissions, metadata and updateKey', (
     return { store, clock }
   }
 
-  it('reads a key hash written before permissions and metadata existed as null for both', async () => {
+  it('reads a key hash written before permissions, metadata and client restrictions existed as null for each', async () => {
     const { store, clock } = await openStore()
     const key = makeKey(clock.now(), { name: 'Old key', allowedIps: ['10.0.0.0/8'] })
-    // The record exactly as an earlier release wrote it: no permissions, no metadata field.
+    // The record exactly as an earlier release wrote it: no permissions, metadata or
+    // clientRestrictions field.
     const record = `${store.prefix}{keys}:key:${key.id}`
     await admin.hSet(record, {
       id: key.id,
@@ -62,9 +63,12 @@ describe.skipIf(!available)('RedisStore: permissions, metadata and updateKey', (
       createdAt: String(key.createdAt),
     })
     await admin.set(`${store.prefix}{keys}:hash:${key.hash}`, key.id)
-    await admin.zAdd(`${store.prefix}{keys}:project:${key.projectId}`, { score: 1, value: key.id })
+    await admin.zAdd(`${store.prefix}{keys}:project:${key.projectId}`, {
+      score: 1,
+      value: key.id,
+    })
 
-    const expected = { ...key, permissions: null, metadata: null }
+    const expected = { ...key, permissions: null, metadata: null, clientRestrictions: null }
     expect(await store.getKey(key.id)).toEqual(expected)
     expect(await store.findKeyByHash(key.hash)).toEqual(expected)
     expect(await store.listKeys(key.projectId)).toEqual([expected])
@@ -73,6 +77,60 @@ describe.skipIf(!available)('RedisStore: permissions, metadata and updateKey', (
     expect(updated).toEqual({ ...expected, metadata: { team: 'billing' } })
     expect(await admin.hGet(record, 'permissions')).toBeNull()
     expect(await admin.hGet(record, 'metadata')).toBe('{"team":"billing"}')
+    expect(await admin.hGet(record, 'clientRestrictions')).toBeNull()
+  })
+
+  it('keeps client restrictions as a JSON field, deleted when set to null, and rolls it with the key', async () => {
+    const { store, clock } = await openStore()
+    const key = makeKey(clock.now(), {
+      type: 'publishable',
+      prefix: 'pk_test',
+      clientRestrictions: { kind: 'origins', origins: ['https://app.example.com'] },
+    })
+    await store.insertKey(key)
+    const record = `${store.prefix}{keys}:key:${key.id}`
+    expect(await admin.hGet(record, 'clientRestrictions')).toBe(
+      '{"kind":"origins","origins":["https://app.example.com"]}',
+    )
+    const ios = { kind: 'ios', bundleIds: ['com.example.app'] } as const
+    expect(await store.updateKey(key.id, { clientRestrictions: ios })).toEqual({
+      ...key,
+      clientRestrictions: ios,
+    })
+    expect(await admin.hGet(record, 'clientRestrictions')).toBe(JSON.stringify(ios))
+
+    // ROLL_KEY copies the field from the old record as the script finds it (INHERITED_KEY_FIELDS).
+    const replacement = makeKey(clock.now(), {
+      type: 'publishable',
+      prefix: 'pk_test',
+      projectId: key.projectId,
+      rolledFromId: key.id,
+    })
+    const rolled = await store.rollKey({ id: key.id, replacement, oldExpiresAt: clock.now() })
+    expect(rolled.outcome === 'rolled' && rolled.replacement.clientRestrictions).toEqual(ios)
+    const next = `${store.prefix}{keys}:key:${replacement.id}`
+    expect(await admin.hGet(next, 'clientRestrictions')).toBe(JSON.stringify(ios))
+
+    const cleared = await store.updateKey(replacement.id, { clientRestrictions: null })
+    expect(cleared?.clientRestrictions).toBeNull()
+    expect(Number(await admin.hExists(next, 'clientRestrictions'))).toBe(0)
+    // Absent on the old record, absent on its replacement, whatever the caller's copy says.
+    const third = makeKey(clock.now(), {
+      type: 'publishable',
+      prefix: 'pk_test',
+      projectId: key.projectId,
+      rolledFromId: replacement.id,
+      clientRestrictions: ios,
+    })
+    const again = await store.rollKey({
+      id: replacement.id,
+      replacement: third,
+      oldExpiresAt: clock.now(),
+    })
+    expect(again.outcome === 'rolled' && again.replacement.clientRestrictions).toBeNull()
+    expect(
+      Number(await admin.hExists(`${store.prefix}{keys}:key:${third.id}`, 'clientRestrictions')),
+    ).toBe(0)
   })
 
   for (const driver of DRIVERS) {
@@ -116,7 +174,7 @@ describe.skipIf(!available)('RedisStore: permissions, metadata and updateKey', (
     })
   }
 
-  it('refuses a stored permissions or metadata field that is not the JSON it should be', async () => {
+  it('refuses a stored permissions, metadata or clientRestrictions field that is not the JSON it should be', async () => {
     const { store, clock } = await openStore()
     const key = makeKey(clock.now())
     await store.insertKey(key)
@@ -126,6 +184,11 @@ describe.skipIf(!available)('RedisStore: permissions, metadata and updateKey', (
       ['permissions', '["charges"]'],
       ['metadata', '"text"'],
       ['metadata', 'not json'],
+      // Fails closed: never read as an unrestricted key.
+      ['clientRestrictions', '{"kind":"referrers","referrers":["https://app.example.com"]}'],
+      ['clientRestrictions', '{"kind":"origins","origins":[42]}'],
+      ['clientRestrictions', '{"kind":"android","apps":[{"packageName":"com.example.shop"}]}'],
+      ['clientRestrictions', 'null'],
     ] as const) {
       await admin.hSet(record, field, value)
       await expect(store.getKey(key.id)).rejects.toThrow(

@@ -24,6 +24,7 @@ const CHANGE_COLUMNS: {
   allowedIps: ['allowed_ips', allowedIpsColumn],
   permissions: ['permissions', jsonOrNull],
   metadata: ['metadata', jsonOrNull],
+  clientRestrictions: ['client_restrictions', jsonOrNull],
 }
 
 /**
@@ -44,13 +45,14 @@ export class KeyStatements {
   /** Inserts `key`; a duplicate id or hash throws `ConflictError`. */
   async insert(db: QueryExecutorProvider, key: StoredKey): Promise<void> {
     const insert = sql`insert into ${this.#keys} (id, project_id, type, mode, name, hash,
-        prefix, last4, allowed_ips, permissions, metadata, client_id, created_at, expires_at,
-        last_used_at, rolled_to_id, rolled_from_id, sealed_secret)
+        prefix, last4, allowed_ips, permissions, metadata, client_restrictions, client_id,
+        created_at, expires_at, last_used_at, rolled_to_id, rolled_from_id, sealed_secret)
       values (${key.id}, ${key.projectId}, ${key.type}, ${key.mode}, ${key.name}, ${key.hash},
         ${key.prefix}, ${key.last4}, ${allowedIpsColumn(key.allowedIps)},
-        ${jsonOrNull(key.permissions)}, ${jsonOrNull(key.metadata)}, ${key.clientId},
-        ${key.createdAt}, ${key.expiresAt}, ${key.lastUsedAt}, ${key.rolledToId},
-        ${key.rolledFromId}, ${key.sealedSecret})`
+        ${jsonOrNull(key.permissions)}, ${jsonOrNull(key.metadata)},
+        ${jsonOrNull(key.clientRestrictions)}, ${key.clientId}, ${key.createdAt},
+        ${key.expiresAt}, ${key.lastUsedAt}, ${key.rolledToId}, ${key.rolledFromId},
+        ${key.sealedSecret})`
     await insertUnique(db, insert, 'key')
   }
 

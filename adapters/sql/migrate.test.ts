@@ -22,6 +22,7 @@ import {
 const here = dirname(fileURLToPath(import.meta.url))
 const DIALECTS: SqlDialectName[] = ['postgres', 'mysql', 'sqlite']
 const ADD_KEY_FIELDS = '002_key_permissions_metadata'
+const ADD_CLIENT_RESTRICTIONS = '003_key_client_restrictions'
 /** Every migration, in order; the same in every dialect. */
 const ALL_MIGRATIONS = getMigrations('sqlite').map((migration) => migration.name)
 
@@ -62,7 +63,7 @@ describe('plain SQL migration files', () => {
     for (const dialect of DIALECTS) {
       const names = getMigrations(dialect).map((migration) => migration.name)
       expect(names).toEqual([...new Set(names)].sort())
-      expect(names).toEqual(['001_init', ADD_KEY_FIELDS])
+      expect(names).toEqual(['001_init', ADD_KEY_FIELDS, ADD_CLIENT_RESTRICTIONS])
     }
   })
 
@@ -79,6 +80,18 @@ describe('plain SQL migration files', () => {
       'ALTER TABLE auth_keys ADD COLUMN permissions TEXT',
       'ALTER TABLE auth_keys ADD COLUMN metadata TEXT',
     ])
+  })
+
+  it('003 adds the one nullable JSON column client_restrictions to keys, and nothing else', () => {
+    const added = (dialect: SqlDialectName) =>
+      getMigrations(dialect, { tablePrefix: 'auth_' })[2]?.statements
+    expect(added('postgres')).toEqual([
+      'ALTER TABLE auth_keys ADD COLUMN IF NOT EXISTS client_restrictions text',
+    ])
+    expect(added('mysql')).toEqual([
+      'ALTER TABLE auth_keys ADD COLUMN client_restrictions TEXT NULL',
+    ])
+    expect(added('sqlite')).toEqual(['ALTER TABLE auth_keys ADD COLUMN client_restrictions TEXT'])
   })
 
   it('refuses a table prefix that would need quoting', () => {
@@ -149,6 +162,7 @@ for (const { dialect, available } of await dialectsUnderTest()) {
       }
       expect(expected.join('\n')).toMatch(/\bpermissions\b/)
       expect(expected.join('\n')).toMatch(/\bmetadata\b/)
+      expect(expected.join('\n')).toMatch(/\bclient_restrictions\b/)
       const byHand = another()
       const connection = byHand.connect()
       for (const name of ALL_MIGRATIONS) await applyShipped(dialect, name, byHand, connection)
@@ -164,17 +178,37 @@ for (const { dialect, available } of await dialectsUnderTest()) {
       expect(await schemaOf(connection.db, dialect, byHand.prefix)).toEqual(expected)
     })
 
-    it('upgrades a database an earlier release migrated: only 002 runs', async () => {
+    it('upgrades a database an earlier release migrated to 001: 002 and 003 run', async () => {
       const expected = await currentSchema()
       const earlier = another()
       const { connection, tables } = await migratedByEarlierRelease(dialect, earlier)
 
       const result = await migrate(connection.db, { tablePrefix: earlier.prefix })
-      expect(result).toEqual({ applied: [ADD_KEY_FIELDS] })
+      expect(result).toEqual({ applied: [ADD_KEY_FIELDS, ADD_CLIENT_RESTRICTIONS] })
       expect(await migrate(connection.db, { tablePrefix: earlier.prefix })).toEqual({ applied: [] })
       expect(await schemaOf(connection.db, dialect, earlier.prefix)).toEqual(expected)
       const rows = await recordedMigrations(connection, tables.migrations)
       expect(rows[0]).toEqual(['001_init', EARLIER_APPLIED_AT])
+      expect(rows.map(([name]) => name)).toEqual(ALL_MIGRATIONS)
+    })
+
+    it('upgrades a database an earlier release migrated to 002: only 003 runs', async () => {
+      const expected = await currentSchema()
+      const earlier = another()
+      const { connection, tables } = await migratedByEarlierRelease(dialect, earlier, [
+        '001_init',
+        ADD_KEY_FIELDS,
+      ])
+
+      const result = await migrate(connection.db, { tablePrefix: earlier.prefix })
+      expect(result).toEqual({ applied: [ADD_CLIENT_RESTRICTIONS] })
+      expect(await migrate(connection.db, { tablePrefix: earlier.prefix })).toEqual({ applied: [] })
+      expect(await schemaOf(connection.db, dialect, earlier.prefix)).toEqual(expected)
+      const rows = await recordedMigrations(connection, tables.migrations)
+      expect(rows.slice(0, 2)).toEqual([
+        ['001_init', EARLIER_APPLIED_AT],
+        [ADD_KEY_FIELDS, EARLIER_APPLIED_AT],
+      ])
       expect(rows.map(([name]) => name)).toEqual(ALL_MIGRATIONS)
     })
   })

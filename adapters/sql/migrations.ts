@@ -47,7 +47,7 @@ export interface PlannedMigration {
 /*
  * The schema, as the migrations that build it. A shipped migration never changes: databases
  * that ran it will not run it again. Change the schema with a new step instead, e.g.
- *   { name: '003_…', changes: [addColumns('keys', [nullableColumn('…', jsonText())])] }
+ *   { name: '004_…', changes: [addColumns('keys', [nullableColumn('…', jsonText())])] }
  * then run `npm run write:migrations` to add its `.sql` files.
  */
 const MIGRATIONS: readonly MigrationDefinition[] = [
@@ -127,6 +127,14 @@ const MIGRATIONS: readonly MigrationDefinition[] = [
         nullableColumn('permissions', jsonText()),
         nullableColumn('metadata', jsonText()),
       ]),
+    ],
+  },
+  {
+    name: '003_key_client_restrictions',
+    changes: [
+      // JSON object: what a publishable key is limited to (web origins, Android apps or iOS
+      // bundle ids). Rows from before this step read NULL: unrestricted, as every key was then.
+      addColumns('keys', [nullableColumn('client_restrictions', jsonText())]),
     ],
   },
 ]

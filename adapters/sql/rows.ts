@@ -1,5 +1,5 @@
 import type { KeyType, Mode, StoredKey, StoredSession } from '../../src/index.js'
-import { parseMetadata, parsePermissions } from '../stored-json.js'
+import { parseClientRestrictions, parseMetadata, parsePermissions } from '../stored-json.js'
 
 /**
  * Raw column values as the drivers return them: pg gives BIGINT as a string, mysql2 gives
@@ -64,8 +64,9 @@ function allowedIps(row: SqlRow): string[] {
 }
 
 /**
- * A nullable JSON column (`permissions`, `metadata`): NULL is null, and so is a column a row
- * read before the 002 migration does not have; anything `parse` refuses is corrupt.
+ * A nullable JSON column (`permissions`, `metadata`, `client_restrictions`): NULL is null, and
+ * so is a column a row read before the migration that added it does not have; anything `parse`
+ * refuses is corrupt (the store then answers `StoreUnavailableError`, never a default).
  */
 function jsonColumn<T>(
   row: SqlRow,
@@ -94,6 +95,7 @@ export function keyFromRow(row: SqlRow): StoredKey {
     allowedIps: allowedIps(row),
     permissions: jsonColumn(row, 'permissions', parsePermissions),
     metadata: jsonColumn(row, 'metadata', parseMetadata),
+    clientRestrictions: jsonColumn(row, 'client_restrictions', parseClientRestrictions),
     clientId: textOrNull(row, 'client_id'),
     createdAt: integer(row, 'created_at'),
     expiresAt: integerOrNull(row, 'expires_at'),

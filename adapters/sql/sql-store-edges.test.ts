@@ -88,12 +88,47 @@ for (const { dialect, available } of await dialectsUnderTest()) {
       await store.insertKey(key)
       expect((await store.updateKey(key.id, { allowedIps: ['10.0.0.0/8'] }))?.id).toBe(key.id)
       expect((await store.updateKey(key.id, { name: key.name, metadata: null }))?.id).toBe(key.id)
+      expect((await store.updateKey(key.id, { clientRestrictions: null }))?.id).toBe(key.id)
       expect(await store.updateKey(key.id, {})).toEqual(key)
       const session = makeSession(clock.now())
       await store.insertSession(session)
       const first = await store.touchSession(session.id, clock.now() + 1000)
       const again = await store.touchSession(session.id, clock.now() + 1000)
       expect(again).toEqual(first)
+    })
+
+    it('refuses a client_restrictions column it cannot read: StoreUnavailableError, never "unrestricted"', async () => {
+      const store = open()
+      const key = makeKey(clock.now(), {
+        type: 'publishable',
+        prefix: 'pk_test',
+        clientRestrictions: { kind: 'ios', bundleIds: ['com.example.app'] },
+      })
+      await store.insertKey(key)
+      const keys = sql.table(`${database.prefix}keys`)
+      const { rows } = await sql<{ value: unknown }>`select client_restrictions as value
+        from ${keys} where id = ${key.id}`.execute(connection.db)
+      expect(String(rows[0]?.value)).toBe('{"kind":"ios","bundleIds":["com.example.app"]}')
+      for (const value of [
+        '{"kind":"referrers","referrers":["https://app.example.com"]}',
+        '{"kind":"origins","origins":[42]}',
+        '{"kind":"android","apps":[{"packageName":"com.example.shop"}]}',
+        'null',
+        'not json',
+      ]) {
+        await sql`update ${keys} set client_restrictions = ${value} where id = ${key.id}`.execute(
+          connection.db,
+        )
+        for (const read of [() => store.getKey(key.id), () => store.findKeyByHash(key.hash)]) {
+          const error = await read().catch((caught: unknown) => caught)
+          expect(isStoreUnavailableError(error), value).toBe(true)
+          expect((error as Error).message).toMatch(/client_restrictions/)
+        }
+      }
+      await sql`update ${keys} set client_restrictions = ${null} where id = ${key.id}`.execute(
+        connection.db,
+      )
+      expect(await store.getKey(key.id)).toEqual({ ...key, clientRestrictions: null })
     })
 
     it('round-trips timestamps beyond 2^32 seconds and up to the last Date', async () => {

@@ -31,6 +31,8 @@ export interface LoadCommand {
   readonly id: number
   readonly url: string
   readonly header: string
+  /** Sent unchanged with every request (an Origin, say). */
+  readonly extraHeaders?: Readonly<Record<string, string>>
   readonly credentialFile: string
   readonly connections: number
   readonly seconds: number

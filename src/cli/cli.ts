@@ -41,17 +41,29 @@ Commands:
   keys create --project <id> --type <secret|restricted|publishable|client> --mode <test|live>
               [--name <name>] [--allow-ip <cidr>]... [--expires-at <ISO date|epoch ms>]
               [--client-id <id>] [--permission <resource:none|read|write>]...
-              [--metadata <JSON object>]    prints the new key once; --permission (restricted
-                                            keys only) grants one resource, write implies read
+              [--metadata <JSON object>]
+              [--allow-origin <pattern>... | --allow-android-app <package>:<sha256 fingerprint>...
+               | --allow-ios-bundle <bundleId>...]
+                                            prints the new key once; --permission (restricted
+                                            keys only) grants one resource, write implies read;
+                                            --allow-origin, --allow-android-app and
+                                            --allow-ios-bundle (publishable keys only, one kind
+                                            per key) limit where it may be used: origins such as
+                                            https://app.example.com, https://*.example.com,
+                                            http://localhost:*
   keys update <keyId> [--name <name>] [--allow-ip <cidr>]...
               [--permission <resource:level>... | --clear-permissions]
               [--metadata <JSON object> | --clear-metadata]
+              [--allow-origin <pattern>... | --allow-android-app <package>:<sha256 fingerprint>...
+               | --allow-ios-bundle <bundleId>... | --clear-restrictions]
                                             changes only what is given, in one write; the
-                                            --permission flags replace the whole grant
+                                            --permission flags replace the whole grant, the
+                                            --allow-origin/-android-app/-ios-bundle flags the
+                                            whole client restriction, whatever its kind
   keys list --project <id> [--mode <m>] [--type <t>]   never prints a secret; shows
-                                            permissions and metadata
-  keys get <keyId>                          one key's record, permissions and metadata;
-                                            never prints the secret
+                                            permissions, metadata and client restrictions
+  keys get <keyId>                          one key's record, permissions, metadata and client
+                                            restrictions; never prints the secret
   keys roll <keyId> [--grace <duration>]    new key now; the old one stops at once, or works
                                             <duration> more (90s, 30m, 2h, 1d; at most 7d)
   keys delete <keyId>

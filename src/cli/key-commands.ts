@@ -9,6 +9,7 @@ import { UsageError } from './errors.js'
 import { formatMetadata, formatPermissions, metadataFrom, permissionsFrom } from './key-flags.js'
 import { need, parseInstant } from './options.js'
 import { iso, table } from './output.js'
+import { clientRestrictionsFrom, restrictionPart, restrictionRow } from './restriction-flags.js'
 
 export const KEY_COMMANDS: Commands = {
   async 'keys create'({ gate, values, print, env }) {
@@ -22,6 +23,7 @@ export const KEY_COMMANDS: Commands = {
         ? {}
         : { permissions: permissionsFrom(values.permission, gate.resources, env) }),
       ...(values.metadata === undefined ? {} : { metadata: metadataFrom(values.metadata) }),
+      ...clientRestrictionsFrom(values),
       ...(values['expires-at'] === undefined
         ? {}
         : { expiresAt: parseInstant(values['expires-at'], '--expires-at') }),
@@ -60,6 +62,7 @@ export const KEY_COMMANDS: Commands = {
       ...(record.permissions === null
         ? []
         : [['permissions', formatPermissions(record.permissions)]]),
+      ...(record.type === 'publishable' ? [restrictionRow(record)] : []),
       ['metadata', formatMetadata(record.metadata)],
       ['created', iso(record.createdAt)],
       ['expires', iso(record.expiresAt)],
@@ -171,10 +174,11 @@ function changesFrom({
     ...(values['clear-permissions'] === true ? { permissions: {} } : {}),
     ...(values.metadata === undefined ? {} : { metadata: metadataFrom(values.metadata) }),
     ...(values['clear-metadata'] === true ? { metadata: null } : {}),
+    ...clientRestrictionsFrom(values, values['clear-restrictions'] === true),
   }
   if (Object.keys(changes).length === 0) {
     throw new UsageError(
-      'nothing to change: give --name, --allow-ip, --permission, --clear-permissions, --metadata or --clear-metadata',
+      'nothing to change: give --name, --allow-ip, --permission, --clear-permissions, --metadata, --clear-metadata, --allow-origin, --allow-android-app, --allow-ios-bundle or --clear-restrictions',
     )
   }
   return changes
@@ -185,6 +189,7 @@ function keyLine(record: KeyRecord): string {
   const extras = [
     record.allowedIps.length > 0 ? `ips=${record.allowedIps.join(',')}` : '',
     record.permissions === null ? '' : `permissions=${formatPermissions(record.permissions, ',')}`,
+    restrictionPart(record),
     record.expiresAt === null ? '' : `expires=${iso(record.expiresAt)}`,
     record.rolledToId === null ? '' : `rolled-to=${record.rolledToId}`,
     // Last: it can be long.

@@ -21,6 +21,10 @@ const OPTIONS = {
   'clear-permissions': { type: 'boolean' },
   metadata: { type: 'string' },
   'clear-metadata': { type: 'boolean' },
+  'allow-origin': { type: 'string', multiple: true },
+  'allow-android-app': { type: 'string', multiple: true },
+  'allow-ios-bundle': { type: 'string', multiple: true },
+  'clear-restrictions': { type: 'boolean' },
 } as const
 
 export function parse(argv: readonly string[]) {

@@ -2,6 +2,8 @@ import { LRUCache } from 'lru-cache'
 import type { AuthContext } from './auth-context.js'
 import type { AddressMatcher, IpAddress } from './ip.js'
 import { optionalCount, optionalMilliseconds } from './option-checks.js'
+import type { Origin } from './origins.js'
+import type { Failure } from './refusal.js'
 import type { SessionClaims } from './session-token.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
 import type { UsageMark } from './usage-recorder.js'
@@ -44,6 +46,10 @@ export class KeyEntry {
   lastAllowed = false
   /** Where this key's uses are noted for the batched `lastUsedAt`. */
   usage: UsageMark | undefined = undefined
+  /** A publishable key's compiled origin patterns, and its last answer by header text. */
+  originMatcher: ((origin: Origin) => boolean) | undefined = undefined
+  lastOriginHeader: string | undefined = undefined
+  lastOriginRefusal: Failure | null = null
 
   constructor(
     readonly record: StoredKey | null,
@@ -65,6 +71,13 @@ export interface SessionEntry {
   /** The acceptance `session` earned, kept until `session` is replaced. */
   accepted?: { readonly ok: true; readonly auth: AuthContext } | undefined
 }
+
+const CACHE_OPTION_NAMES = {
+  maxEntries: true,
+  ttlMs: true,
+  negativeTtlMs: true,
+  maxMisses: true,
+} as const satisfies Record<keyof CacheOptions, true>
 
 /** Default ttls: without a change feed it is the only staleness bound; with one, a backstop. */
 export const UNWATCHED_TTL_MS = 5000
@@ -105,6 +118,13 @@ export class AuthCache {
   generation = 0
 
   constructor(options: CacheOptions) {
+    for (const name of Object.keys(options)) {
+      if (!Object.hasOwn(CACHE_OPTION_NAMES, name)) {
+        throw new TypeError(
+          `cache: unknown option "${name}" (known options: ${Object.keys(CACHE_OPTION_NAMES).join(', ')})`,
+        )
+      }
+    }
     const max = optionalCount(options.maxEntries, 10_000, 'cache.maxEntries')
     this.#configuredTtlMs = optionalMilliseconds(options.ttlMs, undefined, 'cache.ttlMs')
     this.ttlMs = this.#configuredTtlMs ?? UNWATCHED_TTL_MS

@@ -1,7 +1,9 @@
 import { LRUCache } from 'lru-cache'
 import { KeyEntry } from './auth-cache.js'
 import type { AuthenticateRequest, AuthResult, Decision } from './authenticate.js'
+import { isBrowserRequest } from './browser-request.js'
 import { requestClientAddress } from './client-address.js'
+import { checkClient } from './client-check.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AddressMatcher, compileAllowlist } from './ip.js'
@@ -114,6 +116,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       if (looksLikeJws(read.token)) return wrongType('A client session token', wanted)
       return fail('api_key_invalid')
     }
+    if (leakedToBrowser(parsed.type, request)) return fail('secret_key_from_browser')
     if (!serves(parsed.type, wanted)) return wrongType(TYPE_LABEL[parsed.type], wanted)
     const conclude = (entry: KeyEntry): AuthResult => {
       const { record } = entry
@@ -136,6 +139,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     required: readonly RequiredPermission[],
     now: number,
   ): AuthResult {
+    if (leakedToBrowser(record.type, request)) return fail('secret_key_from_browser')
     if (record.type !== wanted && !serves(record.type, wanted)) {
       return wrongType(TYPE_LABEL[record.type], wanted)
     }
@@ -162,6 +166,11 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if (record.type === 'restricted') {
       const denied = deniedPermission(record, required)
       if (denied !== undefined) return permissionDenied(record, denied)
+    }
+    // Before the usage mark: a refused request does not count as a use.
+    if (record.clientRestrictions !== null) {
+      const refusal = checkClient(core, entry, record.clientRestrictions, request)
+      if (refusal !== null) return refusal
     }
     entry.usage ??= core.usage.mark(record.id)
     core.usage.note(entry.usage, now)
@@ -198,7 +207,16 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     return entry.lastAllowed
   }
 
-  return { authenticate, lookUp }
+  /** A secret or restricted key that a web browser sent: it has leaked into a page. */
+  function leakedToBrowser(type: KeyType, request: AuthenticateRequest): boolean {
+    return (
+      (type === 'secret' || type === 'restricted') &&
+      core.refuseSecretKeysFromBrowsers &&
+      isBrowserRequest(request.headers)
+    )
+  }
+
+  return { authenticate, lookUp, leakedToBrowser }
 }
 
 /** Whether a key of `type` may serve where `wanted` is required: a restricted key is a server key. */

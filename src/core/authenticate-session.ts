@@ -41,6 +41,7 @@ export function createSessionAuthenticator(
     if (!('token' in read)) return read
     const parsed = core.format.parse(read.token)
     if (parsed.ok) {
+      if (keys.leakedToBrowser(parsed.type, request)) return fail('secret_key_from_browser')
       if (parsed.type !== 'client') return wrongType(TYPE_LABEL[parsed.type], 'session')
       return authenticateClientKey(read.token, parsed.mode, requiredMode)
     }

@@ -17,6 +17,9 @@ export type AuthErrorCode =
   | 'mode_mismatch'
   | 'ip_not_allowed'
   | 'permission_denied'
+  | 'origin_not_allowed'
+  | 'app_not_allowed'
+  | 'secret_key_from_browser'
   | 'store_unavailable'
 
 /** Codes raised by management operations (`gate.keys.*`, `gate.sessions.*`, stores). */
@@ -97,6 +100,22 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorTableRow>> = Object.fr
     status: 403,
     type: 'invalid_request_error',
     message: 'The provided key does not have the required permissions for this endpoint.',
+  },
+  origin_not_allowed: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'This publishable key cannot be used from this origin.',
+  },
+  app_not_allowed: {
+    status: 403,
+    type: 'invalid_request_error',
+    message: 'This publishable key cannot be used from this app.',
+  },
+  secret_key_from_browser: {
+    status: 401,
+    type: 'authentication_error',
+    message:
+      'A secret key was sent from a web browser. Secret and restricted keys must stay on your server: roll this key now, it may have been exposed.',
   },
   store_unavailable: {
     status: 503,

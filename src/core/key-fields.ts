@@ -1,3 +1,4 @@
+import { type ClientRestrictionsInput, checkClientRestrictions } from './client-restrictions.js'
 import { InvalidRequestError } from './errors.js'
 import { normalizeAllowlist } from './ip.js'
 import { checkMetadata } from './metadata.js'
@@ -7,11 +8,13 @@ import type { KeyType } from './types.js'
 import { checkKeyName } from './validate.js'
 
 /** What each type of key may carry beyond its name and metadata. */
-const CARRIES: Readonly<Record<KeyType, { allowedIps: boolean; permissions: boolean }>> = {
-  secret: { allowedIps: true, permissions: false },
-  restricted: { allowedIps: true, permissions: true },
-  publishable: { allowedIps: false, permissions: false },
-  client: { allowedIps: false, permissions: false },
+const CARRIES: Readonly<
+  Record<KeyType, { allowedIps: boolean; permissions: boolean; clientRestrictions: boolean }>
+> = {
+  secret: { allowedIps: true, permissions: false, clientRestrictions: false },
+  restricted: { allowedIps: true, permissions: true, clientRestrictions: false },
+  publishable: { allowedIps: false, permissions: false, clientRestrictions: true },
+  client: { allowedIps: false, permissions: false, clientRestrictions: false },
 }
 
 /**
@@ -26,7 +29,7 @@ export function checkKeyChanges(
     readonly allowedIps?: unknown
     readonly permissions?: unknown
     readonly metadata?: unknown
-  },
+  } & Readonly<{ [Field in keyof ClientRestrictionsInput]?: unknown }>,
   resources: ReadonlySet<string>,
 ): KeyChanges {
   const changes: {
@@ -51,6 +54,20 @@ export function checkKeyChanges(
       )
     }
     changes.permissions = checkPermissions(input.permissions, resources)
+  }
+  const restrictions = checkClientRestrictions(input as ClientRestrictionsInput)
+  if (restrictions !== undefined) {
+    if (!CARRIES[type].clientRestrictions && restrictions !== null) {
+      throw new InvalidRequestError(
+        `origin and app restrictions apply to publishable keys only; a ${type} key cannot carry them`,
+        restrictions.kind === 'origins'
+          ? 'allowedOrigins'
+          : restrictions.kind === 'android'
+            ? 'allowedAndroidApps'
+            : 'allowedIosBundleIds',
+      )
+    }
+    changes.clientRestrictions = restrictions
   }
   if (input.metadata !== undefined) {
     const metadata = checkMetadata(input.metadata)

@@ -1,10 +1,11 @@
+import type { ClientRestrictionsInput } from './client-restrictions.js'
 import type { KeyMetadata } from './metadata.js'
 import type { PermissionsInput } from './permissions.js'
 import type { KeyRecord } from './records.js'
 import type { KeyType, Mode } from './types.js'
 
 /** Input of `gate.keys.create`. */
-export interface CreateKeyInput {
+export interface CreateKeyInput extends ClientRestrictionsInput {
   projectId: string
   type: KeyType
   mode: Mode
@@ -46,7 +47,7 @@ export interface RollKeyOptions {
 }
 
 /** Input of `gate.keys.update`: only the fields present change, in one atomic write. */
-export interface UpdateKeyInput {
+export interface UpdateKeyInput extends ClientRestrictionsInput {
   name?: string
   /** Secret and restricted keys; an empty list lifts the restriction. */
   allowedIps?: readonly string[]

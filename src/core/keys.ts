@@ -64,6 +64,7 @@ export function createKeyOperations(core: GateCore) {
     allowedIps: readonly string[]
     permissions: StoredKey['permissions']
     metadata: StoredKey['metadata']
+    clientRestrictions: StoredKey['clientRestrictions']
     clientId: string | null
     expiresAt: number | null
     rolledFromId: string | null
@@ -84,6 +85,7 @@ export function createKeyOperations(core: GateCore) {
       allowedIps: [...fields.allowedIps],
       permissions: fields.permissions,
       metadata: fields.metadata,
+      clientRestrictions: fields.clientRestrictions,
       clientId: fields.clientId,
       createdAt: core.clock(),
       expiresAt: fields.expiresAt,
@@ -121,6 +123,7 @@ export function createKeyOperations(core: GateCore) {
       // A restricted key always has a grant, empty until permissions are given.
       permissions: type === 'restricted' ? (fields.permissions ?? Object.freeze({})) : null,
       metadata: fields.metadata ?? null,
+      clientRestrictions: fields.clientRestrictions ?? null,
       clientId,
       expiresAt,
       rolledFromId: null,
@@ -173,6 +176,7 @@ export function createKeyOperations(core: GateCore) {
       allowedIps: old.allowedIps,
       permissions: old.permissions,
       metadata: old.metadata,
+      clientRestrictions: old.clientRestrictions,
       clientId: old.clientId,
       expiresAt,
       rolledFromId: old.id,
@@ -211,7 +215,7 @@ export function createKeyOperations(core: GateCore) {
   async function update(keyId: string, input: UpdateKeyInput): Promise<KeyRecord> {
     if (typeof input !== 'object' || input === null) {
       throw new InvalidRequestError(
-        'changes are required: { name?, allowedIps?, permissions?, metadata? }',
+        'changes are required: { name?, allowedIps?, permissions?, metadata?, allowedOrigins?, allowedAndroidApps?, allowedIosBundleIds? }',
       )
     }
     const key = await mustGet(keyId)
@@ -221,7 +225,7 @@ export function createKeyOperations(core: GateCore) {
   async function apply(key: StoredKey, changes: KeyChanges): Promise<KeyRecord> {
     if (Object.keys(changes).length === 0) {
       throw new InvalidRequestError(
-        'nothing to change: give name, allowedIps, permissions or metadata',
+        'nothing to change: give name, allowedIps, permissions, metadata, allowedOrigins, allowedAndroidApps or allowedIosBundleIds',
       )
     }
     const updated = await core.call(() => core.store.updateKey(key.id, changes))

@@ -54,6 +54,17 @@ export interface PortcullisOptions {
   keyPrefix?: string
   /** Header names that carry credentials. Default `authorization` (Bearer scheme) for both. */
   headers?: { apiKey?: string; session?: string }
+  /**
+   * Header names a mobile app sends for a publishable key limited to apps. Defaults:
+   * `X-Android-Package`, `X-Android-Cert` (the SHA-256 of its signing certificate) and
+   * `X-Ios-Bundle-Identifier`.
+   */
+  appHeaders?: { androidPackage?: string; androidCert?: string; iosBundleId?: string }
+  /**
+   * Refuse a secret or restricted key that a web browser sent (401 `secret_key_from_browser`,
+   * telling the owner to roll it): it has leaked into a page. Default true.
+   */
+  refuseSecretKeysFromBrowsers?: boolean
   /** A store call that takes longer fails as `store_unavailable`. Default 2000 ms. */
   storeTimeoutMs?: number
   /** Longest grace period `keys.roll` accepts. Default 7 days. */
@@ -102,16 +113,29 @@ export interface GateCore {
   readonly maxGracePeriodMs: number
   readonly apiKeyHeader: string
   readonly sessionHeader: string
+  /** Lower-case names of the headers a mobile app identifies itself with. */
+  readonly appHeaders: {
+    readonly androidPackage: string
+    readonly androidCert: string
+    readonly iosBundleId: string
+  }
+  readonly refuseSecretKeysFromBrowsers: boolean
   /** The in-process cache; null when turned off. */
   readonly cache: AuthCache | null
   readonly touchIntervalMs: number
   readonly onError: (error: unknown) => void
 }
 
-function headerName(value: string | undefined, name: string): string {
-  if (value === undefined) return 'authorization'
+function checkBoolean(value: unknown, fallback: boolean, name: string): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new TypeError(`options.${name} must be true or false`)
+  return value
+}
+
+function headerName(value: string | undefined, name: string, fallback = 'authorization'): string {
+  if (value === undefined) return fallback
   if (typeof value !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(value)) {
-    throw new TypeError(`headers.${name} must be an HTTP header name`)
+    throw new TypeError(`${name} must be an HTTP header name`)
   }
   return value.toLowerCase()
 }
@@ -141,9 +165,39 @@ const STORE_METHODS = [
   'listClientSessions',
 ] as const
 
+/** Every option name, so that a misspelt one is refused instead of silently ignored. */
+const OPTION_NAMES = {
+  store: true,
+  sessionSecret: true,
+  resources: true,
+  clock: true,
+  idleTimeoutMs: true,
+  maxLifetimeMs: true,
+  trustedProxies: true,
+  revealKey: true,
+  pepper: true,
+  keyPrefix: true,
+  headers: true,
+  appHeaders: true,
+  refuseSecretKeysFromBrowsers: true,
+  storeTimeoutMs: true,
+  maxGracePeriodMs: true,
+  usageFlushIntervalMs: true,
+  onError: true,
+  cache: true,
+  touchIntervalMs: true,
+} as const satisfies Record<keyof PortcullisOptions, true>
+
 /** Validates the options (throwing `TypeError` on misconfiguration) and builds the context. */
 export function resolveOptions(options: PortcullisOptions): GateCore {
   if (typeof options !== 'object' || options === null) throw new TypeError('options are required')
+  for (const name of Object.keys(options)) {
+    if (!Object.hasOwn(OPTION_NAMES, name)) {
+      throw new TypeError(
+        `createPortcullis: unknown option "${name}" (known options: ${Object.keys(OPTION_NAMES).join(', ')})`,
+      )
+    }
+  }
   const { store } = options
   if (typeof store !== 'object' || store === null) throw new TypeError('options.store is required')
   for (const method of STORE_METHODS) {
@@ -210,8 +264,30 @@ export function resolveOptions(options: PortcullisOptions): GateCore {
       'maxGracePeriodMs',
       1,
     ),
-    apiKeyHeader: headerName(options.headers?.apiKey, 'apiKey'),
-    sessionHeader: headerName(options.headers?.session, 'session'),
+    apiKeyHeader: headerName(options.headers?.apiKey, 'headers.apiKey'),
+    appHeaders: Object.freeze({
+      androidPackage: headerName(
+        options.appHeaders?.androidPackage,
+        'appHeaders.androidPackage',
+        'x-android-package',
+      ),
+      androidCert: headerName(
+        options.appHeaders?.androidCert,
+        'appHeaders.androidCert',
+        'x-android-cert',
+      ),
+      iosBundleId: headerName(
+        options.appHeaders?.iosBundleId,
+        'appHeaders.iosBundleId',
+        'x-ios-bundle-identifier',
+      ),
+    }),
+    refuseSecretKeysFromBrowsers: checkBoolean(
+      options.refuseSecretKeysFromBrowsers,
+      true,
+      'refuseSecretKeysFromBrowsers',
+    ),
+    sessionHeader: headerName(options.headers?.session, 'headers.session'),
     cache: options.cache === false ? null : new AuthCache(options.cache ?? {}),
     touchIntervalMs,
     onError,

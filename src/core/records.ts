@@ -1,3 +1,4 @@
+import { type AndroidApp, restrictionFields } from './client-restrictions.js'
 import { type KeyMetadata, metadataOf } from './metadata.js'
 import type { Permissions } from './permissions.js'
 import type { StoredKey, StoredSession } from './store.js'
@@ -18,6 +19,12 @@ export interface KeyRecord {
   readonly permissions: Permissions | null
   /** Your data about the key; `{}` when none. */
   readonly metadata: KeyMetadata
+  /** Publishable keys: the web origins it is limited to (empty: not limited to origins). */
+  readonly allowedOrigins: readonly string[]
+  /** Publishable keys: the Android apps it is limited to. */
+  readonly allowedAndroidApps: readonly AndroidApp[]
+  /** Publishable keys: the iOS bundle ids it is limited to. */
+  readonly allowedIosBundleIds: readonly string[]
   readonly clientId: string | null
   readonly createdAt: number
   readonly expiresAt: number | null
@@ -53,6 +60,7 @@ export function toKeyRecord(key: StoredKey, lastUsedAt: number | null = key.last
     allowedIps: [...key.allowedIps],
     permissions: key.permissions,
     metadata: metadataOf(key.metadata),
+    ...restrictionFields(key.clientRestrictions),
     clientId: key.clientId,
     createdAt: key.createdAt,
     expiresAt: key.expiresAt,

@@ -12,6 +12,7 @@
  * - `touchSession`, `revokeSession`, `rollKey` and the inserts are atomic with respect to each
  *   other, also across processes that share the store.
  */
+import type { ClientRestrictions } from './client-restrictions.js'
 import type { KeyMetadata } from './metadata.js'
 import type { Permissions } from './permissions.js'
 import type { KeyType, Mode } from './types.js'
@@ -37,6 +38,11 @@ export interface StoredKey {
   readonly permissions: Permissions | null
   /** Your data about the key (a JSON object of at most 4 KiB); null when none was set. */
   readonly metadata: KeyMetadata | null
+  /**
+   * What a publishable key is limited to: web origins, Android apps or iOS bundle ids (one
+   * kind at most); null when unrestricted, and for every other type.
+   */
+  readonly clientRestrictions: ClientRestrictions | null
   /** The end user a development client key (`type: 'client'`) acts for; otherwise null. */
   readonly clientId: string | null
   readonly createdAt: number
@@ -88,11 +94,12 @@ export const INHERITED_KEY_FIELDS = [
   'allowedIps',
   'permissions',
   'metadata',
+  'clientRestrictions',
 ] as const satisfies readonly (keyof StoredKey)[]
 
 /**
  * The fields `updateKey` may change, each only when present. A field set to a value replaces
- * the stored one; `permissions` and `metadata` may be set to null.
+ * the stored one; `permissions`, `metadata` and `clientRestrictions` may be set to null.
  */
 export type KeyChanges = {
   readonly [Field in (typeof INHERITED_KEY_FIELDS)[number]]?: StoredKey[Field]

@@ -1,3 +1,4 @@
+import type { AndroidApp } from '../core/client-restrictions.js'
 import { NotFoundError } from '../core/errors.js'
 import type { CreatedKey, UpdateKeyInput } from '../core/keys.js'
 import type { KeyMetadata } from '../core/metadata.js'
@@ -10,6 +11,7 @@ import type { Schema } from './schema.js'
 import {
   allowedIps,
   clientId,
+  clientRestrictionInputs,
   createdKey,
   epochMs,
   ID,
@@ -139,6 +141,7 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
           allowedIps,
           permissions,
           metadata: metadataInput,
+          ...clientRestrictionInputs,
           expiresAt: epochMs('When the key stops working, epoch ms.'),
           clientId,
         },
@@ -164,6 +167,15 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
             ? {}
             : { permissions: body.permissions as PermissionsInput }),
           ...(body.metadata === undefined ? {} : { metadata: body.metadata as KeyMetadata | null }),
+          ...(body.allowedOrigins === undefined
+            ? {}
+            : { allowedOrigins: body.allowedOrigins as string[] }),
+          ...(body.allowedAndroidApps === undefined
+            ? {}
+            : { allowedAndroidApps: body.allowedAndroidApps as AndroidApp[] }),
+          ...(body.allowedIosBundleIds === undefined
+            ? {}
+            : { allowedIosBundleIds: body.allowedIosBundleIds as string[] }),
           ...(body.expiresAt === undefined ? {} : { expiresAt: body.expiresAt as number | null }),
           ...(body.clientId === undefined ? {} : { clientId: body.clientId as string }),
         })
@@ -244,7 +256,7 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       method: 'PATCH',
       path: '/keys/{keyId}',
       summary:
-        "Change a key's name, IP allowlist, permissions (restricted keys) or metadata, in one atomic write",
+        "Change a key's name, IP allowlist, permissions (restricted keys), metadata or client restriction (publishable keys), in one atomic write",
       tag: 'Keys',
       access: 'operator',
       params: keyIdParams,
@@ -252,8 +264,14 @@ export function keyManagementOperations(gate: Portcullis): OperatorRoute[] {
       body: {
         type: 'object',
         description:
-          'Only the fields given change. permissions replaces the whole grant; metadata replaces the metadata (null clears it); allowedIps replaces the allowlist (empty lifts it).',
-        properties: { name: keyName, allowedIps, permissions, metadata: metadataInput },
+          'Only the fields given change. permissions replaces the whole grant; metadata replaces the metadata (null clears it); allowedIps replaces the allowlist (empty lifts it); allowedOrigins, allowedAndroidApps or allowedIosBundleIds (one of them) replaces the client restriction, whatever its kind was (an empty list lifts it). It reaches every instance as an allowlist change does.',
+        properties: {
+          name: keyName,
+          allowedIps,
+          permissions,
+          metadata: metadataInput,
+          ...clientRestrictionInputs,
+        },
         minProperties: 1,
       },
       response: { status: 200, description: 'The updated key', schema: keyRecord },

@@ -17,15 +17,22 @@ export interface OpenApiOptions {
 /** An OpenAPI 3.1 document, as plain JSON. */
 export type OpenApiDocument = Record<string, unknown>
 
-const ERROR_STATUSES: Readonly<Record<string, string>> = {
-  '400':
-    'Invalid request (unknown field, bad value, no Content-Type: application/json on a POST, PUT, PATCH or DELETE); nothing was written',
-  '401': 'Missing, invalid or expired credential',
-  '403':
-    'Wrong mode, address not allowed, a restricted key without the permission needed (permission_denied), or refused by authorize()',
-  '404': 'No such key, session or client',
-  '409': 'Conflicts with the current state (already rolled, already provisioned, not revealable)',
-  '503': 'The credential store is unavailable; retry',
+/** Each error status a route may answer, with the codes behind it; some depend on who may call it. */
+function errorStatuses(route: OperatorRoute): Readonly<Record<string, string>> {
+  const byKey = route.access === 'secret_key'
+  return {
+    '400':
+      'Invalid request (invalid_request: unknown field, bad value, no Content-Type: application/json on a POST, PUT, PATCH or DELETE; param names the field or entry, e.g. allowedOrigins[1]); nothing was written',
+    '401': byKey
+      ? 'Missing, invalid or expired credential (api_key_missing, api_key_invalid, api_key_expired, wrong_key_type), or a secret or restricted key sent by a web browser (secret_key_from_browser: the key has leaked into a page; roll it)'
+      : 'Missing, invalid or expired credential',
+    '403': byKey
+      ? 'Wrong mode (mode_mismatch), address not allowed (ip_not_allowed), or a restricted key without the permission needed (permission_denied)'
+      : 'Refused by authorize() (forbidden)',
+    '404': 'No such key, session or client (resource_missing)',
+    '409': 'Conflicts with the current state (already rolled, already provisioned, not revealable)',
+    '503': 'The credential store is unavailable (store_unavailable); retry',
+  }
 }
 
 const NO_FIELDS: ObjectSchema = { type: 'object', properties: {} }
@@ -51,7 +58,7 @@ function operation(route: OperatorRoute): Record<string, unknown> {
       content: { 'application/json': { schema: toJsonSchema(route.response.schema) } },
     },
   }
-  for (const [status, description] of Object.entries(ERROR_STATUSES)) {
+  for (const [status, description] of Object.entries(errorStatuses(route))) {
     responses[status] = {
       description,
       content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },

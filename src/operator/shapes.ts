@@ -1,3 +1,4 @@
+import { MAX_RESTRICTION_ENTRIES } from '../core/client-restrictions.js'
 import { MAX_ALLOWLIST_ENTRIES } from '../core/ip.js'
 import { MAX_METADATA_BYTES } from '../core/metadata.js'
 import { CLIENT_SESSIONS } from '../core/permissions.js'
@@ -37,6 +38,63 @@ export const allowedIps: Schema = {
   maxItems: MAX_ALLOWLIST_ENTRIES,
   description:
     'IPv4/IPv6 addresses and CIDR ranges. Empty: no restriction. Secret and restricted keys only.',
+}
+
+/*
+ * A publishable key's client restriction: one kind at most. The schemas check only the shape;
+ * the core checks each entry (and that only one kind is given), naming it in `param`
+ * (`allowedOrigins[1]`, `allowedAndroidApps[0].sha256CertFingerprint`), so one rule, one message.
+ */
+const ONE_KIND =
+  'Publishable keys only, and one kind of client at most (allowedOrigins, allowedAndroidApps or allowedIosBundleIds). An abuse and billing control, not authentication.'
+export const allowedOrigins: Schema = {
+  type: 'array',
+  items: {
+    type: 'string',
+    description:
+      'scheme://host[:port]: https://app.example.com, https://*.example.com (each * is exactly one label), http://localhost:* (any port). No path, query or user.',
+  },
+  maxItems: MAX_RESTRICTION_ENTRIES,
+  description: `Web origins the key may be used from, matched against the Origin header (else the origin of Referer). A request from any other origin, or naming none, gets 403 origin_not_allowed. ${ONE_KIND}`,
+}
+export const androidApp: ObjectSchema = {
+  type: 'object',
+  properties: {
+    packageName: { type: 'string', description: 'e.g. com.example.shop' },
+    sha256CertFingerprint: {
+      type: 'string',
+      description:
+        'SHA-256 of the signing certificate: 32 bytes as hex, with or without colons (AB:CD:…); shown uppercase with colons.',
+    },
+  },
+  required: ['packageName', 'sha256CertFingerprint'],
+}
+export const allowedAndroidApps: Schema = {
+  type: 'array',
+  items: androidApp,
+  maxItems: MAX_RESTRICTION_ENTRIES,
+  description: `Android apps the key may be used from, matched against the X-Android-Package and X-Android-Cert headers (names configurable: appHeaders). Any other app gets 403 app_not_allowed. ${ONE_KIND}`,
+}
+export const allowedIosBundleIds: Schema = {
+  type: 'array',
+  items: { type: 'string', description: 'e.g. com.example.shop' },
+  maxItems: MAX_RESTRICTION_ENTRIES,
+  description: `iOS bundle identifiers the key may be used from, matched against the X-Ios-Bundle-Identifier header (name configurable: appHeaders). Any other app gets 403 app_not_allowed. ${ONE_KIND}`,
+}
+/** The three as given to create and PATCH: an empty list lifts the restriction. */
+export const clientRestrictionInputs: Readonly<Record<string, Schema>> = {
+  allowedOrigins: {
+    ...allowedOrigins,
+    description: `${allowedOrigins.description} Empty: not limited.`,
+  },
+  allowedAndroidApps: {
+    ...allowedAndroidApps,
+    description: `${allowedAndroidApps.description} Empty: not limited.`,
+  },
+  allowedIosBundleIds: {
+    ...allowedIosBundleIds,
+    description: `${allowedIosBundleIds.description} Empty: not limited.`,
+  },
 }
 
 /**
@@ -95,6 +153,21 @@ export const keyRecord: Schema = {
     allowedIps,
     permissions,
     metadata,
+    allowedOrigins: {
+      ...allowedOrigins,
+      description:
+        'Publishable keys: the web origins it is limited to (any other gets 403 origin_not_allowed); empty when not limited to origins.',
+    },
+    allowedAndroidApps: {
+      ...allowedAndroidApps,
+      description:
+        'Publishable keys: the Android apps it is limited to (any other gets 403 app_not_allowed); empty when not limited to Android apps.',
+    },
+    allowedIosBundleIds: {
+      ...allowedIosBundleIds,
+      description:
+        'Publishable keys: the iOS bundle ids it is limited to (any other gets 403 app_not_allowed); empty when not limited to iOS apps.',
+    },
     clientId: { type: 'string' },
     createdAt: epochMs('Creation time, epoch ms.'),
     expiresAt: epochMs('When the key stops working, epoch ms; null = never.'),

@@ -33,6 +33,7 @@ export function makeKey(now: number, fields: Partial<StoredKey> = {}): StoredKey
     allowedIps: [],
     permissions: null,
     metadata: null,
+    clientRestrictions: null,
     clientId: null,
     createdAt: now,
     expiresAt: null,

@@ -104,20 +104,26 @@ export async function applyShipped(
   }
 }
 
-/** When the earlier release recorded 001_init, in the state built below. */
+/** When the earlier release recorded its migrations, in the state built below. */
 export const EARLIER_APPLIED_AT = 1_700_000_000_000
 
-/** What an earlier release's migrate() left: 001_init (pinned in migrate.test.ts) and its record. */
+/**
+ * What an earlier release's migrate() left: the shipped files of `through` (default 001_init,
+ * pinned in migrate.test.ts), in order, each with its record.
+ */
 export async function migratedByEarlierRelease(
   dialect: SqlDialectName,
   target: TestDatabase,
+  through: readonly string[] = ['001_init'],
 ): Promise<{ connection: TestConnection; tables: TableNames }> {
   const connection = target.connect()
   const tables = tableNames(target.prefix)
-  await applyShipped(dialect, '001_init', target, connection)
   await sql.raw(earlierMigrationsTable(dialect, tables.migrations)).execute(connection.db)
-  await sql`insert into ${sql.table(tables.migrations)} (name, applied_at)
-    values ('001_init', ${EARLIER_APPLIED_AT})`.execute(connection.db)
+  for (const name of through) {
+    await applyShipped(dialect, name, target, connection)
+    await sql`insert into ${sql.table(tables.migrations)} (name, applied_at)
+      values (${name}, ${EARLIER_APPLIED_AT})`.execute(connection.db)
+  }
   return { connection, tables }
 }
 

@@ -119,7 +119,7 @@ export function describeKeyConformance<S extends PortcullisStore>(
     )
 
     it(
-      'updates only the fields given, in one write, and round-trips permissions and metadata',
+      'updates only the fields given, in one write, and round-trips permissions, metadata and client restrictions',
       withStore(async (store, clock) => {
         const metadata = { owner: 'ci', nested: { list: [1, 'two', null, true] }, emoji: 'é😀' }
         const key = makeKey(clock.now(), {
@@ -150,6 +150,51 @@ export function describeKeyConformance<S extends PortcullisStore>(
         assert.deepEqual(await store.getKey(key.id), expected)
         assert.deepEqual(await store.listKeys(key.projectId), [expected])
         assert.equal(await store.updateKey('key_missing', { name: 'x' }), null)
+
+        // A publishable key's client restrictions: set, replaced by another kind, then cleared.
+        const publishable = makeKey(clock.now(), {
+          type: 'publishable',
+          prefix: 'pk_live',
+          mode: 'live',
+          name: 'Storefront',
+          metadata: { app: 'shop' },
+          clientRestrictions: {
+            kind: 'origins',
+            origins: ['https://app.example.com', 'https://*.example.com'],
+          },
+        })
+        await store.insertKey(publishable)
+        assert.deepEqual(await store.getKey(publishable.id), publishable)
+        assert.deepEqual(await store.findKeyByHash(publishable.hash), publishable)
+        const toIos = await store.updateKey(publishable.id, {
+          clientRestrictions: { kind: 'ios', bundleIds: ['com.example.app'] },
+        })
+        const ios = {
+          ...publishable,
+          clientRestrictions: { kind: 'ios', bundleIds: ['com.example.app'] },
+        }
+        assert.deepEqual(toIos, ios)
+        assert.deepEqual(await store.findKeyByHash(publishable.hash), ios)
+        const renamedOnly = await store.updateKey(publishable.id, { name: 'Storefront (iOS)' })
+        assert.deepEqual(renamedOnly, { ...ios, name: 'Storefront (iOS)' }, 'restriction kept')
+        const cleared = await store.updateKey(publishable.id, { clientRestrictions: null })
+        const unrestricted = { ...ios, name: 'Storefront (iOS)', clientRestrictions: null }
+        assert.deepEqual(cleared, unrestricted)
+        assert.deepEqual(await store.getKey(publishable.id), unrestricted)
+        const android = {
+          kind: 'android',
+          apps: [
+            {
+              packageName: 'com.example.shop',
+              sha256CertFingerprint: Array.from({ length: 32 }, () => 'AB').join(':'),
+            },
+          ],
+        } as const
+        const toAndroid = await store.updateKey(publishable.id, { clientRestrictions: android })
+        assert.deepEqual(toAndroid, { ...unrestricted, clientRestrictions: android })
+        assert.deepEqual(await store.listKeys(publishable.projectId), [
+          { ...unrestricted, clientRestrictions: android },
+        ])
       }),
     )
 
@@ -200,7 +245,7 @@ export function describeKeyConformance<S extends PortcullisStore>(
     )
 
     it(
-      'a replacement inherits name, allowlist, permissions and metadata from the row the roll finds, not from the caller’s copy',
+      'a replacement inherits name, allowlist, permissions, metadata and client restrictions from the row the roll finds, not from the caller’s copy',
       withStore(async (store, clock) => {
         const old = makeKey(clock.now(), {
           type: 'restricted',
@@ -243,6 +288,57 @@ export function describeKeyConformance<S extends PortcullisStore>(
         assert.deepEqual(result.replacement, inherited)
         assert.deepEqual(await store.findKeyByHash(stale.hash), inherited)
         assert.deepEqual(await store.getKey(stale.id), inherited)
+
+        // A publishable key's client restrictions, changed (or cleared) after the caller's read.
+        const storefront = makeKey(clock.now(), {
+          type: 'publishable',
+          prefix: 'pk_test',
+          name: 'Storefront',
+          clientRestrictions: { kind: 'origins', origins: ['https://app.example.com'] },
+        })
+        await store.insertKey(storefront)
+        await store.updateKey(storefront.id, {
+          clientRestrictions: { kind: 'ios', bundleIds: ['com.example.app'] },
+        })
+        const staleStorefront = makeKey(clock.now(), {
+          type: 'publishable',
+          prefix: 'pk_test',
+          projectId: storefront.projectId,
+          rolledFromId: storefront.id,
+          clientRestrictions: { kind: 'origins', origins: ['https://app.example.com'] },
+        })
+        const rolled = await store.rollKey({
+          id: storefront.id,
+          replacement: staleStorefront,
+          oldExpiresAt: clock.now(),
+        })
+        assert.ok(rolled.outcome === 'rolled')
+        const restricted = {
+          ...staleStorefront,
+          name: 'Storefront',
+          clientRestrictions: { kind: 'ios', bundleIds: ['com.example.app'] },
+        }
+        assert.deepEqual(rolled.replacement, restricted)
+        assert.deepEqual(await store.findKeyByHash(staleStorefront.hash), restricted)
+
+        // Cleared meanwhile: the replacement is unrestricted too, whatever the caller's copy says.
+        await store.updateKey(staleStorefront.id, { clientRestrictions: null })
+        const next = makeKey(clock.now(), {
+          type: 'publishable',
+          prefix: 'pk_test',
+          projectId: storefront.projectId,
+          rolledFromId: staleStorefront.id,
+          clientRestrictions: { kind: 'ios', bundleIds: ['com.example.app'] },
+        })
+        const rolledAgain = await store.rollKey({
+          id: staleStorefront.id,
+          replacement: next,
+          oldExpiresAt: clock.now(),
+        })
+        assert.ok(rolledAgain.outcome === 'rolled')
+        const cleared = { ...next, name: 'Storefront', clientRestrictions: null }
+        assert.deepEqual(rolledAgain.replacement, cleared)
+        assert.deepEqual(await store.getKey(next.id), cleared)
       }),
     )
 
