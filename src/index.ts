@@ -7,6 +7,11 @@ export type {
 } from './core/authenticate.js'
 export { NO_CHANGE_FEED } from './core/cache-subscription.js'
 export { resolveClientAddress } from './core/client-address.js'
+export type {
+  AndroidApp,
+  ClientRestrictions,
+  ClientRestrictionsInput,
+} from './core/client-restrictions.js'
 export {
   type AuthErrorCode,
   AuthenticationError,
@@ -26,11 +31,6 @@ export {
   StoreUnavailableError,
 } from './core/errors.js'
 export { type HttpErrorResponse, toHttpError } from './core/http.js'
-export type {
-  AndroidApp,
-  ClientRestrictions,
-  ClientRestrictionsInput,
-} from './core/client-restrictions.js'
 export { normalizeAllowlist } from './core/ip.js'
 export type {
   CreatedKey,
