@@ -111,12 +111,20 @@ export function createSqliteDatabase(): TestDatabase {
   )
 }
 
-/** A pg.Pool as an application should configure it: bounded connect and statement time. */
-export function createPgPool(url: string, applicationName: string): pg.Pool {
+/**
+ * A pg.Pool as an application should configure it: bounded connect and statement time.
+ * `connectionTimeoutMillis` also bounds the wait for a free connection of the ten, which the
+ * conformance races (a thousand parallel calls) need longer on a busy machine.
+ */
+export function createPgPool(
+  url: string,
+  applicationName: string,
+  connectionTimeoutMillis = 2000,
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
-    connectionTimeoutMillis: 2000,
+    connectionTimeoutMillis,
     statement_timeout: 5000,
     application_name: applicationName,
   })
@@ -130,7 +138,9 @@ export function createPgPool(url: string, applicationName: string): pg.Pool {
 export function createPostgresDatabase(url: string = serviceUrls.postgres): TestDatabase {
   const prefix = uniquePrefix()
   return createTestDatabase('postgres', prefix, () => {
-    const pool = createPgPool(url, prefix)
+    // The races queue a thousand calls for ten connections: what they test is outcomes, not
+    // how long the queue takes (their gate's storeTimeoutMs is 10 s too).
+    const pool = createPgPool(url, prefix, 10_000)
     const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) })
     const listen = async () => {
       const client = new pg.Client({ connectionString: url, application_name: `${prefix}listen` })
