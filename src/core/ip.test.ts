@@ -456,6 +456,52 @@ describe('compileAllowlist', () => {
     expect(compileAllowlist(normalizeAllowlist(['0.0.0.0/0', '::/0']))(null)).toBe(false)
   })
 
+  it('agrees with ipaddr.js range matching for any range and address of either family', () => {
+    const v4 = fc.tuple(fc.nat(0xffffffff), fc.integer({ min: 0, max: 32 }))
+    const v6 = fc.tuple(
+      fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }),
+      fc.integer({ min: 0, max: 128 }),
+    )
+    const v4Text = (word: number) => [24, 16, 8, 0].map((shift) => (word >>> shift) & 255).join('.')
+    const v6Text = (parts: number[]) => parts.map((part) => part.toString(16)).join(':')
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          v4.map(([word, bits]) => ({ range: ipaddr.IPv4.parse(v4Text(word)), bits })),
+          v6.map(([parts, bits]) => ({ range: ipaddr.IPv6.parse(v6Text(parts)), bits })),
+        ),
+        fc.oneof(
+          fc.nat(0xffffffff).map(v4Text),
+          fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 }).map(v6Text),
+        ),
+        fc.boolean(),
+        ({ range, bits }, other, near) => {
+          // The network address of the range, as the canonical entry names it.
+          const cidr = `${range.toString()}/${bits}`
+          const base =
+            range.kind() === 'ipv4'
+              ? ipaddr.IPv4.networkAddressFromCIDR(cidr)
+              : ipaddr.IPv6.networkAddressFromCIDR(cidr)
+          const entry = normalizeAllowlistEntry(`${base.toString()}/${bits}`)
+          const matches = compileAllowlist([entry])
+          // Half the time, the client is the range's own network address with its last bit
+          // flipped (inside or just outside a /31 or /127, far outside a wide range).
+          const bytes = base.toByteArray()
+          bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1
+          const client = parseAddress(near ? ipaddr.fromByteArray(bytes).toString() : other)
+          if (client === null) return
+          const expected =
+            client.kind() === base.kind() &&
+            (client.kind() === 'ipv4'
+              ? (client as ipaddr.IPv4).match(base as ipaddr.IPv4, bits)
+              : (client as ipaddr.IPv6).match(base as ipaddr.IPv6, bits))
+          expect(matches(client)).toBe(expected)
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
+
   it('fails closed on entries that are not canonical (a corrupted stored list)', () => {
     const matches = compileAllowlist([
       '10.0.0.0/',
