@@ -4,6 +4,7 @@ import type { AddressMatcher, IpAddress } from './ip.js'
 import { optionalCount, optionalMilliseconds } from './option-checks.js'
 import type { Origin } from './origins.js'
 import type { Failure } from './refusal.js'
+import { SecondChanceCache } from './second-chance-cache.js'
 import type { SessionClaims } from './session-token.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
 import type { UsageMark } from './usage-recorder.js'
@@ -50,6 +51,8 @@ export class KeyEntry {
   originMatcher: ((origin: Origin) => boolean) | undefined = undefined
   lastOriginHeader: string | undefined = undefined
   lastOriginRefusal: Failure | null = null
+  /** Whether the entry was used since the key cache's eviction hand last passed it. */
+  used = false
 
   constructor(
     readonly record: StoredKey | null,
@@ -95,8 +98,8 @@ const HOT_GET: LRUCache.GetOptions<string, never, unknown> = {}
  * Store failures are never cached. `apply` drops what a {@link StoreChange} made stale.
  */
 export class AuthCache {
-  /** @internal Verified keys only. */
-  readonly keys: LRUCache<string, KeyEntry>
+  /** @internal Verified keys only: the hottest map, so a hit costs one `Map.get`. */
+  readonly keys: SecondChanceCache<KeyEntry>
   /** @internal Hashes that matched no usable key, and until when that answer holds. */
   readonly misses: LRUCache<string, number>
   /** @internal Verified tokens' sessions, by a digest of the token. */
@@ -134,7 +137,7 @@ export class AuthCache {
       Math.max(100, Math.ceil(max / 10)),
       'cache.maxMisses',
     )
-    this.keys = new LRUCache({ max })
+    this.keys = new SecondChanceCache(max)
     this.misses = new LRUCache({ max: maxMisses })
     this.sessions = new LRUCache({
       max,
@@ -151,7 +154,7 @@ export class AuthCache {
    * hash is known to match no usable key, or undefined when unknown or too old.
    */
   key(hash: string, now: number): KeyEntry | undefined {
-    const entry = this.keys.get(hash, HOT_GET)
+    const entry = this.keys.get(hash)
     if (entry !== undefined) {
       if (now < entry.validUntil) return entry
       this.keys.delete(hash)

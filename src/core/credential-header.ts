@@ -29,10 +29,15 @@ export const SESSION_CODES: HeaderCodes = {
  */
 export class CredentialHeader {
   readonly #name: string
+  /** The name as clients usually spell it (`Authorization`), compared before lower-casing. */
+  readonly #usualSpelling: string
   readonly #codes: HeaderCodes
 
   constructor(name: string, codes: HeaderCodes) {
     this.#name = name
+    this.#usualSpelling = name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => {
+      return dash + letter.toUpperCase()
+    })
     this.#codes = codes
   }
 
@@ -41,10 +46,16 @@ export class CredentialHeader {
     const raw = request.rawHeaders
     if (raw === undefined) return null
     const name = this.#name
+    const usualSpelling = this.#usualSpelling
     let seen = 0
     for (let i = 0; i < raw.length; i += 2) {
       const field = raw[i] as string
-      if (field.length === name.length && field.toLowerCase() === name && ++seen > 1) {
+      if (
+        field.length === name.length &&
+        // The usual spellings first: no lower-cased copy per request.
+        (field === usualSpelling || field === name || field.toLowerCase() === name) &&
+        ++seen > 1
+      ) {
         return fail(this.#codes.invalid, 'Malformed credential header: it was sent more than once.')
       }
     }

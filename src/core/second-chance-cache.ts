@@ -1,0 +1,66 @@
+/** What a {@link SecondChanceCache} value carries: set on every hit, cleared as the hand passes. */
+export interface Referenced {
+  used: boolean
+}
+
+/**
+ * A bounded map with second-chance ("clock") eviction, for the cache of verified keys.
+ *
+ * A hit costs one `Map.get` and a flag write: no list to reorder, no options to read, which is
+ * what most of an LRU's cost per hit is. When the map is full, the oldest entry goes unless it
+ * was used since the hand last passed it; a used one is moved to the newest end with its flag
+ * cleared. Entries in use therefore stay, and one never used since insertion is the first to go,
+ * as with an LRU; what differs is only the order among entries not used since the hand passed.
+ */
+export class SecondChanceCache<V extends Referenced> {
+  readonly #entries = new Map<string, V>()
+  readonly max: number
+
+  constructor(max: number) {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new TypeError(`SecondChanceCache: max must be a positive integer, not ${max}`)
+    }
+    this.max = max
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  /** The value for `key`, marked as used; undefined when absent. */
+  get(key: string): V | undefined {
+    const value = this.#entries.get(key)
+    if (value !== undefined) value.used = true
+    return value
+  }
+
+  /** Stores `value` as the newest entry, evicting one first when the map is full. */
+  set(key: string, value: V): void {
+    const entries = this.#entries
+    if (entries.delete(key) === false && entries.size >= this.max) this.#evictOne()
+    value.used = false
+    entries.set(key, value)
+  }
+
+  delete(key: string): boolean {
+    return this.#entries.delete(key)
+  }
+
+  clear(): void {
+    this.#entries.clear()
+  }
+
+  /**
+   * Removes the oldest entry not used since the hand last passed it. Used entries on the way
+   * move to the newest end, unmarked; after at most one full turn an unmarked one is found.
+   */
+  #evictOne(): void {
+    const entries = this.#entries
+    for (const [key, value] of entries) {
+      entries.delete(key)
+      if (!value.used) return
+      value.used = false
+      entries.set(key, value)
+    }
+  }
+}
