@@ -69,10 +69,19 @@ export class CredentialHeader {
    * undefined and takes the full path.
    */
   usual(request: AuthenticateRequest): string | undefined {
-    const raw = readHeader(request.headers, this.#name)
-    if (typeof raw !== 'string') return undefined
-    if (this.#name !== 'authorization') return raw
-    return raw.startsWith('Bearer ') ? raw.slice(7) : undefined
+    const { headers } = request
+    if (
+      this.#name !== 'authorization' ||
+      typeof (headers as { get?: unknown }).get === 'function'
+    ) {
+      const raw = readHeader(headers, this.#name)
+      if (typeof raw !== 'string') return undefined
+      if (this.#name !== 'authorization') return raw
+      return raw.startsWith('Bearer ') ? raw.slice(7) : undefined
+    }
+    // Node's plain headers and the default header: a named load, on every request.
+    const raw = (headers as { readonly authorization?: string | readonly string[] }).authorization
+    return typeof raw === 'string' && raw.startsWith('Bearer ') ? raw.slice(7) : undefined
   }
 
   /** The token, validated in full, or the refusal for a missing or malformed header. */
