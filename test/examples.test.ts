@@ -140,6 +140,71 @@ describe.each([
     expect(await keys({})).toBe(403)
   })
 
+  it('mounts the API keys page at /dashboard behind the admin token, and says how to sign in', async () => {
+    const token = 'a-long-enough-admin-token-0123456789'
+    const banner = await startServer(script, undefined, { ADMIN_TOKEN: token })
+    const base = origin(banner)
+    expect(banner).toContain(
+      `Dashboard (the API keys page your customers would use): ${base}/dashboard\n  sign in with the admin token ${token}\n`,
+    )
+    const get = (path: string, headers: Record<string, string> = {}) =>
+      fetch(`${base}${path}`, { headers, redirect: 'manual' })
+    const api = { 'X-Portcullis-Page': '1' }
+    const signIn = (body: string, headers: Record<string, string> = {}, query = '') =>
+      fetch(`${base}/dashboard/sign-in${query}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+        redirect: 'manual',
+      })
+
+    // Signed out: the page sends you to sign in, and its API refuses, header or not.
+    const page = await get('/dashboard')
+    expect(page.status).toBe(303)
+    expect(page.headers.get('location')).toBe('/dashboard/sign-in')
+    const form = await get('/dashboard/sign-in')
+    expect(form.status).toBe(200)
+    expect(form.headers.get('content-security-policy')).toContain("default-src 'self'")
+    expect(await form.text()).toContain('<form method="post" action="sign-in">')
+    expect((await get('/dashboard/api/context', api)).status).toBe(403)
+    expect(
+      (await get('/dashboard/api/keys?mode=test', { ...api, 'X-Admin-Token': token })).status,
+    ).toBe(403)
+    expect((await get('/dashboard/', { cookie: 'portcullis_dashboard=forged' })).status).toBe(303)
+
+    // A wrong token, a token in the URL, or a form from another site: no session.
+    for (const refused of [
+      await signIn(`token=${token}x`),
+      await signIn('', {}, `?token=${token}`),
+      await signIn(`token=${token}`, { 'Content-Type': 'text/plain' }),
+      await signIn(`token=${token}`, { 'Sec-Fetch-Site': 'cross-site' }),
+    ]) {
+      expect([401, 403]).toContain(refused.status)
+      expect(refused.headers.get('set-cookie')).toBeNull()
+    }
+
+    const signedIn = await signIn(`token=${encodeURIComponent(token)}`)
+    expect(signedIn.status).toBe(303)
+    expect(signedIn.headers.get('location')).toBe('/dashboard/')
+    const setCookie = signedIn.headers.get('set-cookie') ?? ''
+    expect(setCookie).toMatch(
+      /^portcullis_dashboard=[\w-]{43}; Path=\/dashboard; Max-Age=28800; HttpOnly; SameSite=Strict$/,
+    )
+    expect(setCookie).not.toContain(token)
+    const cookie = { cookie: setCookie.split(';')[0] as string }
+    const dashboard = await get('/dashboard/', cookie)
+    expect(dashboard.status).toBe(200)
+    expect(dashboard.headers.get('content-security-policy')).toContain("script-src 'self'")
+    expect(await dashboard.text()).toContain('<portcullis-api-keys api=".">')
+    const context = await get('/dashboard/api/context', { ...cookie, ...api })
+    expect(await context.json()).toMatchObject({ projectId: 'proj_demo', modes: ['test', 'live'] })
+    const keys = await get('/dashboard/api/keys?mode=test', { ...cookie, ...api })
+    const listed = (await keys.json()) as { data: { redacted: string }[] }
+    expect(listed.data.map((key) => key.redacted.slice(0, 8))).toEqual(['sk_test_', 'pk_test_'])
+    // The cookie is the page's credential only: the admin routes still want the header.
+    expect((await get('/v1/admin/projects/proj_demo/keys', cookie)).status).toBe(403)
+  })
+
   it('keeps its keys in a SQLite file across a restart', async () => {
     const dir = mkdtempSync(join(scratch, 'restart-'))
     const first = await startServer(script, dir)

@@ -2,6 +2,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import { createOpenApiDocument, type Portcullis } from 'portcullis'
 import {
+  apiKeysPage,
   clientSessionRoutes,
   getAuth,
   ipAllowlist,
@@ -10,7 +11,18 @@ import {
   requireSecretKey,
   requireSession,
 } from 'portcullis/express'
-import { isOperator, logEvent } from '../shared/demo.js'
+import {
+  createDashboard,
+  DASHBOARD_PATH,
+  type DashboardAnswer,
+  readForm,
+  SIGN_IN_PATH,
+} from '../shared/dashboard.js'
+import { DEMO_PROJECT, isOperator, isOperatorToken, logEvent } from '../shared/demo.js'
+
+function send(res: Response, answer: DashboardAnswer): void {
+  res.status(answer.status).set(answer.headers).send(answer.body)
+}
 
 export function createApp(gate: Portcullis) {
   const app = express()
@@ -44,6 +56,26 @@ export function createApp(gate: Portcullis) {
     '/v1/admin',
     keyManagementRoutes(gate, { authorize: (req) => isOperator(req.headers), onEvent: logEvent }),
   )
+  // The API keys page your customers would use, here for the demo project, behind the same
+  // admin token: signed in once through a form, then an HttpOnly, SameSite=Strict cookie.
+  const dashboard = createDashboard({ projectId: DEMO_PROJECT, isOperatorToken })
+  app.get(SIGN_IN_PATH, (_req, res) => send(res, dashboard.signInForm()))
+  app.post(SIGN_IN_PATH, async (req, res) => {
+    send(res, dashboard.signIn(req.headers, await readForm(req), req.secure))
+  })
+  app.get(DASHBOARD_PATH, (req, res, next) => {
+    const away = dashboard.signedOut(req.headers.cookie)
+    if (away === null) next()
+    else send(res, away)
+  })
+  app.use(
+    DASHBOARD_PATH,
+    apiKeysPage(gate, {
+      authorize: (req) => dashboard.grantOf(req.headers.cookie),
+      onEvent: logEvent,
+    }),
+  )
+
   app.get('/v1/openapi.json', (_req, res) => {
     res.json(createOpenApiDocument(gate))
   })

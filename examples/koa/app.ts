@@ -3,6 +3,7 @@ import Router from '@koa/router'
 import Koa from 'koa'
 import { createOpenApiDocument, type Portcullis } from 'portcullis'
 import {
+  apiKeysPage,
   clientSessionRoutes,
   ipAllowlist,
   keyManagementRoutes,
@@ -11,7 +12,20 @@ import {
   requireSecretKey,
   requireSession,
 } from 'portcullis/koa'
-import { isOperator, logEvent } from '../shared/demo.js'
+import {
+  createDashboard,
+  DASHBOARD_PATH,
+  type DashboardAnswer,
+  readForm,
+  SIGN_IN_PATH,
+} from '../shared/dashboard.js'
+import { DEMO_PROJECT, isOperator, isOperatorToken, logEvent } from '../shared/demo.js'
+
+function send(ctx: Koa.Context, answer: DashboardAnswer): void {
+  ctx.status = answer.status
+  ctx.set({ ...answer.headers })
+  ctx.body = answer.body
+}
 
 export function createApp(gate: Portcullis) {
   const app = new Koa<PortcullisState>()
@@ -33,6 +47,26 @@ export function createApp(gate: Portcullis) {
     const { projectId, mode, livemode } = ctx.state.auth
     ctx.body = { projectId, mode, livemode }
   })
+
+  // The API keys page your customers would use, here for the demo project, behind the same
+  // admin token: signed in once through a form, then an HttpOnly, SameSite=Strict cookie.
+  const dashboard = createDashboard({ projectId: DEMO_PROJECT, isOperatorToken })
+  router.get(SIGN_IN_PATH, (ctx) => send(ctx, dashboard.signInForm()))
+  router.post(SIGN_IN_PATH, async (ctx) => {
+    send(ctx, dashboard.signIn(ctx.request.headers, await readForm(ctx.req), ctx.secure))
+  })
+  router.get(DASHBOARD_PATH, async (ctx, next) => {
+    const away = dashboard.signedOut(ctx.request.headers.cookie)
+    if (away === null) await next()
+    else send(ctx, away)
+  })
+  router.use(
+    DASHBOARD_PATH,
+    apiKeysPage(gate, {
+      authorize: (ctx) => dashboard.grantOf(ctx.request.headers.cookie),
+      onEvent: logEvent,
+    }),
+  )
 
   router.get('/v1/openapi.json', (ctx) => {
     ctx.body = createOpenApiDocument(gate)

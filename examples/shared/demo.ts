@@ -14,6 +14,7 @@ import {
   type PortcullisStore,
 } from 'portcullis'
 import { MemoryStore } from 'portcullis/adapters/memory'
+import { DASHBOARD_PATH } from './dashboard.js'
 
 export const DEMO_PROJECT = 'proj_demo'
 
@@ -280,6 +281,9 @@ export function banner(framework: string, origin: string, demo: Demo): string {
     `  live publishable key  ${live.publishableKey.display}`,
     ...rollHints(origin, demo),
     '',
+    `Dashboard (the API keys page your customers would use): ${origin}${DASHBOARD_PATH}`,
+    `  sign in with the admin token ${adminToken}`,
+    '',
     missing.length === 0 ? 'Try it:' : `Try it, after setting ${missing.join(' and ')}:`,
     `curl -s ${origin}/v1/account -H "Authorization: Bearer ${sk}"`,
     `curl -s ${origin}/v1/config -H "Authorization: Bearer ${pk}"`,
@@ -327,9 +331,14 @@ export function serve(framework: string, demo: Demo, handler: RequestListener): 
   process.once('SIGTERM', stop)
 }
 
+/** Whether `sent` is the admin token (compared in constant time). */
+export function isOperatorToken(sent: unknown): boolean {
+  return isAdminToken(sent)
+}
+
 /** The demo's `authorize` hook: an operator is whoever sends the admin token. */
 export function isOperator(headers: Record<string, string | string[] | undefined>): boolean {
-  return isAdminToken(headers['x-admin-token'])
+  return isOperatorToken(headers['x-admin-token'])
 }
 
 /** The demo's audit log: one line per change (a real app would keep them). */

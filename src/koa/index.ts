@@ -1,5 +1,17 @@
 export type { AuthContext } from '../core/auth-context.js'
 export type { GuardOptions, SecretKeyGuardOptions } from '../core/binding.js'
+export type {
+  ApiKeysPageCan,
+  ApiKeysPageCapability,
+  ApiKeysPageGrant,
+  ApiKeysPageOptions,
+} from '../page/grant.js'
+export {
+  apiKeysPage,
+  type KoaApiKeysPage,
+  type KoaApiKeysPageOptions,
+  type KoaPageContext,
+} from './api-keys-page.js'
 export {
   ipAllowlist,
   type KoaAllowlistOptions,

@@ -201,7 +201,7 @@ async function main() {
   for (const format of ['esm', 'cjs']) {
     const file = format === 'esm' ? 'runtime.mjs' : 'runtime.cjs'
     const label = format === 'esm' ? 'ESM import' : 'CJS require'
-    for (const check of ['resolve', 'auth', 'instanceof', 'package.json']) {
+    for (const check of ['resolve', 'auth', 'instanceof', 'page', 'package.json']) {
       if (check === 'package.json' && format === 'esm') continue
       await expectSuccess(
         `${label}: ${check}`,
@@ -288,7 +288,18 @@ async function main() {
   await expectSuccess(
     'attw (profile strict: node10, node16 CJS/ESM, bundler)',
     bin('attw'),
-    [tarball, '--format', 'ascii', '--no-definitely-typed', '--no-emoji'],
+    // The API keys page's element and stylesheet are browser files for bundlers (an ES module
+    // and CSS), not Node entry points; the 'page' checks above cover them.
+    [
+      tarball,
+      '--format',
+      'ascii',
+      '--no-definitely-typed',
+      '--no-emoji',
+      '--exclude-entrypoints',
+      './api-keys-element',
+      './api-keys-element.css',
+    ],
     { cwd: root },
     (out) => (/No problems found/.test(out) ? 'no problems found' : undefined),
   )
@@ -446,6 +457,38 @@ async function main(check) {
       console.log(caught.name + ' from adapters/memory instanceof PortcullisError from portcullis')
       break
     }
+    case 'page': {
+      // The API keys page from the packed build: it serves the same files the package exports
+      // for bundlers (portcullis/api-keys-element and its .css), read from no file at runtime.
+      const gate = createPortcullis({ store: new MemoryStore(), sessionSecret: 'x'.repeat(32) })
+      await gate.projects.provision('proj_1')
+      assert.equal(typeof forKoa.apiKeysPage, 'function')
+      const page = forExpress.apiKeysPage(gate, { authorize: () => ({ projectId: 'proj_1' }) })
+      const server = createServer((req, res) =>
+        page(req, res, () => {
+          res.statusCode = 404
+          res.end()
+        }),
+      )
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+      const base = 'http://127.0.0.1:' + server.address().port + '/'
+      try {
+        const html = await (await fetch(base)).text()
+        const script = /<script type="module" src="([^"]+)"/.exec(html)
+        const style = /<link rel="stylesheet" href="([^"]+)"/.exec(html)
+        assert.ok(script && style, 'no script or stylesheet in the page: ' + html)
+        const exported = (spec) => readFileSync(${format === 'esm' ? 'new URL(import.meta.resolve(spec))' : 'require.resolve(spec)'}, 'utf8')
+        const served = async (path) => (await fetch(base + path)).text()
+        assert.equal(await served(script[1]), exported('portcullis/api-keys-element'))
+        assert.equal(await served(style[1]), exported('portcullis/api-keys-element.css'))
+        const context = await fetch(base + 'api/context', { headers: { 'X-Portcullis-Page': '1' } })
+        assert.equal((await context.json()).projectId, 'proj_1')
+        console.log('apiKeysPage serves the exported element and stylesheet; its API answers')
+      } finally {
+        server.close()
+      }
+      break
+    }
     case 'package.json': {
       const pkg = require('portcullis/package.json')
       assert.equal(pkg.name, 'portcullis')
@@ -459,6 +502,8 @@ async function main(check) {
 `
   return {
     'runtime.mjs': `import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { createPortcullis, PortcullisError, StoreCapacityError } from 'portcullis'
 import { MemoryStore } from 'portcullis/adapters/memory'
 import { createManualClock } from 'portcullis/testing'
@@ -469,6 +514,8 @@ await main(process.argv[2])
 `,
     'runtime.cjs': `'use strict'
 const assert = require('node:assert/strict')
+const { readFileSync } = require('node:fs')
+const { createServer } = require('node:http')
 const { createPortcullis, PortcullisError, StoreCapacityError } = require('portcullis')
 const { MemoryStore } = require('portcullis/adapters/memory')
 const { createManualClock } = require('portcullis/testing')
@@ -488,8 +535,13 @@ function typeFixtures() {
 import { createPortcullis, PortcullisError, StoreCapacityError } from 'portcullis'
 import { MemoryStore, type MemoryStoreOptions } from 'portcullis/adapters/memory'
 import { createManualClock, type ManualClock } from 'portcullis/testing'
-import { type ExpressMiddleware, requireSecretKey } from 'portcullis/express'
-import { type KoaMiddleware, requireSession } from 'portcullis/koa'
+import {
+  type ApiKeysPageGrant,
+  apiKeysPage,
+  type ExpressMiddleware,
+  requireSecretKey,
+} from 'portcullis/express'
+import { apiKeysPage as koaApiKeysPage, type KoaMiddleware, requireSession } from 'portcullis/koa'
 import 'portcullis/express/global'
 
 const options: MemoryStoreOptions = { maxKeys: 10 }
@@ -514,6 +566,11 @@ export async function authenticate(key: string): Promise<AuthContext> {
 
 export const expressGuard: ExpressMiddleware = requireSecretKey(gate, { mode: 'live' })
 export const koaGuard: KoaMiddleware = requireSession(gate)
+const grant: ApiKeysPageGrant = { projectId: 'proj_1', modes: ['test'], can: { reveal: false } }
+export const expressPage = apiKeysPage(gate, { authorize: () => grant })
+export const koaPage = koaApiKeysPage(gate, { prefix: '/keys', authorize: () => false })
+// @ts-expect-error -- authorize is required
+apiKeysPage(gate, {})
 // The opt-in augmentation types req.auth on Express's Request.
 export const augmented: Express.Request['auth'] = undefined as AuthContext | undefined
 
