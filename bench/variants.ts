@@ -19,8 +19,20 @@ import { HeaderAPIKeyStrategy } from 'passport-headerapikey'
 import { MemoryStore } from '../adapters/memory/index.js'
 import { RedisStore } from '../adapters/redis/index.js'
 import * as portcullisExpress from '../src/express/index.js'
-import { type AuthContext, createPortcullis, type Mode, type Portcullis } from '../src/index.js'
+import { createPortcullis, type Portcullis } from '../src/index.js'
 import * as portcullisKoa from '../src/koa/index.js'
+import {
+  BENCH_ORIGIN_HEADER,
+  BENCH_ORIGINS,
+  BENCH_PERMISSION,
+  BENCH_RESOURCES,
+  createBenchKeys,
+  createToyKeys as createToyKeysOf,
+  expressToyMiddleware,
+  issueSessions as issueSessionsOf,
+  koaToyMiddleware,
+  type ToyRecord,
+} from './support/fixtures.js'
 import {
   type BenchRedisClient,
   connectRedis,
@@ -62,40 +74,15 @@ export interface Variant {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared pieces
+// Shared pieces (the toy and the credentials are in support/fixtures.ts, shared with
+// `npm run bench:instructions`)
 
-interface ToyRecord {
-  readonly projectId: string
-  readonly mode: Mode
-}
+export { BENCH_ORIGIN_HEADER, BENCH_ORIGINS, BENCH_PERMISSION }
 
-const modeOf = (i: number): Mode => (i % 2 === 0 ? 'test' : 'live')
-const projectOf = (i: number) => `proj_${i % 1000}`
-
-/**
- * The hand-written competitor: 10,000 keys shaped like portcullis keys (`sk_test_` + 49
- * characters), stored as SHA-256 → record in a Map.
- */
-function createToyKeys(): { keys: string[]; byHash: Map<string, ToyRecord> } {
-  const keys: string[] = []
-  const byHash = new Map<string, ToyRecord>()
-  for (let i = 0; i < CREDENTIAL_COUNT; i++) {
-    const mode = modeOf(i)
-    const body = randomBytes(40).toString('base64url').replace(/[-_]/g, 'x').slice(0, 49)
-    const key = `sk_${mode}_${body}`
-    keys.push(key)
-    byHash.set(sha256(key), { projectId: projectOf(i), mode })
-  }
-  return { keys, byHash }
-}
+const createToyKeys = () => createToyKeysOf(CREDENTIAL_COUNT)
+const issueSessions = (gate: Portcullis) => issueSessionsOf(gate, CREDENTIAL_COUNT)
 
 const bearer = (keys: readonly string[]) => keys.map((key) => `Bearer ${key}`)
-
-/** The toy's lookup: the Authorization bearer value, hashed, looked up; undefined if unknown. */
-function toyLookup(byHash: Map<string, ToyRecord>, header: string | undefined) {
-  if (header === undefined || !header.startsWith('Bearer ')) return undefined
-  return byHash.get(sha256(header.slice(7)))
-}
 
 const BARE_BODY = { projectId: 'proj_0', mode: 'test' }
 
@@ -113,14 +100,9 @@ function koaApp<State>(router: Router<State>): Koa<State> {
 
 const nothingToClose = async () => {}
 
-/** The permission the restricted-key variants' route names, and what their keys hold. */
-export const BENCH_PERMISSION = 'charges:write'
-
 /**
  * A gate over a fresh MemoryStore, default options, holding 10,000 keys of `type` in 1,000
- * projects and both modes. Secret and restricted keys each carry their own three-entry
- * allowlist (so there are 10,000 distinct allowlists), whose last entry admits the load
- * generator at 127.0.0.1; restricted keys are granted `charges: 'write'` and `customers: 'read'`.
+ * projects and both modes (see `createBenchKeys`).
  */
 async function memoryGateWithKeys(
   type: 'secret' | 'publishable' | 'restricted',
@@ -129,53 +111,10 @@ async function memoryGateWithKeys(
   const gate = createPortcullis({
     store: new MemoryStore(),
     sessionSecret: randomBytes(32),
-    resources: ['charges', 'customers'],
+    resources: [...BENCH_RESOURCES],
   })
-  const keys: string[] = []
-  for (let i = 0; i < CREDENTIAL_COUNT; i++) {
-    const allowedIps =
-      type === 'publishable'
-        ? undefined
-        : ['203.0.113.0/24', `10.${(i >> 8) & 255}.${i & 255}.0/24`, '127.0.0.1']
-    const { key } = await gate.keys.create({
-      projectId: projectOf(i),
-      type,
-      mode: modeOf(i),
-      ...(allowedIps === undefined ? {} : { allowedIps }),
-      ...(type === 'restricted'
-        ? { permissions: { charges: 'write', customers: 'read' } as const }
-        : {}),
-      ...(allowedOrigins === undefined ? {} : { allowedOrigins }),
-    })
-    keys.push(key)
-  }
+  const keys = await createBenchKeys(gate, type, CREDENTIAL_COUNT, allowedOrigins)
   return { gate, keys }
-}
-
-/** Issues `CREDENTIAL_COUNT` Client Session Tokens, one per end user, over 100 projects. */
-async function issueSessions(gate: Portcullis): Promise<string[]> {
-  const secretAuth: AuthContext[] = []
-  for (let p = 0; p < 100; p++) {
-    const mode = modeOf(p)
-    const { key } = await gate.keys.create({ projectId: `proj_${p}`, type: 'secret', mode })
-    const result = await gate.authenticate(
-      { headers: { authorization: `Bearer ${key}` }, remoteAddress: '127.0.0.1' },
-      { credential: 'secret' },
-    )
-    if (!result.ok) throw result.error
-    secretAuth.push(result.auth)
-  }
-  const tokens = new Array<string>(CREDENTIAL_COUNT)
-  let next = 0
-  const worker = async () => {
-    while (next < CREDENTIAL_COUNT) {
-      const i = next++
-      const auth = secretAuth[i % secretAuth.length] as AuthContext
-      tokens[i] = (await gate.sessions.create(auth, { clientId: `user_${i}` })).token
-    }
-  }
-  await Promise.all(Array.from({ length: 64 }, worker))
-  return tokens
 }
 
 /** A gate over a RedisStore on a node-redis client set up as the README says. */
@@ -222,15 +161,7 @@ const expressNoop: Variant['build'] = async () => {
 const expressToy: Variant['build'] = async () => {
   const { keys, byHash } = createToyKeys()
   const app = expressApp()
-  const toy: RequestHandler = (req, res, next) => {
-    const record = toyLookup(byHash, req.headers.authorization)
-    if (record === undefined) {
-      res.status(401).json({ error: 'unauthorized' })
-      return
-    }
-    res.locals.auth = record
-    next()
-  }
+  const toy = expressToyMiddleware(byHash)
   app.get('/v1/ping', toy, (_req, res) => {
     const { projectId, mode } = res.locals.auth as ToyRecord
     res.json({ projectId, mode })
@@ -361,23 +292,10 @@ const koaNoop: Variant['build'] = async () => {
 const koaToy: Variant['build'] = async () => {
   const { keys, byHash } = createToyKeys()
   const router = new Router<{ toy: ToyRecord }>()
-  router.get(
-    '/v1/ping',
-    async (ctx, next) => {
-      const record = toyLookup(byHash, ctx.request.headers.authorization)
-      if (record === undefined) {
-        ctx.status = 401
-        ctx.body = { error: 'unauthorized' }
-        return
-      }
-      ctx.state.toy = record
-      await next()
-    },
-    (ctx) => {
-      const { projectId, mode } = ctx.state.toy
-      ctx.body = { projectId, mode }
-    },
-  )
+  router.get('/v1/ping', koaToyMiddleware(byHash), (ctx) => {
+    const { projectId, mode } = ctx.state.toy
+    ctx.body = { projectId, mode }
+  })
   return {
     listener: koaApp(router).callback(),
     credentials: async () => bearer(keys),
@@ -415,9 +333,6 @@ const secretKeys = async () => {
   const { gate, keys } = await memoryGateWithKeys('secret')
   return { gate, credentials: keys, close: () => gate.close() }
 }
-/** The origins the origin-limited publishable keys accept; the load sends the second kind. */
-export const BENCH_ORIGINS = ['https://app.example.com', 'https://*.shop.example.com']
-export const BENCH_ORIGIN_HEADER = { origin: 'https://eu.shop.example.com' } as const
 const originLimitedKeys = async () => {
   const { gate, keys } = await memoryGateWithKeys('publishable', BENCH_ORIGINS)
   return { gate, credentials: keys, close: () => gate.close() }

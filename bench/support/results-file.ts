@@ -6,13 +6,14 @@ import { fileURLToPath } from 'node:url'
 export const RESULTS_FILE = fileURLToPath(new URL('../results/latest.md', import.meta.url))
 
 /** The sections, in the order they appear in the file. */
-const SECTIONS = ['http', 'cold', 'memory'] as const
+const SECTIONS = ['http', 'instructions', 'cold', 'memory'] as const
 export type ResultsSection = (typeof SECTIONS)[number]
 
 const HEADER = `# portcullis benchmark results
 
-Written by \`npm run bench\` (HTTP throughput), \`npm run bench:cold\` (store lookups) and
-\`npm run bench:memory\` (MemoryStore footprint); each command replaces only its own section.
+Written by \`npm run bench\` (HTTP throughput), \`npm run bench:instructions\` (instructions per
+decision, under callgrind), \`npm run bench:cold\` (store lookups) and \`npm run bench:memory\`
+(heap per key and per session); each command replaces only its own section.
 The scripts are in [\`bench/\`](../).
 `
 
@@ -21,7 +22,7 @@ const end = (section: ResultsSection) => `<!-- end ${section} -->`
 
 /**
  * Replaces one section of the results file (creating the file if needed) and keeps the others,
- * so the three scripts can be run independently.
+ * so the scripts can be run independently.
  */
 export function writeResultsSection(section: ResultsSection, markdown: string): void {
   const current = existsSync(RESULTS_FILE) ? readFileSync(RESULTS_FILE, 'utf8') : ''
