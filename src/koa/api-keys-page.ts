@@ -1,16 +1,12 @@
 import { checkFactoryCall, type OptionRules } from '../core/binding.js'
 import type { Portcullis } from '../core/portcullis.js'
-import { readJson } from '../operator/read-json.js'
 import { type ApiKeysPageOptions, PAGE_OPTION_RULES } from '../page/grant.js'
 import { createApiKeysPage } from '../page/page.js'
-import { failBareMount, type KoaNext, readRequest } from './middleware.js'
-import type { KoaRouteContext } from './routers.js'
+import { failBareMount, type KoaNext } from './middleware.js'
+import { type KoaRouteContext, serveUnder } from './routers.js'
 
-/** What the page reads from a Koa context. */
-export interface KoaPageContext extends KoaRouteContext {
-  /** The URL as requested, before a mount (koa-mount) rewrote `path`; Koa sets it. */
-  originalUrl?: string
-}
+/** What the page reads from a Koa context: what the routers read (`originalUrl` included). */
+export type KoaPageContext = KoaRouteContext
 
 export interface KoaApiKeysPageOptions<Ctx> extends ApiKeysPageOptions<Ctx> {
   /**
@@ -120,34 +116,7 @@ export function apiKeysPage(gate: unknown, options?: unknown): KoaApiKeysPage {
     () => failBareMount(name, usage, gate, options),
   )
   const servePage = createApiKeysPage(valid.gate, valid.options, name)
-  const serveAt =
-    (prefix: string): KoaApiKeysPage =>
-    async (ctx, next) => {
-      const base = prefix.replace(/\/$/, '')
-      if (base !== '' && ctx.path !== base && !ctx.path.startsWith(`${base}/`)) {
-        await next()
-        return
-      }
-      const relative = ctx.path.slice(base.length) || '/'
-      const response = await servePage({
-        method: ctx.method,
-        url: ctx.querystring === '' ? relative : `${relative}?${ctx.querystring}`,
-        originalPath: (ctx.originalUrl ?? ctx.path).split('?')[0] as string,
-        ...readRequest(ctx),
-        readBody: () =>
-          ctx.request.body === undefined
-            ? readJson(ctx.req, ctx.request.headers['content-type'])
-            : Promise.resolve(ctx.request.body),
-        native: ctx,
-      })
-      if (response === null) {
-        await next()
-        return
-      }
-      ctx.status = response.status
-      ctx.set({ ...response.headers })
-      ctx.body = response.body
-    }
+  const serveAt = (prefix: string): KoaApiKeysPage => serveUnder(prefix, servePage)
   const page = serveAt(valid.options.prefix ?? '')
   Object.defineProperty(page, 'router', { value: nestedRouter(serveAt) })
   return page

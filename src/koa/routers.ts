@@ -5,6 +5,7 @@ import {
   createOperatorDispatcher,
   OPERATOR_OPTION_RULES,
   type OperatorOptions,
+  type OperatorRequest,
 } from '../operator/dispatch.js'
 import { keyManagementOperations } from '../operator/key-routes.js'
 import { readJson } from '../operator/read-json.js'
@@ -18,6 +19,8 @@ export interface KoaRouteContext extends KoaContext {
   querystring: string
   request: KoaContext['request'] & { body?: unknown }
   req: KoaContext['req'] & AsyncIterable<Uint8Array | string>
+  /** The URL as requested, before a mount (koa-mount) rewrote `path`; Koa sets it. */
+  originalUrl?: string
 }
 
 export type KoaRouter = (ctx: KoaRouteContext, next: KoaNext) => Promise<void>
@@ -50,14 +53,40 @@ function mount(
   options: KoaRoutesOptions,
 ): KoaRouter {
   const dispatch = createOperatorDispatcher(gate, routes, options, name)
-  const prefix = (options.prefix ?? '').replace(/\/$/, '')
+  return serveUnder(options.prefix ?? '', dispatch)
+}
+
+/** A request as {@link serveUnder} hands it over: an operator request, and the path as requested. */
+export interface KoaMountedRequest<Ctx extends KoaRouteContext = KoaRouteContext>
+  extends OperatorRequest<Ctx> {
+  /** The path before a mount (koa-mount) rewrote `ctx.path`. */
+  readonly originalPath: string
+}
+
+/**
+ * The Koa side of a mounted handler (the operator routes' dispatcher, or the API keys page):
+ * each request under `prefix` goes to `handle`, relative to the prefix, and its answer is
+ * written; a request elsewhere, or one `handle` answers null for, goes on to `next`.
+ */
+export function serveUnder<Ctx extends KoaRouteContext>(
+  prefix: string,
+  handle: (request: KoaMountedRequest<Ctx>) => Promise<{
+    readonly status: number
+    readonly headers: Readonly<Record<string, string>>
+    readonly body: unknown
+  } | null>,
+): (ctx: Ctx, next: KoaNext) => Promise<void> {
+  const base = prefix.replace(/\/$/, '')
   return async function portcullisRoutes(ctx, next) {
-    if (prefix !== '' && ctx.path !== prefix && !ctx.path.startsWith(`${prefix}/`))
-      return next().then(() => {})
-    const relative = ctx.path.slice(prefix.length) || '/'
-    const response = await dispatch({
+    if (base !== '' && ctx.path !== base && !ctx.path.startsWith(`${base}/`)) {
+      await next()
+      return
+    }
+    const relative = ctx.path.slice(base.length) || '/'
+    const response = await handle({
       method: ctx.method,
       url: ctx.querystring === '' ? relative : `${relative}?${ctx.querystring}`,
+      originalPath: (ctx.originalUrl ?? ctx.path).split('?')[0] as string,
       ...readRequest(ctx),
       readBody: () =>
         ctx.request.body === undefined

@@ -6,29 +6,15 @@
  */
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { BROWSER_TIMEOUT_MS, launchChromium } from '../../browser/support/chromium.js'
 import { SESSION_COOKIE } from './page-app.js'
 
-export const BROWSER_TIMEOUT_MS = 10_000
+// Launched as the CORS suite launches it: one place for the flags and the time bound.
+export { BROWSER_TIMEOUT_MS, launchChromium }
+
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js')
 const helpersPath = fileURLToPath(new URL('./in-page.js', import.meta.url))
-
-/** Headless, with a fresh temporary profile that Playwright creates and removes. */
-export function launchChromium(executablePath: string): Promise<Browser> {
-  return chromium.launch({
-    executablePath,
-    headless: true,
-    timeout: BROWSER_TIMEOUT_MS,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  })
-}
 
 /** An axe finding, as the tests report it. */
 export interface AxeFinding {
