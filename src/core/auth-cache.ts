@@ -7,6 +7,7 @@ import type { Failure } from './refusal.js'
 import { SecondChanceCache } from './second-chance-cache.js'
 import type { SessionClaims } from './session-token.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
+import type { KeyType, Mode } from './types.js'
 import type { UsageMark } from './usage-recorder.js'
 
 /** Options of the in-process cache of verified credentials. */
@@ -32,8 +33,14 @@ export interface CacheOptions {
 /**
  * A key record as this instance last read it, and what was derived from it on the first
  * request it admitted, so that later requests with the same key repeat none of that work.
+ *
+ * The fields every warm decision reads are copied here from the record (type, mode, expiry,
+ * whether an allowlist or client restrictions apply), and the entry is its own
+ * {@link UsageMark}: a cache hit then touches this one object, not the record, its allowlist
+ * array and a separate mark, each of which is a likely cache miss with thousands of keys in
+ * use.
  */
-export class KeyEntry {
+export class KeyEntry implements UsageMark {
   /** The frozen acceptance handed to every request this entry admits. */
   accepted: { readonly ok: true; readonly auth: AuthContext } | undefined = undefined
   /** The record's compiled allowlist. */
@@ -45,19 +52,36 @@ export class KeyEntry {
   lastAddress: IpAddress | null | undefined = undefined
   lastPeer: string | undefined = undefined
   lastAllowed = false
-  /** Where this key's uses are noted for the batched `lastUsedAt`. */
-  usage: UsageMark | undefined = undefined
   /** A publishable key's compiled origin patterns, and its last answer by header text. */
   originMatcher: ((origin: Origin) => boolean) | undefined = undefined
   lastOriginHeader: string | undefined = undefined
   lastOriginRefusal: Failure | null = null
   /** Whether the entry was used since the key cache's eviction hand last passed it. */
   used = false
+  /** Copied from the record (none for "no such key"): read by every decision. */
+  readonly type: KeyType | undefined
+  readonly mode: Mode | undefined
+  /** The record's `expiresAt`, or +Infinity for a key that does not expire. */
+  readonly expiresAt: number
+  /** Whether the record has an IP allowlist to check, and client restrictions. */
+  readonly checksAddress: boolean
+  readonly checksClient: boolean
+  /** {@link UsageMark}: the key's id, its newest use noted here, whether a batch holds it. */
+  readonly id: string
+  at = Number.NEGATIVE_INFINITY
+  pending = false
 
   constructor(
     readonly record: StoredKey | null,
     readonly validUntil: number,
-  ) {}
+  ) {
+    this.type = record?.type
+    this.mode = record?.mode
+    this.expiresAt = record?.expiresAt ?? Number.POSITIVE_INFINITY
+    this.checksAddress = record !== null && record.allowedIps.length > 0
+    this.checksClient = record !== null && record.clientRestrictions !== null
+    this.id = record?.id ?? ''
+  }
 }
 
 /** The answer for a hash known to match no key (or none of the type and mode its token says). */

@@ -139,16 +139,18 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     required: readonly RequiredPermission[],
     now: number,
   ): AuthResult {
-    if (leakedToBrowser(record.type, request)) return fail('secret_key_from_browser')
-    if (record.type !== wanted && !serves(record.type, wanted)) {
-      return wrongType(TYPE_LABEL[record.type], wanted)
+    // The entry's copies of the record's type, mode and expiry: a hit reads one object.
+    const type = entry.type as KeyType
+    if (leakedToBrowser(type, request)) return fail('secret_key_from_browser')
+    if (type !== wanted && !serves(type, wanted)) {
+      return wrongType(TYPE_LABEL[type], wanted)
     }
     // The allowlist comes first: a caller outside it learns nothing more about the key (not
     // whether it expired, was rolled, or belongs to the other mode).
-    if (record.allowedIps.length > 0 && !allowed(entry, record, request)) {
+    if (entry.checksAddress && !allowed(entry, record, request)) {
       return fail('ip_not_allowed')
     }
-    if (record.expiresAt !== null && record.expiresAt <= now) {
+    if (entry.expiresAt <= now) {
       return fail(
         'api_key_expired',
         record.rolledToId === null
@@ -156,24 +158,23 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
           : 'This API key was rolled and has expired.',
       )
     }
-    if (requiredMode !== undefined && record.mode !== requiredMode) {
+    if (requiredMode !== undefined && entry.mode !== requiredMode) {
       return fail(
         'mode_mismatch',
         `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
       )
     }
     // A restricted key only where the route names what it needs, and only with all of it.
-    if (record.type === 'restricted') {
+    if (type === 'restricted') {
       const denied = deniedPermission(record, required)
       if (denied !== undefined) return permissionDenied(record, denied)
     }
     // Before the usage mark: a refused request does not count as a use.
-    if (record.clientRestrictions !== null) {
+    if (entry.checksClient && record.clientRestrictions !== null) {
       const refusal = checkClient(core, entry, record.clientRestrictions, request)
       if (refusal !== null) return refusal
     }
-    entry.usage ??= core.usage.mark(record.id)
-    core.usage.note(entry.usage, now)
+    core.usage.note(entry, now)
     entry.accepted ??= accept(record, () => ({
       mode: record.mode,
       livemode: record.mode === 'live',

@@ -179,8 +179,7 @@ export function createSessionAuthenticator(
       const { record } = entry
       if (record === null || record.clientId === null) return fail('session_invalid')
       if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
-      entry.usage ??= core.usage.mark(record.id)
-      core.usage.note(entry.usage, now)
+      core.usage.note(entry, now)
       const clientId = record.clientId
       entry.accepted ??= accept(record, () => ({
         mode: record.mode,
