@@ -423,6 +423,7 @@ describe('assertProductPrefix', () => {
       'sk',
       'pk',
       'ck',
+      'rk',
       'test',
       'live',
       'A',
@@ -448,7 +449,8 @@ describe('assertProductPrefix', () => {
   })
 
   it('accepts a string exactly when it matches the documented rule (property)', () => {
-    const reserved = new Set(['sk', 'pk', 'ck', 'test', 'live'])
+    // The four key type tags and the two modes.
+    const reserved = new Set(['sk', 'pk', 'ck', 'rk', 'test', 'live'])
     const prefixChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789_A-'.split(''))
     fc.assert(
       fc.property(
