@@ -233,8 +233,12 @@ function judge(
   if (kind !== 'session') {
     // A JWS sent as a key is named as such (wrong_key_type); anything else is api_key_invalid.
     if (!parsed.ok) return { codes: [invalid, 'wrong_key_type'], lookups: [] }
-    if (parsed.type !== kind) return { codes: ['wrong_key_type'], lookups: [] }
-    const code = known === undefined ? invalid : modeOk ? 'ok' : 'mode_mismatch'
+    // A restricted key is a server key: it is looked up where a secret key is wanted, and
+    // refused there (permission_denied) on a route that names no permission.
+    const serves = parsed.type === kind || (kind === 'secret' && parsed.type === 'restricted')
+    if (!serves) return { codes: ['wrong_key_type'], lookups: [] }
+    const admitted = parsed.type === 'restricted' ? 'permission_denied' : 'ok'
+    const code = known === undefined ? invalid : modeOk ? admitted : 'mode_mismatch'
     return { codes: [code], lookups: ['findKeyByHash'] }
   }
   if (parsed.ok) {
@@ -423,7 +427,7 @@ function mutateKey(
       break
     }
     case 'retag':
-      edited = target.replace(/(^|_)(sk|pk|ck)_/, `$1${tag}_`)
+      edited = target.replace(/(^|_)(sk|pk|ck|rk)_/, `$1${tag}_`)
       singleEdit = tag.length === 2
       break
     case 'remode':
@@ -431,7 +435,7 @@ function mutateKey(
       singleEdit = mode.length === 4
       break
     case 'prefix':
-      edited = prefix === '' ? target.replace(/^[a-z0-9]+_(?=(sk|pk|ck)_)/, '') : prefix + target
+      edited = prefix === '' ? target.replace(/^[a-z0-9]+_(?=(sk|pk|ck|rk)_)/, '') : prefix + target
       singleEdit = false
       break
   }
@@ -460,7 +464,7 @@ function mutatedKeyArb(keys: readonly string[]) {
       at: fc.nat(),
       char: mutationCharArb,
       recompute: fc.boolean(),
-      tag: fc.constantFrom('sk', 'pk', 'ck', 'xk', 'SK', 'sk_sk', ''),
+      tag: fc.constantFrom('sk', 'pk', 'ck', 'rk', 'xk', 'SK', 'sk_sk', ''),
       mode: fc.constantFrom('test', 'live', 'prod', 'TEST', 'tset', ''),
       prefix: fc.constantFrom('', 'acme_', 'other_', 'ghp_', 'sk_', 'Acme_'),
     })
