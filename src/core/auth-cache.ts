@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { AuthContext } from './auth-context.js'
+import type { ClientRestrictions } from './client-restrictions.js'
 import type { AddressMatcher, IpAddress } from './ip.js'
 import { optionalCount, optionalMilliseconds } from './option-checks.js'
 import type { Origin } from './origins.js'
@@ -35,7 +36,7 @@ export interface CacheOptions {
  * request it admitted, so that later requests with the same key repeat none of that work.
  *
  * The fields every warm decision reads are copied here from the record (type, mode, expiry,
- * whether an allowlist or client restrictions apply), and the entry is its own
+ * whether an allowlist applies, the client restrictions), and the entry is its own
  * {@link UsageMark}: a cache hit then touches this one object, not the record, its allowlist
  * array and a separate mark, each of which is a likely cache miss with thousands of keys in
  * use.
@@ -63,9 +64,10 @@ export class KeyEntry implements UsageMark {
   readonly mode: Mode | undefined
   /** The record's `expiresAt`, or +Infinity for a key that does not expire. */
   readonly expiresAt: number
-  /** Whether the record has an IP allowlist to check, and client restrictions. */
+  /** Whether the record has an IP allowlist to check. */
   readonly checksAddress: boolean
-  readonly checksClient: boolean
+  /** The record's client restrictions (origins, apps), if any. */
+  readonly clientRestrictions: ClientRestrictions | null
   /** {@link UsageMark}: the key's id, its newest use noted here, whether a batch holds it. */
   readonly id: string
   at = Number.NEGATIVE_INFINITY
@@ -79,7 +81,7 @@ export class KeyEntry implements UsageMark {
     this.mode = record?.mode
     this.expiresAt = record?.expiresAt ?? Number.POSITIVE_INFINITY
     this.checksAddress = record !== null && record.allowedIps.length > 0
-    this.checksClient = record !== null && record.clientRestrictions !== null
+    this.clientRestrictions = record?.clientRestrictions ?? null
     this.id = record?.id ?? ''
   }
 }

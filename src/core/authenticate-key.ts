@@ -170,8 +170,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       if (denied !== undefined) return permissionDenied(record, denied)
     }
     // Before the usage mark: a refused request does not count as a use.
-    if (entry.checksClient && record.clientRestrictions !== null) {
-      const refusal = checkClient(core, entry, record.clientRestrictions, request)
+    if (entry.clientRestrictions !== null) {
+      const refusal = checkClient(core, entry, entry.clientRestrictions, request)
       if (refusal !== null) return refusal
     }
     core.usage.note(entry, now)
