@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { SecondChanceCache } from './second-chance-cache.js'
 
@@ -66,6 +67,60 @@ describe('SecondChanceCache', () => {
     cache.clear()
     expect(cache.size).toBe(0)
     expect(cache.get('b')).toBeUndefined()
+  })
+
+  it('evicts what a plain list model of the clock evicts, over long runs of full-cache misses', () => {
+    // The model: keys oldest first, a used flag each; an eviction scans from the oldest.
+    type Operation = { kind: 'get' | 'set' | 'delete'; key: number } | { kind: 'clear' }
+    const operation: fc.Arbitrary<Operation> = fc.oneof(
+      { weight: 120, arbitrary: fc.record({ kind: fc.constant('set' as const), key: fc.nat(40) }) },
+      { weight: 80, arbitrary: fc.record({ kind: fc.constant('get' as const), key: fc.nat(40) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant('delete' as const), key: fc.nat(40) }),
+      },
+      { weight: 1, arbitrary: fc.constant({ kind: 'clear' as const }) },
+    )
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(operation, { maxLength: 400 }),
+        (max, operations) => {
+          const cache = new SecondChanceCache<Entry>(max)
+          let model: { key: string; used: boolean }[] = []
+          for (const op of operations) {
+            if (op.kind === 'clear') {
+              cache.clear()
+              model = []
+              continue
+            }
+            const key = `k${op.key}`
+            const at = model.findIndex((item) => item.key === key)
+            if (op.kind === 'get') {
+              expect(cache.get(key)?.name).toBe(at === -1 ? undefined : key)
+              if (at !== -1) (model[at] as { used: boolean }).used = true
+            } else if (op.kind === 'delete') {
+              expect(cache.delete(key)).toBe(at !== -1)
+              if (at !== -1) model.splice(at, 1)
+            } else {
+              if (at !== -1) model.splice(at, 1)
+              else if (model.length >= max) {
+                for (;;) {
+                  const oldest = model.shift() as { key: string; used: boolean }
+                  if (!oldest.used) break
+                  model.push({ key: oldest.key, used: false })
+                }
+              }
+              cache.set(key, entry(key))
+              model.push({ key, used: false })
+            }
+            expect(cache.size).toBe(model.length)
+          }
+          for (const { key } of model) expect(cache.get(key)?.name).toBe(key)
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 
   it('refuses a bound that is not a positive integer', () => {
