@@ -9,10 +9,17 @@
  * req/s over rounds, median p50/p99 latency, median server CPU µs per request, and ratios
  * against the baselines of the same run; it is printed and written to bench/results/latest.md.
  *
+ * Then the paired phase decides the key targets: per framework, the toy, its second process
+ * (the A/A control), requireSecretKey and requirePublishableKey are measured in many short
+ * cycles, each visiting all four back to back, so that every ratio compares servers measured
+ * seconds apart; it reports the median ratio over cycles with a 90 % interval.
+ *
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_WARMUP_SECONDS (8),
+ * BENCH_PAIRED_CYCLES (16), BENCH_PAIRED_SECONDS (2), BENCH_PAIRED_WARMUP_SECONDS (2),
  * BENCH_CONNECTIONS (50), BENCH_CREDENTIALS (10000), BENCH_ONLY (comma-separated variant ids),
  * BENCH_MAX_OTHER_CPU (30: a run during which other processes used more CPU is redone),
- * REDIS_URL (redis://127.0.0.1:6379).
+ * BENCH_SERVER_FLAGS (Node flags for the server processes, e.g. `--cpu-prof` or `--trace-gc`,
+ * which NODE_OPTIONS refuses), REDIS_URL (redis://127.0.0.1:6379).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -30,7 +37,7 @@ import type {
 import { describeMachine } from './support/machine.js'
 import { connectRedis, deleteByPrefix } from './support/redis.js'
 import { markdownTable, RESULTS_FILE, writeResultsSection } from './support/results-file.js'
-import { fixed, grouped, median, times } from './support/stats.js'
+import { bootstrapInterval, fixed, grouped, median, times } from './support/stats.js'
 import { readSystemCpu } from './support/system-cpu.js'
 import { CREDENTIAL_COUNT, MEASUREMENT_ORDER, VARIANTS, type Variant } from './variants.js'
 
@@ -47,6 +54,19 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 /** Runs during which the rest of the machine used more than this (% of a core) are redone. */
 const MAX_OTHER_CPU = Number(process.env.BENCH_MAX_OTHER_CPU ?? 30)
 const MAX_RETRIES = 3
+/** The paired phase: cycles, and each visit's measured and re-warming seconds. */
+const PAIRED_CYCLES = Number(process.env.BENCH_PAIRED_CYCLES ?? 16)
+const PAIRED_SECONDS = Number(process.env.BENCH_PAIRED_SECONDS ?? 2)
+// Long enough for one pass over the credentials at the slowest server's rate (Express, about
+// 5,000 req/s here): cached keys that expired while the server idled (the gate's cache ttl is
+// 30 s) are fetched again before the measured run, as in the rounds' longer warm-up.
+const PAIRED_WARMUP_SECONDS = Number(process.env.BENCH_PAIRED_WARMUP_SECONDS ?? 2)
+/** Per framework: the baseline first, then what the paired phase compares with it. */
+const PAIRED_GROUPS: readonly (readonly string[])[] = [
+  ['express-toy', 'express-toy-2', 'express-secret', 'express-publishable'],
+  ['koa-toy', 'koa-toy-2', 'koa-secret', 'koa-publishable'],
+]
+const SERVER_FLAGS = (process.env.BENCH_SERVER_FLAGS ?? '').split(/\s+/).filter(Boolean)
 const ONLY = process.env.BENCH_ONLY?.split(',').map((id) => id.trim())
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -62,8 +82,13 @@ const hasTaskset =
   spawnSync('taskset', ['-c', '0', 'true']).status === 0
 
 /** Starts `node --import tsx <script>` with an IPC channel, pinned to `core` when possible. */
-function startNode(script: string, args: readonly string[], core: number): ChildProcess {
-  const node = [process.execPath, '--import', 'tsx', join(ROOT, 'bench', script), ...args]
+function startNode(
+  script: string,
+  args: readonly string[],
+  core: number,
+  flags: readonly string[] = [],
+): ChildProcess {
+  const node = [process.execPath, ...flags, '--import', 'tsx', join(ROOT, 'bench', script), ...args]
   const [command, ...rest] = hasTaskset ? ['taskset', '-c', String(core), ...node] : node
   return spawn(command as string, rest, {
     cwd: ROOT,
@@ -101,7 +126,7 @@ interface RunningServer {
 
 async function startServer(variant: Variant, runDirectory: string): Promise<RunningServer> {
   const prefix = `${REDIS_PREFIX}${variant.id}:`
-  const child = startNode('server.ts', [variant.id, runDirectory, prefix], 0)
+  const child = startNode('server.ts', [variant.id, runDirectory, prefix], 0, SERVER_FLAGS)
   const ready = await nextMessage(child, (message) =>
     (message as ServerReady).type === 'ready' ? (message as ServerReady) : undefined,
   )
@@ -173,6 +198,9 @@ interface RoundSample {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly cpuMicrosPerRequest: number
+  /** The server's CPU time and the requests it served over the measured run. */
+  readonly cpuMicros: number
+  readonly requests: number
   readonly non2xx: number
   readonly errors: number
   /**
@@ -184,12 +212,17 @@ interface RoundSample {
   readonly loadCpuPercent: number
 }
 
-async function measure(loader: ChildProcess, server: RunningServer): Promise<RoundSample> {
-  if (WARMUP_SECONDS > 0) await load(loader, server, WARMUP_SECONDS)
+async function measure(
+  loader: ChildProcess,
+  server: RunningServer,
+  warmupSeconds: number,
+  seconds: number,
+): Promise<RoundSample> {
+  if (warmupSeconds > 0) await load(loader, server, warmupSeconds)
   const systemBefore = readSystemCpu()
   const startedAt = performance.now()
   await ask(server, 'measure-start')
-  const result = await load(loader, server, SECONDS)
+  const result = await load(loader, server, seconds)
   const cpu = await ask(server, 'measure-stop')
   const wallMicros = (performance.now() - startedAt) * 1000
   const systemAfter = readSystemCpu()
@@ -202,6 +235,8 @@ async function measure(loader: ChildProcess, server: RunningServer): Promise<Rou
     p50Ms: result.p50Ms,
     p99Ms: result.p99Ms,
     cpuMicrosPerRequest: (cpu.cpuMicros ?? Number.NaN) / (cpu.requests ?? Number.NaN),
+    cpuMicros: cpu.cpuMicros ?? Number.NaN,
+    requests: cpu.requests ?? Number.NaN,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     otherCpuPercent: Math.max(0, (100 * otherMicros) / wallMicros),
@@ -209,10 +244,50 @@ async function measure(loader: ChildProcess, server: RunningServer): Promise<Rou
   }
 }
 
-/** Round r visits the variants starting at a different place, so none is always first. */
+let discarded = 0
+
+/**
+ * One measured run, redone (up to MAX_RETRIES times) while other processes took more than
+ * MAX_OTHER_CPU of a core meanwhile (a test run, say); `label` names it in the log.
+ */
+async function measureQuietly(
+  loader: ChildProcess,
+  server: RunningServer,
+  label: string,
+  warmupSeconds: number,
+  seconds: number,
+): Promise<RoundSample> {
+  let sample = await measure(loader, server, warmupSeconds, seconds)
+  for (let retry = 1; retry <= MAX_RETRIES && sample.otherCpuPercent > MAX_OTHER_CPU; retry++) {
+    discarded++
+    console.log(
+      `${label} ${server.variant.id}: other processes used ${fixed(sample.otherCpuPercent, 0)}% of a core, measuring again`,
+    )
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    sample = await measure(loader, server, warmupSeconds, seconds)
+  }
+  console.log(
+    `${label} ${server.variant.id.padEnd(24)} ${grouped(sample.requestsPerSecond).padStart(7)} req/s` +
+      `  p50 ${fixed(sample.p50Ms, 2)} ms  p99 ${fixed(sample.p99Ms, 2)} ms` +
+      `  ${fixed(sample.cpuMicrosPerRequest, 1)} µs CPU/req` +
+      `  load CPU ${fixed(sample.loadCpuPercent, 0)}%  other CPU ${fixed(sample.otherCpuPercent, 0)}%` +
+      (sample.non2xx + sample.errors > 0
+        ? `  ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors`
+        : ''),
+  )
+  return sample
+}
+
+/**
+ * Round r visits the variants starting at a different place, so none is always first, and
+ * every other round in the reverse order, so none always follows the same one (an idle
+ * server's own background work, its GC a few seconds after its load stops, lands in its
+ * successor's run).
+ */
 function rotated<T>(items: readonly T[], round: number): T[] {
   const offset = Math.round((round * items.length) / Math.max(ROUNDS, 1)) % items.length
-  return [...items.slice(offset), ...items.slice(0, offset)]
+  const order = [...items.slice(offset), ...items.slice(0, offset)]
+  return round % 2 === 1 ? order.reverse() : order
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,7 +474,8 @@ Server: one process per variant${hasTaskset ? ', pinned to core 0' : ''}; load: 
 (programmatic API) in another process${hasTaskset ? ' pinned to core 1' : ''}, ${CONNECTIONS}
 connections, \`GET /v1/ping\` answering a small JSON body. ${ROUNDS} interleaved rounds, each
 visiting every variant (${WARMUP_SECONDS} s warm-up, then ${SECONDS} s measured) in an order that
-rotates from round to round and keeps each target's pair side by side; every server had a
+rotates from round to round, runs backwards every other round and keeps each target's pair
+side by side; every server had a
 ${PRIME_SECONDS} s warm-up before round 1. Each credential-checking variant holds
 ${grouped(CREDENTIAL_COUNT)} distinct keys or sessions; each connection cycles through its own
 share of them, so every credential is presented once per ${grouped(CREDENTIAL_COUNT)} requests
@@ -436,6 +512,155 @@ run, so a ratio closer than that to its goal is within the noise.
 }
 
 // ---------------------------------------------------------------------------------------------
+// The paired phase
+
+interface PairedGroup {
+  readonly baseline: Variant
+  readonly others: readonly Variant[]
+  /** Per cycle, each variant's sample, by variant id. */
+  readonly cycles: readonly ReadonlyMap<string, RoundSample>[]
+}
+
+/**
+ * Measures each framework's key group (`PAIRED_GROUPS`, as far as the run holds it) in
+ * `PAIRED_CYCLES` cycles. A cycle visits every server of the group once, with a short re-warm
+ * and a short measured run each, in an order that rotates from cycle to cycle and runs
+ * backwards every other cycle, so that no server always follows the same one.
+ */
+async function pairedPhase(
+  loader: ChildProcess,
+  servers: readonly RunningServer[],
+): Promise<PairedGroup[]> {
+  const groups: PairedGroup[] = []
+  if (PAIRED_CYCLES <= 0) return groups
+  for (const ids of PAIRED_GROUPS) {
+    const members = ids.flatMap((id) => servers.filter((server) => server.variant.id === id))
+    const [baseline, ...others] = members
+    if (baseline === undefined || baseline.variant.id !== ids[0] || others.length === 0) continue
+    const cycles: Map<string, RoundSample>[] = []
+    for (let cycle = 0; cycle < PAIRED_CYCLES; cycle++) {
+      const offset = cycle % members.length
+      const order = [...members.slice(offset), ...members.slice(0, offset)]
+      if (cycle % 2 === 1) order.reverse()
+      const samples = new Map<string, RoundSample>()
+      for (const server of order) {
+        const label = `paired ${cycle + 1}/${PAIRED_CYCLES}`
+        const sample = await measureQuietly(
+          loader,
+          server,
+          label,
+          PAIRED_WARMUP_SECONDS,
+          PAIRED_SECONDS,
+        )
+        samples.set(server.variant.id, sample)
+      }
+      cycles.push(samples)
+    }
+    groups.push({
+      baseline: baseline.variant,
+      others: others.map((server) => server.variant),
+      cycles,
+    })
+  }
+  return groups
+}
+
+/**
+ * Server CPU per request of one variant over the given cycles (a cycle index may repeat, as
+ * in a bootstrap resample): its total CPU time over its total requests.
+ */
+function pooledCpuPerRequest(
+  cycles: readonly ReadonlyMap<string, RoundSample>[],
+  id: string,
+  units: readonly number[],
+): number {
+  let cpu = 0
+  let requests = 0
+  for (const unit of units) {
+    const sample = cycles[unit]?.get(id)
+    if (sample === undefined) return Number.NaN
+    cpu += sample.cpuMicros
+    requests += sample.requests
+  }
+  return cpu / requests
+}
+
+/** The paired phase's table: per variant, its server CPU per request against the toy's. */
+function pairedReport(groups: readonly PairedGroup[], discardedHere: number): string {
+  const rows = groups.flatMap(({ baseline, others, cycles }) =>
+    others.map((variant) => {
+      const all = cycles.map((_, index) => index)
+      // As a throughput: > 1 means less CPU per request than the toy.
+      const ratioOver = (units: readonly number[]) =>
+        pooledCpuPerRequest(cycles, baseline.id, units) /
+        pooledCpuPerRequest(cycles, variant.id, units)
+      const estimate = ratioOver(all)
+      const interval = bootstrapInterval(cycles.length, ratioOver)
+      const perCycle = all.map((index) => ratioOver([index]))
+      const rates = cycles.map((samples) => {
+        const own = samples.get(variant.id)?.requestsPerSecond ?? Number.NaN
+        return own / (samples.get(baseline.id)?.requestsPerSecond ?? Number.NaN)
+      })
+      const isControl = variant.id.endsWith('-toy-2')
+      const verdict = isControl
+        ? 'A/A control'
+        : !Number.isFinite(estimate)
+          ? 'not measured'
+          : estimate < 0.95
+            ? 'not met'
+            : interval.low >= 0.95
+              ? 'met, the whole interval above'
+              : 'met; the interval reaches below'
+      return [
+        variant.framework === 'express' ? 'Express 5' : 'Koa 3',
+        variant.label,
+        times(estimate),
+        `${times(interval.low)}–${times(interval.high)}`,
+        times(median(perCycle)),
+        `${times(Math.min(...perCycle))}–${times(Math.max(...perCycle))}`,
+        times(median(rates)),
+        isControl ? '' : '≥ 0.95×',
+        verdict,
+      ]
+    }),
+  )
+  const table = markdownTable(
+    [
+      'framework',
+      'variant ÷ SHA-256→Map',
+      'server CPU/req ratio',
+      '90 % interval',
+      'median cycle',
+      'single cycles',
+      'req/s ratio (median cycle)',
+      'goal',
+      'by CPU',
+    ],
+    rows,
+    'llrrrrrll',
+  )
+  const cycles = groups[0]?.cycles.length ?? 0
+  return `### The key targets, paired (\`npm run bench\`, second phase)
+
+Servers measured a minute apart carry the machine's drift, and in the rounds above two
+identical servers can land far apart. So the four key targets are measured again, in
+${cycles} short cycles per framework. A cycle visits the SHA-256→Map toy, its second process,
+\`requireSecretKey\` and \`requirePublishableKey\` back to back (${PAIRED_WARMUP_SECONDS} s re-warm, then
+${PAIRED_SECONDS} s measured, each), in an order that rotates from cycle to cycle and runs
+backwards every other cycle, so that no server always follows the same one.
+
+The ratio is the toy's server CPU per request ÷ the variant's (> 1: cheaper than the toy), each
+pooled over all cycles (total CPU time ÷ total requests). The 90 % interval is a bootstrap over
+cycles (4,000 resamples, seeded); "median cycle" and "single cycles" are the same ratio cycle by
+cycle. The toy's second process shows what two identical servers score. ${discardedHere} paired
+run${discardedHere === 1 ? ' was' : 's were'} measured again because other processes used more
+than ${MAX_OTHER_CPU}% of a core.
+
+${table}
+`
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const variants = VARIANTS.filter((variant) => ONLY === undefined || ONLY.includes(variant.id))
@@ -465,40 +690,22 @@ async function main(): Promise<void> {
     }
     const inMeasurementOrder = [...servers].sort((a, b) => position(a) - position(b))
     const samples = new Map<string, RoundSample[]>(servers.map((s) => [s.variant.id, []]))
-    let discarded = 0
     for (let round = 0; round < ROUNDS; round++) {
       for (const server of rotated(inMeasurementOrder, round)) {
-        let sample = await measure(loader, server)
-        // Another process took a core meanwhile (a test run, say): measure again, a few times.
-        for (
-          let retry = 1;
-          retry <= MAX_RETRIES && sample.otherCpuPercent > MAX_OTHER_CPU;
-          retry++
-        ) {
-          discarded++
-          console.log(
-            `round ${round + 1}/${ROUNDS} ${server.variant.id}: other processes used ${fixed(sample.otherCpuPercent, 0)}% of a core, measuring again`,
-          )
-          await new Promise((resolve) => setTimeout(resolve, 2000))
-          sample = await measure(loader, server)
-        }
+        const label = `round ${round + 1}/${ROUNDS}`
+        const sample = await measureQuietly(loader, server, label, WARMUP_SECONDS, SECONDS)
         samples.get(server.variant.id)?.push(sample)
-        console.log(
-          `round ${round + 1}/${ROUNDS} ${server.variant.id.padEnd(24)} ${grouped(sample.requestsPerSecond).padStart(7)} req/s` +
-            `  p50 ${fixed(sample.p50Ms, 2)} ms  p99 ${fixed(sample.p99Ms, 2)} ms` +
-            `  ${fixed(sample.cpuMicrosPerRequest, 1)} µs CPU/req` +
-            `  load CPU ${fixed(sample.loadCpuPercent, 0)}%  other CPU ${fixed(sample.otherCpuPercent, 0)}%` +
-            (sample.non2xx + sample.errors > 0
-              ? `  ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors`
-              : ''),
-        )
       }
     }
 
     const summaries = servers.map((server) =>
       summarize(server.variant, samples.get(server.variant.id) ?? []),
     )
-    const markdown = report(summaries, describeMachine(), discarded)
+    const discardedInRounds = discarded
+    const paired = await pairedPhase(loader, servers)
+    const markdown =
+      report(summaries, describeMachine(), discardedInRounds) +
+      (paired.length === 0 ? '' : `\n${pairedReport(paired, discarded - discardedInRounds)}`)
     if (ONLY === undefined) {
       writeResultsSection('http', markdown)
       console.log(`\n${markdown}\nwritten to ${RESULTS_FILE}`)

@@ -26,6 +26,38 @@ export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number
   return lowValue + (highValue - lowValue) * (rank - low)
 }
 
+/**
+ * A percentile bootstrap interval for a statistic of `count` independent units (cycles of a
+ * benchmark, say): the statistic is recomputed on `resamples` resamplings of the units with
+ * replacement, and the central `confidence` share of those values is returned. The resampling
+ * is seeded, so the same measurements always give the same interval.
+ */
+export function bootstrapInterval(
+  count: number,
+  statistic: (units: readonly number[]) => number,
+  { confidence = 0.9, resamples = 4000, seed = 1 } = {},
+): { low: number; high: number } {
+  if (count < 2) return { low: Number.NaN, high: Number.NaN }
+  let state = seed >>> 0
+  // mulberry32: small, fast, and good enough to draw resampling indices.
+  const random = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const values = new Float64Array(resamples)
+  const units = new Array<number>(count)
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < count; i++) units[i] = Math.floor(random() * count)
+    values[r] = statistic(units)
+  }
+  values.sort()
+  const tail = ((1 - confidence) / 2) * 100
+  return { low: percentileOfSorted(values, tail), high: percentileOfSorted(values, 100 - tail) }
+}
+
 /** Formats a number with a fixed count of decimals, or an em dash when it is not finite. */
 export function fixed(value: number, decimals: number): string {
   return Number.isFinite(value) ? value.toFixed(decimals) : '—'
