@@ -12,7 +12,7 @@
  * Then the paired phase decides the key targets: per framework, the toy, its second process
  * (the A/A control), requireSecretKey and requirePublishableKey are measured in many short
  * cycles, each visiting all four back to back, so that every ratio compares servers measured
- * seconds apart; it reports the median ratio over cycles with a 90 % interval.
+ * seconds apart; it reports each ratio pooled over the cycles, with a 90 % bootstrap interval.
  *
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_WARMUP_SECONDS (8),
  * BENCH_PAIRED_CYCLES (16), BENCH_PAIRED_SECONDS (2), BENCH_PAIRED_WARMUP_SECONDS (2),
@@ -210,6 +210,15 @@ interface RoundSample {
   readonly otherCpuPercent: number
   /** CPU the load generator used, in % of one core (near 100: the load, not the server, limits). */
   readonly loadCpuPercent: number
+  /** How many earlier runs of this measurement were discarded (see {@link measureQuietly}). */
+  readonly remeasured: number
+}
+
+/** Runs discarded and measured again, over a set of samples. */
+const remeasuredIn = (samples: Iterable<RoundSample>) => {
+  let count = 0
+  for (const sample of samples) count += sample.remeasured
+  return count
 }
 
 async function measure(
@@ -241,10 +250,9 @@ async function measure(
     errors: result.errors + result.timeouts,
     otherCpuPercent: Math.max(0, (100 * otherMicros) / wallMicros),
     loadCpuPercent: (100 * result.cpuMicros) / (result.seconds * 1e6),
+    remeasured: 0,
   }
 }
-
-let discarded = 0
 
 /**
  * One measured run, redone (up to MAX_RETRIES times) while other processes took more than
@@ -258,14 +266,16 @@ async function measureQuietly(
   seconds: number,
 ): Promise<RoundSample> {
   let sample = await measure(loader, server, warmupSeconds, seconds)
-  for (let retry = 1; retry <= MAX_RETRIES && sample.otherCpuPercent > MAX_OTHER_CPU; retry++) {
-    discarded++
+  let retry = 0
+  while (retry < MAX_RETRIES && sample.otherCpuPercent > MAX_OTHER_CPU) {
+    retry++
     console.log(
       `${label} ${server.variant.id}: other processes used ${fixed(sample.otherCpuPercent, 0)}% of a core, measuring again`,
     )
     await new Promise((resolve) => setTimeout(resolve, 2000))
     sample = await measure(loader, server, warmupSeconds, seconds)
   }
+  sample = { ...sample, remeasured: retry }
   console.log(
     `${label} ${server.variant.id.padEnd(24)} ${grouped(sample.requestsPerSecond).padStart(7)} req/s` +
       `  p50 ${fixed(sample.p50Ms, 2)} ms  p99 ${fixed(sample.p99Ms, 2)} ms` +
@@ -285,9 +295,14 @@ async function measureQuietly(
  * successor's run).
  */
 function rotated<T>(items: readonly T[], round: number): T[] {
-  const offset = Math.round((round * items.length) / Math.max(ROUNDS, 1)) % items.length
-  const order = [...items.slice(offset), ...items.slice(0, offset)]
-  return round % 2 === 1 ? order.reverse() : order
+  return turned(items, Math.round((round * items.length) / Math.max(ROUNDS, 1)), round % 2 === 1)
+}
+
+/** `items` starting at `offset` (wrapping round), reversed when `backwards`. */
+function turned<T>(items: readonly T[], offset: number, backwards: boolean): T[] {
+  const start = offset % items.length
+  const order = [...items.slice(start), ...items.slice(0, start)]
+  return backwards ? order.reverse() : order
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,8 +490,7 @@ Server: one process per variant${hasTaskset ? ', pinned to core 0' : ''}; load: 
 connections, \`GET /v1/ping\` answering a small JSON body. ${ROUNDS} interleaved rounds, each
 visiting every variant (${WARMUP_SECONDS} s warm-up, then ${SECONDS} s measured) in an order that
 rotates from round to round, runs backwards every other round and keeps each target's pair
-side by side; every server had a
-${PRIME_SECONDS} s warm-up before round 1. Each credential-checking variant holds
+side by side; every server had a ${PRIME_SECONDS} s warm-up before round 1. Each credential-checking variant holds
 ${grouped(CREDENTIAL_COUNT)} distinct keys or sessions; each connection cycles through its own
 share of them, so every credential is presented once per ${grouped(CREDENTIAL_COUNT)} requests
 and no run rides on one hot token (bare and no-op variants get the same kind of header). Secret
@@ -539,11 +553,8 @@ async function pairedPhase(
     if (baseline === undefined || baseline.variant.id !== ids[0] || others.length === 0) continue
     const cycles: Map<string, RoundSample>[] = []
     for (let cycle = 0; cycle < PAIRED_CYCLES; cycle++) {
-      const offset = cycle % members.length
-      const order = [...members.slice(offset), ...members.slice(0, offset)]
-      if (cycle % 2 === 1) order.reverse()
       const samples = new Map<string, RoundSample>()
-      for (const server of order) {
+      for (const server of turned(members, cycle, cycle % 2 === 1)) {
         const label = `paired ${cycle + 1}/${PAIRED_CYCLES}`
         const sample = await measureQuietly(
           loader,
@@ -586,7 +597,10 @@ function pooledCpuPerRequest(
 }
 
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
-function pairedReport(groups: readonly PairedGroup[], discardedHere: number): string {
+function pairedReport(groups: readonly PairedGroup[]): string {
+  const remeasured = remeasuredIn(
+    groups.flatMap(({ cycles }) => cycles.flatMap((samples) => [...samples.values()])),
+  )
   const rows = groups.flatMap(({ baseline, others, cycles }) =>
     others.map((variant) => {
       const all = cycles.map((_, index) => index)
@@ -652,8 +666,8 @@ backwards every other cycle, so that no server always follows the same one.
 The ratio is the toy's server CPU per request ÷ the variant's (> 1: cheaper than the toy), each
 pooled over all cycles (total CPU time ÷ total requests). The 90 % interval is a bootstrap over
 cycles (4,000 resamples, seeded); "median cycle" and "single cycles" are the same ratio cycle by
-cycle. The toy's second process shows what two identical servers score. ${discardedHere} paired
-run${discardedHere === 1 ? ' was' : 's were'} measured again because other processes used more
+cycle. The toy's second process shows what two identical servers score. ${remeasured} paired
+run${remeasured === 1 ? ' was' : 's were'} measured again because other processes used more
 than ${MAX_OTHER_CPU}% of a core.
 
 ${table}
@@ -701,11 +715,11 @@ async function main(): Promise<void> {
     const summaries = servers.map((server) =>
       summarize(server.variant, samples.get(server.variant.id) ?? []),
     )
-    const discardedInRounds = discarded
+    const discarded = remeasuredIn([...samples.values()].flat())
     const paired = await pairedPhase(loader, servers)
     const markdown =
-      report(summaries, describeMachine(), discardedInRounds) +
-      (paired.length === 0 ? '' : `\n${pairedReport(paired, discarded - discardedInRounds)}`)
+      report(summaries, describeMachine(), discarded) +
+      (paired.length === 0 ? '' : `\n${pairedReport(paired)}`)
     if (ONLY === undefined) {
       writeResultsSection('http', markdown)
       console.log(`\n${markdown}\nwritten to ${RESULTS_FILE}`)

@@ -18,10 +18,10 @@ export class SecondChanceCache<V extends Referenced> {
   /**
    * The hand: an iterator kept between evictions. A Map keeps the slots of deleted entries
    * until it next rehashes, and every entry the hand passes is deleted (evicted, or moved to
-   * the newest end), so a fresh iteration would first skip all of them: thousands per
-   * eviction in a full cache: 7 µs per miss with 10,000 entries and 57 µs with 100,000, against
-   * 0.3 and 0.8 µs with the hand kept (`npm run bench:hot`). Kept only while evictions follow one another, so that an idle iterator never
-   * holds on to a table the Map has replaced.
+   * the newest end), so a fresh iteration would first step over all of them, thousands per
+   * eviction in a full cache (`npm run bench:hot`: 7 µs per miss at 10,000 entries and 57 µs
+   * at 100,000, against 0.3 and 0.8 µs with the hand kept). It is kept only while evictions
+   * follow one another, so that an idle iterator never holds on to a table the Map replaced.
    */
   #hand: MapIterator<[string, V]> | undefined
 
