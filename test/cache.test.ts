@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { MemoryStore } from '../adapters/memory/index.js'
-import { createPortcullis, type PortcullisOptions, type PortcullisStore } from '../src/index.js'
+import { requireSecretKey } from '../src/express/index.js'
+import {
+  type AuthContext,
+  createPortcullis,
+  type PortcullisOptions,
+  type PortcullisStore,
+} from '../src/index.js'
 import { createManualClock } from '../src/testing/index.js'
 import { bearer, faultyStore, HOUR_MS, makeGate, refused, spyOn } from './helpers.js'
 
@@ -118,6 +124,149 @@ describe('the in-process cache without watch(): bounded by ttlMs', () => {
   })
 })
 
+describe('renewing cached keys', () => {
+  /** Express's calling convention, without Express: whether the decision was synchronous. */
+  function expressCall(middleware: ReturnType<typeof requireSecretKey>, key: string) {
+    const req = {
+      headers: { authorization: `Bearer ${key}` },
+      socket: { remoteAddress: '127.0.0.1' },
+    } as Parameters<typeof middleware>[0] & { auth?: AuthContext }
+    let status = 200
+    const res = {
+      status: (code: number) => {
+        status = code
+      },
+      setHeader: () => {},
+      json: () => {},
+    }
+    let passed = false
+    const returned = middleware(req, res, () => {
+      passed = true
+    })
+    return { returned, outcome: async () => (await returned, { passed, status, auth: req.auth }) }
+  }
+
+  it('re-reads a key in steady use in the background, in the last quarter of its ttl: no request waits', async () => {
+    const clock = createManualClock()
+    const spied = spyOn(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }))
+    const gate = createPortcullis({
+      store: spied.store,
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+      cache: { ttlMs: 4000 },
+    })
+    const guard = requireSecretKey(gate)
+    const { test } = await gate.projects.provision('proj_a')
+    const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
+    const start = clock.now()
+    const first = expressCall(guard, test.secretKey.key)
+    expect(first.returned).toBeInstanceOf(Promise) // the first request reads the store
+    expect((await first.outcome()).passed).toBe(true)
+    expect(lookups()).toBe(1)
+    for (const at of [1000, 2999]) {
+      clock.set(start + at)
+      expect(expressCall(guard, test.secretKey.key).returned).toBeUndefined()
+    }
+    expect(lookups()).toBe(1)
+    // From 3/4 of the ttl: decided from the cache at once, with one re-read started behind it.
+    for (const at of [3000, 3100, 3999]) {
+      clock.set(start + at)
+      const call = expressCall(guard, test.secretKey.key)
+      expect(call.returned).toBeUndefined()
+      expect((await call.outcome()).passed).toBe(true)
+    }
+    expect(lookups()).toBe(2)
+    // Renewed from the read at 3000: trusted until 7000, re-read again from 6000.
+    for (const at of [4000, 5999]) {
+      clock.set(start + at)
+      expect(expressCall(guard, test.secretKey.key).returned).toBeUndefined()
+    }
+    expect(lookups()).toBe(2)
+    clock.set(start + 6000)
+    expect(expressCall(guard, test.secretKey.key).returned).toBeUndefined()
+    await Promise.resolve()
+    expect(lookups()).toBe(3)
+    await gate.close()
+  })
+
+  it('renews an unchanged key in place, even after its lastUsedAt was written: the same auth', async () => {
+    const clock = createManualClock()
+    const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+    const gate = createPortcullis({
+      store,
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+      cache: { ttlMs: TTL_MS },
+      usageFlushIntervalMs: 1000,
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    const id = test.secretKey.record.id
+    const first = await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+    if (!first.ok) throw first.error
+    const stored = await store.getKey(id)
+    clock.advance(1500) // past the flush interval: this use starts a batch write
+    await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+    await gate.flush()
+    const written = await store.getKey(id)
+    expect(written?.lastUsedAt).toBe(clock.now())
+    expect(written).not.toBe(stored)
+    clock.advance(TTL_MS) // unused meanwhile: lapsed, read again on the next request
+    const later = await gate.authenticate(bearer(test.secretKey.key), { credential: 'secret' })
+    if (!later.ok) throw later.error
+    expect(later.auth).toBe(first.auth)
+    await gate.close()
+  })
+
+  it('picks up another instance’s change at the background re-read, before the ttl', async () => {
+    const { a, b, clock } = twoInstances({ watch: false })
+    const { test } = await a.projects.provision('proj_a')
+    const { key, record } = test.secretKey
+    expect(await code(b, key, 'secret')).toBe('ok')
+    await a.keys.update(record.id, { allowedIps: ['198.51.100.1'] }) // not this test's address
+    clock.advance(TTL_MS * 0.8)
+    expect(await code(b, key, 'secret')).toBe('ok') // served from B's entry; the re-read starts
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(await code(b, key, 'secret')).toBe('ip_not_allowed')
+    await a.keys.delete(record.id)
+    clock.advance(TTL_MS * 0.8)
+    expect(await code(b, key, 'secret')).toBe('ip_not_allowed')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(await code(b, key, 'secret')).toBe('api_key_invalid')
+  })
+
+  it('reports a failed background re-read once, does not retry it, and lapses at the ttl with 503', async () => {
+    let down = false
+    const clock = createManualClock()
+    const spied = spyOn(faultyStore(refused, () => down))
+    const errors: unknown[] = []
+    const gate = createPortcullis({
+      store: spied.store,
+      sessionSecret: randomBytes(32),
+      clock: clock.now,
+      cache: { ttlMs: TTL_MS },
+      onError: (error) => errors.push(error),
+    })
+    const { test } = await gate.projects.provision('proj_a')
+    const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
+    const start = clock.now()
+    expect(await code(gate, test.secretKey.key, 'secret')).toBe('ok')
+    down = true
+    for (const at of [TTL_MS * 0.8, TTL_MS * 0.9, TTL_MS - 1]) {
+      clock.set(start + at)
+      expect(await code(gate, test.secretKey.key, 'secret')).toBe('ok')
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(lookups()).toBe(2)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatchObject({ code: 'store_unavailable' })
+    clock.set(start + TTL_MS)
+    expect(await code(gate, test.secretKey.key, 'secret')).toBe('store_unavailable')
+    down = false
+    expect(await code(gate, test.secretKey.key, 'secret')).toBe('ok')
+    await gate.close()
+  })
+})
+
 describe('the in-process cache and the store', () => {
   it('finds a key once per ttlMs and an unknown key once per negativeTtlMs', async () => {
     const clock = createManualClock()
@@ -149,8 +298,8 @@ describe('the in-process cache and the store', () => {
     expect(lookups()).toBe(4)
   })
 
-  it('trusts an entry 30 s by default while the change feed is subscribed, 5 s without one', async () => {
-    /** How long the gate trusts a cached key before it reads it again, over `wrap(store)`. */
+  it('re-reads a key in steady use after 3/4 of its ttl: 30 s with a subscribed change feed, 5 s without', async () => {
+    /** When a key used every 500 ms is first read again, over `wrap(store)`. */
     const rereadAfter = async (wrap: (store: PortcullisStore) => PortcullisStore) => {
       const clock = createManualClock()
       const spied = spyOn(wrap(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })))
@@ -172,11 +321,12 @@ describe('the in-process cache and the store', () => {
       await gate.close()
       return waited
     }
-    expect(await rereadAfter((store) => store)).toBe(30_000)
-    expect(await rereadAfter((store) => replacingWatch(store, undefined))).toBe(5000)
+    // 3/4 of 30 s; 3/4 of 5 s is 3,750 ms, first reached at the 500 ms step of 4,000.
+    expect(await rereadAfter((store) => store)).toBe(22_500)
+    expect(await rereadAfter((store) => replacingWatch(store, undefined))).toBe(4000)
     // A store whose watch() fails keeps the short bound.
     const failing = () => Promise.reject(new Error('no subscription'))
-    expect(await rereadAfter((store) => replacingWatch(store, failing))).toBe(5000)
+    expect(await rereadAfter((store) => replacingWatch(store, failing))).toBe(4000)
   })
 
   it('writes a session touch at most once per touchIntervalMs and keeps the idle expiry within it', async () => {

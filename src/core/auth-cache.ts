@@ -19,6 +19,8 @@ export interface CacheOptions {
    * Longest an entry is trusted without asking the store again: the staleness bound when a
    * change notification is missed. Default: 30 s while the store's `watch()` feed is
    * subscribed (changes reach the cache through it; the ttl only backs it up), 5 s otherwise.
+   * A key in use is re-read in the background from three quarters of it on, so that requests
+   * do not wait for the store.
    */
   ttlMs?: number
   /** How long "no such key" is remembered. Default 1000 ms. */
@@ -59,6 +61,12 @@ export class KeyEntry implements UsageMark {
   lastOriginRefusal: Failure | null = null
   /** Whether the entry was used since the key cache's eviction hand last passed it. */
   used = false
+  /**
+   * Set when a request started re-reading the record ahead of `validUntil` (see
+   * {@link AuthCache.refreshAheadMs}); cleared when a store answer renews the entry. One attempt
+   * per ttl: a failed one is not retried, and the entry lapses at `validUntil` as usual.
+   */
+  refreshing = false
   /** Copied from the record (none for "no such key"): read by every decision. */
   readonly type: KeyType | undefined
   readonly mode: Mode | undefined
@@ -75,7 +83,8 @@ export class KeyEntry implements UsageMark {
 
   constructor(
     readonly record: StoredKey | null,
-    readonly validUntil: number,
+    /** Trusted until then; a store answer showing the record unchanged moves it on. */
+    public validUntil: number,
   ) {
     this.type = record?.type
     this.mode = record?.mode
@@ -177,15 +186,13 @@ export class AuthCache {
 
   /**
    * The cached answer for a hash: a verified key's entry, an entry without a record when the
-   * hash is known to match no usable key, or undefined when unknown or too old.
+   * hash is known to match no usable key, or undefined when unknown or too old. An entry past
+   * its ttl stays in the map (undefined is returned for it all the same) until the store's
+   * next answer for its hash renews, replaces or drops it.
    */
   key(hash: string, now: number): KeyEntry | undefined {
     const entry = this.keys.get(hash)
-    if (entry !== undefined) {
-      if (now < entry.validUntil) return entry
-      this.keys.delete(hash)
-      return undefined
-    }
+    if (entry !== undefined) return now < entry.validUntil ? entry : undefined
     const missUntil = this.misses.get(hash, HOT_GET)
     if (missUntil === undefined) return undefined
     if (now < missUntil) return MISSING
@@ -193,14 +200,37 @@ export class AuthCache {
     return undefined
   }
 
-  /** Caches a store answer: a verified record, or null for "no usable key". */
+  /**
+   * How long before an entry's `validUntil` a request that uses it also starts re-reading its
+   * record in the background: a quarter of the ttl. A key in steady use is then renewed before
+   * it lapses, and no request waits for the store.
+   */
+  get refreshAheadMs(): number {
+    return this.ttlMs / 4
+  }
+
+  /**
+   * Caches a store answer read at `now`: a verified record, or null for "no usable key". When
+   * the entry held for the hash has a record equal to this one in everything but `lastUsedAt`,
+   * that entry is renewed in place and returned: what was derived from it (the compiled
+   * allowlist, the acceptance, its usage mark) stays valid, and nothing is allocated.
+   */
   rememberKey(hash: string, record: StoredKey | null, now: number): KeyEntry {
     if (record === null) {
+      this.keys.delete(hash)
       this.misses.set(hash, now + this.negativeTtlMs)
       return MISSING
     }
+    const held = this.keys.peek(record.hash)
+    if (held?.record != null && sameKeyRecord(held.record, record)) {
+      held.validUntil = Math.max(held.validUntil, now + this.ttlMs)
+      held.refreshing = false
+      return held
+    }
     const entry = new KeyEntry(record, now + this.ttlMs)
-    this.keys.set(hash, entry)
+    // Keyed by the record's own copy of the hash (the caller checked they are equal): the
+    // request's copy is then young garbage, not one more long-lived string per cached key.
+    this.keys.set(record.hash, entry)
     return entry
   }
 
@@ -265,4 +295,31 @@ function unindex(map: Map<string, Set<string>>, key: string, tokenKey: string): 
   if (tokens === undefined) return
   tokens.delete(tokenKey)
   if (tokens.size === 0) map.delete(key)
+}
+
+/**
+ * Whether two reads of a key record agree in every field but `lastUsedAt` (which the batched
+ * usage writes change): the fields are plain data, so a structural comparison decides it.
+ */
+export function sameKeyRecord(a: StoredKey, b: StoredKey): boolean {
+  if (a === b) return true
+  for (const name of Object.keys(a) as (keyof StoredKey)[]) {
+    if (name !== 'lastUsedAt' && !samePlainData(a[name], b[name])) return false
+  }
+  return Object.keys(b).length === Object.keys(a).length
+}
+
+function samePlainData(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const names = Object.keys(a)
+  if (names.length !== Object.keys(b).length) return false
+  for (const name of names) {
+    if (!Object.hasOwn(b, name)) return false
+    const left = (a as Record<string, unknown>)[name]
+    const right = (b as Record<string, unknown>)[name]
+    if (!samePlainData(left, right)) return false
+  }
+  return true
 }

@@ -74,6 +74,18 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
   }
 
   /**
+   * Re-reads a cached key's record in the background, in the last quarter of its ttl: the store
+   * answer renews the entry in place when nothing changed (see `AuthCache.rememberKey`), and
+   * replaces or drops it otherwise. The request that started it goes on with the entry, which is
+   * still within its ttl. A failure goes to `onError`; the entry then lapses at its ttl and the
+   * next request reads the store itself (and fails closed if it is still down).
+   */
+  function refreshAhead(entry: KeyEntry, record: StoredKey, now: number): void {
+    entry.refreshing = true
+    findInStore(record.hash, record.type, record.mode, now).catch(core.onError)
+  }
+
+  /**
    * The entry for a key's hash: synchronous (no await) on a cache hit. Its record, if any, is
    * of the type and mode the parsed token names: only such records are cached, under the hash
    * of exactly that token.
@@ -105,6 +117,9 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
         usualHash = core.hash(usual)
         const entry = core.cache.key(usualHash, now)
         if (entry?.record != null) {
+          if (!entry.refreshing && now >= entry.validUntil - core.cache.refreshAheadMs) {
+            refreshAhead(entry, entry.record, now)
+          }
           return admit(entry, entry.record, request, wanted, requiredMode, required, now)
         }
       }

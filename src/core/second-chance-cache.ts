@@ -43,6 +43,11 @@ export class SecondChanceCache<V extends Referenced> {
     return value
   }
 
+  /** The value for `key` without marking it used; undefined when absent. */
+  peek(key: string): V | undefined {
+    return this.#entries.get(key)
+  }
+
   /** Stores `value` as the newest entry, evicting one first when the map is full. */
   set(key: string, value: V): void {
     const entries = this.#entries
