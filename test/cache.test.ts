@@ -45,6 +45,26 @@ function twoInstances({
   return { a: make(), b: make(), clock, shared }
 }
 
+/**
+ * A gate on a manual clock over a MemoryStore (optionally wrapped), counting the store's
+ * `findKeyByHash` calls: how often a key was read from the store rather than the cache.
+ */
+function countingGate(
+  options: Partial<PortcullisOptions> = {},
+  wrap: (store: PortcullisStore) => PortcullisStore = (store) => store,
+) {
+  const clock = createManualClock()
+  const spied = spyOn(wrap(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })))
+  const gate = createPortcullis({
+    store: spied.store,
+    sessionSecret: randomBytes(32),
+    clock: clock.now,
+    ...options,
+  })
+  const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
+  return { gate, clock, lookups }
+}
+
 async function ok(
   gate: ReturnType<typeof createPortcullis>,
   credential: string,
@@ -151,17 +171,9 @@ describe('renewing cached keys', () => {
   }
 
   it('re-reads a key in steady use in the background, in the last quarter of its ttl: no request waits', async () => {
-    const clock = createManualClock()
-    const spied = spyOn(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }))
-    const gate = createPortcullis({
-      store: spied.store,
-      sessionSecret: randomBytes(32),
-      clock: clock.now,
-      cache: { ttlMs: 4000 },
-    })
+    const { gate, clock, lookups } = countingGate({ cache: { ttlMs: 4000 } })
     const guard = requireSecretKey(gate)
     const { test } = await gate.projects.provision('proj_a')
-    const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
     const start = clock.now()
     const first = expressCall(guard, test.secretKey.key)
     expect(first.returned).toBeInstanceOf(Promise) // the first request reads the store
@@ -190,6 +202,27 @@ describe('renewing cached keys', () => {
     expect(expressCall(guard, test.secretKey.key).returned).toBeUndefined()
     await Promise.resolve()
     expect(lookups()).toBe(3)
+    await gate.close()
+  })
+
+  it('re-reads ahead the same way when the header takes the full path (scheme spelled "bearer")', async () => {
+    const { gate, clock, lookups } = countingGate({ cache: { ttlMs: 4000 } })
+    const { test } = await gate.projects.provision('proj_a')
+    const unusual = { headers: { authorization: `bearer ${test.secretKey.key}` } }
+    const start = clock.now()
+    const decide = async (at: number) => {
+      clock.set(start + at)
+      const result = await gate.authenticate(unusual, { credential: 'secret' })
+      expect(result.ok).toBe(true)
+    }
+    await decide(0)
+    await decide(2999)
+    expect(lookups()).toBe(1)
+    await decide(3000) // decided from the cache; the re-read starts behind it
+    await decide(3999)
+    expect(lookups()).toBe(2)
+    await decide(5999) // renewed from the read at 3000: trusted until 7000
+    expect(lookups()).toBe(2)
     await gate.close()
   })
 
@@ -273,21 +306,13 @@ describe('renewing cached keys', () => {
 
 describe('the in-process cache and the store', () => {
   it('finds a key once per ttlMs and an unknown key once per negativeTtlMs', async () => {
-    const clock = createManualClock()
-    const spied = spyOn(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 }))
-    const gate = createPortcullis({
-      store: spied.store,
-      sessionSecret: randomBytes(32),
-      clock: clock.now,
-      cache: { ttlMs: TTL_MS, negativeTtlMs: 1000 },
-    })
+    const { gate, clock, lookups } = countingGate({ cache: { ttlMs: TTL_MS, negativeTtlMs: 1000 } })
     const { test } = await gate.projects.provision('proj_a')
     const stranger = createPortcullis({
       store: new MemoryStore({ sweepIntervalMs: 0 }),
       sessionSecret: randomBytes(32),
     })
     const unknown = (await stranger.projects.provision('proj_z')).test.secretKey.key
-    const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
     for (let i = 0; i < 20; i++) {
       await ok(gate, test.secretKey.key, 'secret')
       await ok(gate, unknown, 'secret')
@@ -305,15 +330,8 @@ describe('the in-process cache and the store', () => {
   it('re-reads a key in steady use after 3/4 of its ttl: 30 s with a subscribed change feed, 5 s without', async () => {
     /** When a key used every 500 ms is first read again, over `wrap(store)`. */
     const rereadAfter = async (wrap: (store: PortcullisStore) => PortcullisStore) => {
-      const clock = createManualClock()
-      const spied = spyOn(wrap(new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })))
-      const gate = createPortcullis({
-        store: spied.store,
-        sessionSecret: randomBytes(32),
-        clock: clock.now,
-      })
+      const { gate, clock, lookups } = countingGate({}, wrap)
       const { test } = await gate.projects.provision('proj_ttl')
-      const lookups = () => spied.calls.filter((call) => call === 'findKeyByHash').length
       await ok(gate, test.secretKey.key, 'secret')
       const first = lookups()
       let waited = 0

@@ -74,15 +74,28 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
   }
 
   /**
-   * Re-reads a cached key's record in the background, in the last quarter of its ttl: the store
-   * answer renews the entry in place when nothing changed (see `AuthCache.rememberKey`), and
-   * replaces or drops it otherwise. The request that started it goes on with the entry, which is
-   * still within its ttl. A failure goes to `onError`; the entry then lapses at its ttl and the
-   * next request reads the store itself (and fails closed if it is still down).
+   * The cached answer for a hash, as `AuthCache.key` gives it. A verified key in the last
+   * quarter of its ttl also has its record re-read in the background: the store answer renews
+   * the entry in place when nothing changed (see `AuthCache.rememberKey`), and replaces or drops
+   * it otherwise. The request that started it goes on with the entry, which is still within its
+   * ttl. A failure goes to `onError`; the entry then lapses at its ttl and the next request
+   * reads the store itself (and fails closed if it is still down).
    */
-  function refreshAhead(entry: KeyEntry, record: StoredKey, now: number): void {
-    entry.refreshing = true
-    findInStore(record.hash, record.type, record.mode, now).catch(core.onError)
+  function cached(hash: string, now: number): KeyEntry | undefined {
+    const { cache } = core
+    if (cache === null) return undefined
+    const entry = cache.key(hash, now)
+    const record = entry?.record
+    if (
+      entry !== undefined &&
+      record != null &&
+      !entry.refreshing &&
+      now >= entry.validUntil - cache.refreshAheadMs
+    ) {
+      entry.refreshing = true
+      findInStore(record.hash, record.type, record.mode, now).catch(core.onError)
+    }
+    return entry
   }
 
   /**
@@ -96,7 +109,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     mode: Mode,
     now: number,
   ): KeyEntry | Promise<KeyEntry> {
-    return core.cache?.key(hash, now) ?? findInStore(hash, type, mode, now)
+    return cached(hash, now) ?? findInStore(hash, type, mode, now)
   }
 
   function authenticate(
@@ -115,11 +128,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       usual = header.usual(request)
       if (usual !== undefined) {
         usualHash = core.hash(usual)
-        const entry = core.cache.key(usualHash, now)
+        const entry = cached(usualHash, now)
         if (entry?.record != null) {
-          if (!entry.refreshing && now >= entry.validUntil - core.cache.refreshAheadMs) {
-            refreshAhead(entry, entry.record, now)
-          }
           return admit(entry, entry.record, request, wanted, requiredMode, required, now)
         }
       }
