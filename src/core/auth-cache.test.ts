@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { makeSession } from '../testing/fixtures.js'
+import { makeKey, makeSession } from '../testing/fixtures.js'
 import { AuthCache, type SessionEntry } from './auth-cache.js'
 
 describe('applying a revocation to the session cache', () => {
@@ -108,5 +108,29 @@ describe('applying a revocation to the session cache', () => {
     cache.apply({ type: 'client', projectId: 'proj_a', mode: 'test', clientId: 'u1' })
     expect(deleted).toEqual(['t3'])
     expect(cache.session('t2')).toBeDefined()
+  })
+})
+
+describe('renewing a cached key', () => {
+  it('renews an equal read in place, holding the newer record; a changed one gets a new entry', () => {
+    const cache = new AuthCache({ maxEntries: 10, ttlMs: 1000 })
+    const now = 1_000_000
+    const first = Object.freeze(makeKey(now, { allowedIps: ['203.0.113.0/24'] }))
+    const entry = cache.rememberKey(first.hash, first, now)
+    entry.ranges = [2, 0xcb007100, 0xffffff00]
+    // The store wrote lastUsedAt: a new record object, equal in everything else.
+    const used = Object.freeze({ ...first, allowedIps: [...first.allowedIps], lastUsedAt: now + 5 })
+    const renewed = cache.rememberKey(used.hash, used, now + 800)
+    expect(renewed).toBe(entry)
+    expect(renewed.record).toBe(used) // the older read is no longer held
+    expect(renewed.ranges).toEqual([2, 0xcb007100, 0xffffff00])
+    expect(renewed.validUntil).toBe(now + 1800)
+    expect(cache.key(first.hash, now + 1799)).toBe(entry)
+    // Any other change: a fresh entry, nothing derived carried over.
+    const narrowed = Object.freeze({ ...used, allowedIps: ['203.0.113.7'] })
+    const replaced = cache.rememberKey(narrowed.hash, narrowed, now + 900)
+    expect(replaced).not.toBe(entry)
+    expect(replaced.record).toBe(narrowed)
+    expect(replaced.ranges).toBeUndefined()
   })
 })

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { AuthContext } from './auth-context.js'
 import type { ClientRestrictions } from './client-restrictions.js'
-import type { AddressMatcher, IpAddress } from './ip.js'
+import type { AllowlistRanges, IpAddress } from './ip.js'
 import { optionalCount, optionalMilliseconds } from './option-checks.js'
 import type { Origin } from './origins.js'
 import type { Failure } from './refusal.js'
@@ -47,9 +47,9 @@ export class KeyEntry implements UsageMark {
   /** The frozen acceptance handed to every request this entry admits. */
   accepted: { readonly ok: true; readonly auth: AuthContext } | undefined = undefined
   /** The record's compiled allowlist. */
-  matcher: AddressMatcher | undefined = undefined
+  ranges: AllowlistRanges | undefined = undefined
   /**
-   * The last client address checked against `matcher` (parsed addresses are shared), the
+   * The last client address checked against `ranges` (parsed addresses are shared), the
    * socket address it came from when no proxy is trusted, and the answer.
    */
   lastAddress: IpAddress | null | undefined = undefined
@@ -70,8 +70,11 @@ export class KeyEntry implements UsageMark {
   /** Copied from the record (none for "no such key"): read by every decision. */
   readonly type: KeyType | undefined
   readonly mode: Mode | undefined
-  /** The record's `expiresAt`, or +Infinity for a key that does not expire. */
-  readonly expiresAt: number
+  /**
+   * The record's `expiresAt` (null: the key does not expire). Null rather than +Infinity: a
+   * field that only ever holds numbers gets a boxed number of its own in every entry.
+   */
+  readonly expiresAt: number | null
   /** Whether the record has an IP allowlist to check. */
   readonly checksAddress: boolean
   /** The record's client restrictions (origins, apps), if any. */
@@ -82,13 +85,18 @@ export class KeyEntry implements UsageMark {
   pending = false
 
   constructor(
-    readonly record: StoredKey | null,
+    /**
+     * The record as last read. A renewal in place swaps in the newer, equal read (see
+     * {@link AuthCache.rememberKey}), so that the cache does not keep an older copy alive beside
+     * the one a store replaced when it wrote `lastUsedAt`.
+     */
+    public record: StoredKey | null,
     /** Trusted until then; a store answer showing the record unchanged moves it on. */
     public validUntil: number,
   ) {
     this.type = record?.type
     this.mode = record?.mode
-    this.expiresAt = record?.expiresAt ?? Number.POSITIVE_INFINITY
+    this.expiresAt = record?.expiresAt ?? null
     this.checksAddress = record !== null && record.allowedIps.length > 0
     this.clientRestrictions = record?.clientRestrictions ?? null
     this.id = record?.id ?? ''
@@ -212,8 +220,9 @@ export class AuthCache {
   /**
    * Caches a store answer read at `now`: a verified record, or null for "no usable key". When
    * the entry held for the hash has a record equal to this one in everything but `lastUsedAt`,
-   * that entry is renewed in place and returned: what was derived from it (the compiled
-   * allowlist, the acceptance, its usage mark) stays valid, and nothing is allocated.
+   * that entry is renewed in place (holding the newer read) and returned: what was derived from
+   * it (the compiled allowlist, the acceptance, its usage mark) stays valid, and nothing is
+   * allocated.
    */
   rememberKey(hash: string, record: StoredKey | null, now: number): KeyEntry {
     if (record === null) {
@@ -223,6 +232,7 @@ export class AuthCache {
     }
     const held = this.keys.peek(record.hash)
     if (held?.record != null && sameKeyRecord(held.record, record)) {
+      held.record = record
       held.validUntil = Math.max(held.validUntil, now + this.ttlMs)
       held.refreshing = false
       return held

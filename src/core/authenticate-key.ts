@@ -6,7 +6,7 @@ import { requestClientAddress } from './client-address.js'
 import { checkClient } from './client-check.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
-import { type AddressMatcher, compileAllowlist } from './ip.js'
+import { type AllowlistRanges, compileRanges, inRanges } from './ip.js'
 import { metadataOf } from './metadata.js'
 import type { GateCore } from './options.js'
 import { grants, type Permissions, type RequiredPermission } from './permissions.js'
@@ -16,10 +16,11 @@ import type { StoredKey } from './store.js'
 import type { KeyType, Mode } from './types.js'
 
 /**
- * Compiled allowlists, keyed by their canonical text; an LRU as large as the key cache (every
- * cached key may carry its own list), so steady traffic never recompiles.
+ * Recently compiled allowlists, by their text: keys that share a list share its ranges, and a
+ * gate without a cache (whose entries live for one request) does not compile on every request.
+ * A fixed bound, not one per cached key: each remembered list costs its text as well.
  */
-const MIN_COMPILED_ALLOWLISTS = 1024
+const COMPILED_ALLOWLISTS = 1024
 
 /**
  * Key authentication: secret and publishable keys (`authenticate`), and the lookup a
@@ -28,24 +29,16 @@ const MIN_COMPILED_ALLOWLISTS = 1024
  */
 export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
   const header = new CredentialHeader(core.apiKeyHeader, API_KEY_CODES)
-  const compiled = new LRUCache<string, AddressMatcher>({
-    max: Math.max(MIN_COMPILED_ALLOWLISTS, core.cache?.keys.max ?? 0),
-  })
+  const compiled = new LRUCache<string, AllowlistRanges>({ max: COMPILED_ALLOWLISTS })
 
-  /** Matchers by list identity: a cached record keeps its (frozen) list object. */
-  const byList = new WeakMap<readonly string[], AddressMatcher>()
-
-  function allowlistOf(entries: readonly string[]): AddressMatcher {
-    let matcher = byList.get(entries)
-    if (matcher !== undefined) return matcher
+  function rangesOf(entries: readonly string[]): AllowlistRanges {
     const text = entries.join(',')
-    matcher = compiled.get(text)
-    if (matcher === undefined) {
-      matcher = compileAllowlist(entries)
-      compiled.set(text, matcher)
+    let ranges = compiled.get(text)
+    if (ranges === undefined) {
+      ranges = compileRanges(entries)
+      compiled.set(text, ranges)
     }
-    byList.set(entries, matcher)
-    return matcher
+    return ranges
   }
 
   /**
@@ -175,7 +168,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if (entry.checksAddress && !allowed(entry, record, request)) {
       return fail('ip_not_allowed')
     }
-    if (entry.expiresAt <= now) {
+    if (entry.expiresAt !== null && entry.expiresAt <= now) {
       return fail(
         'api_key_expired',
         record.rolledToId === null
@@ -200,7 +193,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       if (refusal !== null) return refusal
     }
     core.usage.note(entry, now)
-    entry.accepted ??= accept(record, () => ({
+    entry.accepted ??= accept(null, () => ({
       mode: record.mode,
       livemode: record.mode === 'live',
       projectId: record.projectId,
@@ -225,8 +218,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     }
     const address = requestClientAddress(request, core.trust)
     if (address !== entry.lastAddress) {
-      entry.matcher ??= allowlistOf(record.allowedIps)
-      entry.lastAllowed = entry.matcher(address)
+      entry.ranges ??= rangesOf(record.allowedIps)
+      entry.lastAllowed = inRanges(entry.ranges, address)
       entry.lastAddress = address
     }
     entry.lastPeer = core.trust === null ? peer : undefined

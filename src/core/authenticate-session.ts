@@ -181,7 +181,7 @@ export function createSessionAuthenticator(
       if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
       core.usage.note(entry, now)
       const clientId = record.clientId
-      entry.accepted ??= accept(record, () => ({
+      entry.accepted ??= accept(null, () => ({
         mode: record.mode,
         livemode: false,
         projectId: record.projectId,

@@ -103,7 +103,10 @@ export function normalizeAllowlistEntry(entry: string, param = 'allowedIps'): st
     )
   }
   const full = address.kind() === 'ipv4' ? 32 : 128
-  return prefixLength === full ? address.toString() : `${address.toString()}/${prefixLength}`
+  if (prefixLength === full) return address.toString()
+  // Joined, not concatenated: one flat string rather than a rope of three, for a text that a
+  // key's record keeps as long as the key is stored or cached.
+  return [address.toString(), prefixLength].join('/')
 }
 
 /**
@@ -136,19 +139,24 @@ function maskOf(bits: number): number {
   return bits <= 0 ? 0 : bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0
 }
 
-/** No entries of a family: shared, so an IPv4-only list holds no IPv6 array. */
-const NONE: readonly number[] = Object.freeze([])
+/**
+ * An allowlist compiled to flat numbers, in one array: the count of IPv4 numbers, then IPv4
+ * ranges as (network, mask) word pairs, then IPv6 ranges as eight words (network, then mask)
+ * each. Every cached key holds its own, so it is a single array of doubles (two heap objects)
+ * rather than parsed address objects or a closure over per-family arrays.
+ */
+export type AllowlistRanges = readonly number[]
+
+/** The ranges of an empty list: shared. */
+const NO_RANGES: AllowlistRanges = Object.freeze([0])
 
 /**
- * Compiles canonical entries (as produced by {@link normalizeAllowlist}) into a matcher. The
- * entries usually come back from a store, so an entry that is not canonical (a corrupted or
- * hand-edited row) is dropped: it matches nobody, and the allowlist fails closed.
- *
- * Every cached key holds its compiled list, so the ranges are kept as flat numbers: IPv4 as
- * (network, mask) word pairs, IPv6 as eight words (network, then mask) each. That is about a
- * fifth of the memory of parsed address objects.
+ * Compiles canonical entries (as produced by {@link normalizeAllowlist}) into
+ * {@link AllowlistRanges}. The entries usually come back from a store, so an entry that is not
+ * canonical (a corrupted or hand-edited row) is dropped: it matches nobody, and the allowlist
+ * fails closed.
  */
-export function compileAllowlist(normalized: readonly string[]): AddressMatcher {
+export function compileRanges(normalized: readonly string[]): AllowlistRanges {
   const v4: number[] = []
   const v6: number[] = []
   for (const entry of normalized) {
@@ -171,29 +179,42 @@ export function compileAllowlist(normalized: readonly string[]): AddressMatcher 
       v6.push(...words.map((word, i) => (word & (masks[i] as number)) >>> 0), ...masks)
     }
   }
-  // Exact-length copies: an array grown by push keeps spare capacity.
-  const four = v4.length === 0 ? NONE : v4.slice()
-  const six = v6.length === 0 ? NONE : v6.slice()
-  return (address) => {
-    if (address === null) return false
-    if (address.kind() === 'ipv4') {
-      const word = v4Word(address as IPv4)
-      for (let i = 0; i < four.length; i += 2) {
-        if ((word & (four[i + 1] as number)) >>> 0 === four[i]) return true
-      }
-      return false
-    }
-    if (six.length === 0) return false
-    const words = v6Words(address as IPv6)
-    for (let i = 0; i < six.length; i += 8) {
-      let inside = true
-      for (let w = 0; w < 4 && inside; w++) {
-        inside = ((words[w] as number) & (six[i + 4 + w] as number)) >>> 0 === six[i + w]
-      }
-      if (inside) return true
+  if (v4.length === 0 && v6.length === 0) return NO_RANGES
+  // Exact length: an array grown by push keeps spare capacity.
+  const ranges = new Array<number>(1 + v4.length + v6.length)
+  ranges[0] = v4.length
+  for (let i = 0; i < v4.length; i++) ranges[1 + i] = v4[i] as number
+  for (let i = 0; i < v6.length; i++) ranges[1 + v4.length + i] = v6[i] as number
+  return ranges
+}
+
+/** Whether `address` lies in one of the ranges; never for no address. */
+export function inRanges(ranges: AllowlistRanges, address: IpAddress | null): boolean {
+  if (address === null) return false
+  const sixStart = 1 + (ranges[0] as number)
+  if (address.kind() === 'ipv4') {
+    const word = v4Word(address as IPv4)
+    for (let i = 1; i < sixStart; i += 2) {
+      if ((word & (ranges[i + 1] as number)) >>> 0 === ranges[i]) return true
     }
     return false
   }
+  if (sixStart === ranges.length) return false
+  const words = v6Words(address as IPv6)
+  for (let i = sixStart; i < ranges.length; i += 8) {
+    let inside = true
+    for (let w = 0; w < 4 && inside; w++) {
+      inside = ((words[w] as number) & (ranges[i + 4 + w] as number)) >>> 0 === ranges[i + w]
+    }
+    if (inside) return true
+  }
+  return false
+}
+
+/** {@link compileRanges} as a matcher function, for lists compiled once (proxies, `ipAllowlist`). */
+export function compileAllowlist(normalized: readonly string[]): AddressMatcher {
+  const ranges = compileRanges(normalized)
+  return (address) => inRanges(ranges, address)
 }
 
 /** An IPv6 address as four unsigned 32-bit words. */

@@ -63,15 +63,19 @@ export function permissionDenied(
  * The frozen acceptance this gate issues for a record. Its fields never change for a given
  * record object, and cached records are reused, so the steady state allocates nothing here.
  * Every auth is registered as issued by this gate: only those may create sessions.
+ *
+ * With `source` the auth is remembered for that object, so that every acceptance of it shares
+ * one auth. Key entries keep their own acceptance (`KeyEntry.accepted`) and pass null: one
+ * weak-map entry fewer per cached key for the collector to trace.
  */
 export function createAcceptor(core: GateCore) {
   const issuedFor = new WeakMap<object, AuthContext>()
-  return function accept(source: object, make: () => AuthContext): Acceptance {
-    let auth = issuedFor.get(source)
+  return function accept(source: object | null, make: () => AuthContext): Acceptance {
+    let auth = source === null ? undefined : issuedFor.get(source)
     if (auth === undefined) {
       auth = Object.freeze(make())
       core.issued.add(auth)
-      issuedFor.set(source, auth)
+      if (source !== null) issuedFor.set(source, auth)
     }
     return { ok: true, auth }
   }
