@@ -3,23 +3,20 @@ import { randomBytes } from 'node:crypto'
 export const BASE62_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 
 /**
- * `length` characters drawn uniformly from the base62 alphabet with the CSPRNG, after `prefix`
- * (ASCII). Bytes at or above 248 (= 4 × 62) are rejected so that `byte % 62` has no modulo bias.
+ * `length` characters drawn uniformly from the base62 alphabet with the CSPRNG. Bytes at or
+ * above 248 (= 4 × 62) are rejected so that `byte % 62` has no modulo bias.
  */
-export function randomBase62(length: number, prefix = ''): string {
-  const end = prefix.length + length
-  const out = Buffer.allocUnsafe(end)
-  out.write(prefix, 'latin1')
-  let filled = prefix.length
-  while (filled < end) {
-    for (const byte of randomBytes(Math.ceil((end - filled) * 1.1) + 4)) {
+export function randomBase62(length: number): string {
+  const out = Buffer.allocUnsafe(length)
+  let filled = 0
+  while (filled < length) {
+    for (const byte of randomBytes(Math.ceil((length - filled) * 1.1) + 4)) {
       if (byte >= 248) continue
       out[filled++] = BASE62_CODES[byte % 62] as number
-      if (filled === end) break
+      if (filled === length) break
     }
   }
-  // One flat string: ids built by += stay as nested ropes, about 400 bytes more per id held,
-  // and even `prefix + random` is a two-part rope, one more object per id a store keeps.
+  // One flat string: ids built by += stay as nested ropes, about 400 bytes more per id held.
   return out.toString('latin1')
 }
 
