@@ -75,7 +75,8 @@ export interface PortcullisOptions {
    * Receives failures of background work (batched `lastUsedAt` writes, the store's change
    * feed, a cached key's re-read ahead of its ttl) and, once, the warning with
    * `code: 'PORTCULLIS_NO_CHANGE_FEED'` when the store has no working `watch()`, so other
-   * instances' revocations reach this cache only through its ttl. Default: ignored, except that warning, which then goes to `process.emitWarning`.
+   * instances' revocations reach this cache only through its ttl. Default: ignored, except
+   * that warning, which then goes to `process.emitWarning`.
    */
   onError?: (error: unknown) => void
   /**
