@@ -23,6 +23,7 @@ export default defineConfig({
       'adapters/**/*.test.ts',
       'test/**/*.test.ts',
       'test/**/*.test.mjs',
+      'bench/**/*.test.ts',
     ],
     testTimeout: 20_000,
   },

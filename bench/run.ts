@@ -9,13 +9,16 @@
  * req/s over rounds, median p50/p99 latency, median server CPU µs per request, and ratios
  * against the baselines of the same run; it is printed and written to bench/results/latest.md.
  *
- * Then the paired phase decides the key targets: per framework, the toy, its second process
- * (the A/A control), requireSecretKey and requirePublishableKey are measured in many short
- * cycles, each visiting all four back to back, so that every ratio compares servers measured
- * seconds apart; it reports each ratio pooled over the cycles, with a 90 % bootstrap interval.
+ * Then the paired phase decides the key targets: per framework, the toy's second copy (the A/A
+ * control), requireSecretKey and requirePublishableKey are each measured against the toy in
+ * runs where the two servers take turns on core 0 every 100 ms (the other stopped), so that
+ * both see the same moments of the machine; every variant runs in several fresh processes, as
+ * a process can keep a speed of its own. It reports each ratio pooled over its runs, with a
+ * 90 % bootstrap interval over cycles and processes.
  *
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_WARMUP_SECONDS (8),
- * BENCH_PAIRED_CYCLES (16), BENCH_PAIRED_SECONDS (2), BENCH_PAIRED_WARMUP_SECONDS (2),
+ * BENCH_PAIRED_PROCESSES (4), BENCH_PAIRED_CYCLES (as many as processes),
+ * BENCH_PAIRED_SECONDS (2), BENCH_PAIRED_WARMUP_SECONDS (2), BENCH_PAIRED_SLICE_MS (100),
  * BENCH_CONNECTIONS (50), BENCH_CREDENTIALS (10000), BENCH_ONLY (comma-separated variant ids),
  * BENCH_MAX_OTHER_CPU (30: a run during which other processes used more CPU is redone),
  * BENCH_SERVER_FLAGS (Node flags for the server processes, e.g. `--cpu-prof` or `--trace-gc`,
@@ -37,7 +40,7 @@ import type {
 import { describeMachine } from './support/machine.js'
 import { connectRedis, deleteByPrefix } from './support/redis.js'
 import { markdownTable, RESULTS_FILE, writeResultsSection } from './support/results-file.js'
-import { bootstrapInterval, fixed, grouped, median, times } from './support/stats.js'
+import { fixed, grouped, median, nestedBootstrapInterval, times } from './support/stats.js'
 import { readSystemCpu } from './support/system-cpu.js'
 import { CREDENTIAL_COUNT, MEASUREMENT_ORDER, VARIANTS, type Variant } from './variants.js'
 
@@ -55,7 +58,17 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const MAX_OTHER_CPU = Number(process.env.BENCH_MAX_OTHER_CPU ?? 30)
 const MAX_RETRIES = 3
 /** The paired phase: cycles, and each visit's measured and re-warming seconds. */
-const PAIRED_CYCLES = Number(process.env.BENCH_PAIRED_CYCLES ?? 16)
+/**
+ * Processes per variant in the paired phase, all started for it. Two processes of one program
+ * can keep different speeds for their whole lives (two Koa toy processes, measured turn about,
+ * stayed 7–9 % apart cycle after cycle), which more cycles cannot average out; more processes
+ * can.
+ */
+const PAIRED_PROCESSES = Math.max(1, Number(process.env.BENCH_PAIRED_PROCESSES ?? 4))
+/** Cycles of the paired phase; as many as processes, each variant's process meets every toy's. */
+const PAIRED_CYCLES = Number(process.env.BENCH_PAIRED_CYCLES ?? PAIRED_PROCESSES)
+/** In the paired phase, how long each of two servers has the core before the other's turn. */
+const PAIRED_SLICE_MS = Number(process.env.BENCH_PAIRED_SLICE_MS ?? 100)
 const PAIRED_SECONDS = Number(process.env.BENCH_PAIRED_SECONDS ?? 2)
 // Long enough for one pass over the credentials at the slowest server's rate (Express, about
 // 5,000 req/s here): cached keys that expired while the server idled (the gate's cache ttl is
@@ -120,17 +133,28 @@ let commandId = 0
 
 interface RunningServer {
   readonly variant: Variant
+  /** Which process of its variant (0 for the rounds' own; the paired phase starts more). */
+  readonly instance: number
   readonly child: ChildProcess
   readonly ready: ServerReady
 }
 
-async function startServer(variant: Variant, runDirectory: string): Promise<RunningServer> {
-  const prefix = `${REDIS_PREFIX}${variant.id}:`
-  const child = startNode('server.ts', [variant.id, runDirectory, prefix], 0, SERVER_FLAGS)
+async function startServer(
+  variant: Variant,
+  runDirectory: string,
+  instance = 0,
+): Promise<RunningServer> {
+  const prefix = `${REDIS_PREFIX}${variant.id}:${instance}:`
+  const child = startNode(
+    'server.ts',
+    [variant.id, runDirectory, prefix, String(instance)],
+    0,
+    SERVER_FLAGS,
+  )
   const ready = await nextMessage(child, (message) =>
     (message as ServerReady).type === 'ready' ? (message as ServerReady) : undefined,
   )
-  return { variant, child, ready }
+  return { variant, instance, child, ready }
 }
 
 function ask(server: RunningServer, type: ServerCommand['type']): Promise<ServerReply> {
@@ -221,71 +245,126 @@ const remeasuredIn = (samples: Iterable<RoundSample>) => {
   return count
 }
 
-async function measure(
-  loader: ChildProcess,
-  server: RunningServer,
-  warmupSeconds: number,
-  seconds: number,
-): Promise<RoundSample> {
-  if (warmupSeconds > 0) await load(loader, server, warmupSeconds)
-  const systemBefore = readSystemCpu()
-  const startedAt = performance.now()
-  await ask(server, 'measure-start')
-  const result = await load(loader, server, seconds)
-  const cpu = await ask(server, 'measure-stop')
-  const wallMicros = (performance.now() - startedAt) * 1000
-  const systemAfter = readSystemCpu()
-  const otherMicros =
-    systemBefore === null || systemAfter === null
-      ? Number.NaN
-      : systemAfter.busyMicros - systemBefore.busyMicros - (cpu.cpuMicros ?? 0) - result.cpuMicros
-  return {
-    requestsPerSecond: result.responses / result.seconds,
-    p50Ms: result.p50Ms,
-    p99Ms: result.p99Ms,
-    cpuMicrosPerRequest: (cpu.cpuMicros ?? Number.NaN) / (cpu.requests ?? Number.NaN),
-    cpuMicros: cpu.cpuMicros ?? Number.NaN,
-    requests: cpu.requests ?? Number.NaN,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    otherCpuPercent: Math.max(0, (100 * otherMicros) / wallMicros),
-    loadCpuPercent: (100 * result.cpuMicros) / (result.seconds * 1e6),
-    remeasured: 0,
+/**
+ * Lets `servers` run one at a time, each alone on its core for `PAIRED_SLICE_MS` in turn while
+ * the others are stopped (SIGSTOP), until `done` settles; then all run again.
+ */
+async function takeTurns(servers: readonly RunningServer[], done: Promise<unknown>, first: number) {
+  let finished = false
+  const settled = done.then(
+    () => {
+      finished = true
+    },
+    () => {
+      finished = true
+    },
+  )
+  const signal = (server: RunningServer, name: 'SIGSTOP' | 'SIGCONT') => {
+    if (server.child.pid !== undefined && server.child.exitCode === null) {
+      process.kill(server.child.pid, name)
+    }
+  }
+  try {
+    for (let turn = first; !finished; turn++) {
+      const running = servers[turn % servers.length] as RunningServer
+      for (const server of servers) if (server !== running) signal(server, 'SIGSTOP')
+      signal(running, 'SIGCONT')
+      await Promise.race([settled, new Promise((resolve) => setTimeout(resolve, PAIRED_SLICE_MS))])
+    }
+  } finally {
+    for (const server of servers) signal(server, 'SIGCONT')
   }
 }
 
 /**
- * One measured run, redone (up to MAX_RETRIES times) while other processes took more than
- * MAX_OTHER_CPU of a core meanwhile (a test run, say); `label` names it in the log.
+ * One measured run: a warm-up, then `seconds` measured. Several servers are measured over the
+ * same stretch of time, each with its own load, taking turns on the core (see
+ * {@link takeTurns}); the stretch is then as many times longer, so that each is served for
+ * about `seconds`.
+ */
+async function measure(
+  loader: ChildProcess,
+  servers: readonly RunningServer[],
+  warmupSeconds: number,
+  seconds: number,
+): Promise<RoundSample[]> {
+  const loadAll = (each: number) => {
+    const loads = Promise.all(servers.map((server) => load(loader, server, each * servers.length)))
+    return servers.length === 1 ? loads : takeTurns(servers, loads, 0).then(() => loads)
+  }
+  if (warmupSeconds > 0) await loadAll(warmupSeconds)
+  const systemBefore = readSystemCpu()
+  const startedAt = performance.now()
+  await Promise.all(servers.map((server) => ask(server, 'measure-start')))
+  const results = await loadAll(seconds)
+  const cpus = await Promise.all(servers.map((server) => ask(server, 'measure-stop')))
+  const wallMicros = (performance.now() - startedAt) * 1000
+  const systemAfter = readSystemCpu()
+  // Runs side by side share the load generator: each reports all its CPU time over the run.
+  const loadMicros = Math.max(...results.map((result) => result.cpuMicros))
+  const loadSeconds = Math.max(...results.map((result) => result.seconds))
+  const serverMicros = cpus.reduce((sum, cpu) => sum + (cpu.cpuMicros ?? 0), 0)
+  const otherMicros =
+    systemBefore === null || systemAfter === null
+      ? Number.NaN
+      : systemAfter.busyMicros - systemBefore.busyMicros - serverMicros - loadMicros
+  return results.map((result, index) => {
+    const cpu = cpus[index] as ServerReply
+    return {
+      requestsPerSecond: result.responses / result.seconds,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      cpuMicrosPerRequest: (cpu.cpuMicros ?? Number.NaN) / (cpu.requests ?? Number.NaN),
+      cpuMicros: cpu.cpuMicros ?? Number.NaN,
+      requests: cpu.requests ?? Number.NaN,
+      non2xx: result.non2xx,
+      errors: result.errors + result.timeouts,
+      otherCpuPercent: Math.max(0, (100 * otherMicros) / wallMicros),
+      loadCpuPercent: (100 * loadMicros) / (loadSeconds * 1e6),
+      remeasured: 0,
+    }
+  })
+}
+
+/**
+ * One measured run of `servers` (see {@link measure}), redone (up to MAX_RETRIES times) while
+ * other processes took more than MAX_OTHER_CPU of a core meanwhile (a test run, say); `label`
+ * names it in the log.
  */
 async function measureQuietly(
   loader: ChildProcess,
-  server: RunningServer,
+  servers: readonly RunningServer[],
   label: string,
   warmupSeconds: number,
   seconds: number,
-): Promise<RoundSample> {
-  let sample = await measure(loader, server, warmupSeconds, seconds)
+): Promise<RoundSample[]> {
+  const names = servers.map((server) => server.variant.id).join(' + ')
+  let samples = await measure(loader, servers, warmupSeconds, seconds)
   let retry = 0
-  while (retry < MAX_RETRIES && sample.otherCpuPercent > MAX_OTHER_CPU) {
+  while (retry < MAX_RETRIES && (samples[0]?.otherCpuPercent ?? 0) > MAX_OTHER_CPU) {
     retry++
     console.log(
-      `${label} ${server.variant.id}: other processes used ${fixed(sample.otherCpuPercent, 0)}% of a core, measuring again`,
+      `${label} ${names}: other processes used ${fixed(samples[0]?.otherCpuPercent ?? Number.NaN, 0)}% of a core, measuring again`,
     )
     await new Promise((resolve) => setTimeout(resolve, 2000))
-    sample = await measure(loader, server, warmupSeconds, seconds)
+    samples = await measure(loader, servers, warmupSeconds, seconds)
   }
-  sample = { ...sample, remeasured: retry }
-  console.log(
-    `${label} ${server.variant.id.padEnd(24)} ${grouped(sample.requestsPerSecond).padStart(7)} req/s` +
-      `  p50 ${fixed(sample.p50Ms, 2)} ms  p99 ${fixed(sample.p99Ms, 2)} ms` +
-      `  ${fixed(sample.cpuMicrosPerRequest, 1)} µs CPU/req` +
-      `  load CPU ${fixed(sample.loadCpuPercent, 0)}%  other CPU ${fixed(sample.otherCpuPercent, 0)}%` +
-      (sample.non2xx + sample.errors > 0
-        ? `  ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors`
-        : ''),
-  )
-  return sample
+  return samples.map((measured, index) => {
+    const sample = { ...measured, remeasured: retry }
+    const server = servers[index] as RunningServer
+    const name =
+      servers.length === 1 ? server.variant.id : `${server.variant.id} #${server.instance}`
+    console.log(
+      `${label} ${name.padEnd(24)} ${grouped(sample.requestsPerSecond).padStart(7)} req/s` +
+        `  p50 ${fixed(sample.p50Ms, 2)} ms  p99 ${fixed(sample.p99Ms, 2)} ms` +
+        `  ${fixed(sample.cpuMicrosPerRequest, 1)} µs CPU/req` +
+        `  load CPU ${fixed(sample.loadCpuPercent, 0)}%  other CPU ${fixed(sample.otherCpuPercent, 0)}%` +
+        (sample.non2xx + sample.errors > 0
+          ? `  ⚠ ${sample.non2xx} non-2xx, ${sample.errors} errors`
+          : ''),
+    )
+    return sample
+  })
 }
 
 /**
@@ -528,93 +607,143 @@ run, so a ratio closer than that to its goal is within the noise.
 // ---------------------------------------------------------------------------------------------
 // The paired phase
 
+/** One run of the paired phase: a toy process and a variant's process, side by side. */
+interface PairedVisit {
+  readonly cycle: number
+  readonly baseline: RunningServer
+  readonly server: RunningServer
+  readonly baselineSample: RoundSample
+  readonly sample: RoundSample
+}
+
 interface PairedGroup {
   readonly baseline: Variant
   readonly others: readonly Variant[]
-  /** Per cycle, each variant's sample, by variant id. */
-  readonly cycles: readonly ReadonlyMap<string, RoundSample>[]
+  /** Per variant id, the processes it ran in (the rounds' own first). */
+  readonly processes: ReadonlyMap<string, readonly RunningServer[]>
+  readonly cycles: number
+  readonly visits: readonly PairedVisit[]
 }
 
 /**
  * Measures each framework's key group (`PAIRED_GROUPS`, as far as the run holds it) in
- * `PAIRED_CYCLES` cycles. A cycle visits every server of the group once, with a short re-warm
- * and a short measured run each, in an order that rotates from cycle to cycle and runs
- * backwards every other cycle, so that no server always follows the same one.
+ * `PAIRED_CYCLES` cycles. Each variant runs in `PAIRED_PROCESSES` processes started (and warmed
+ * up) for this phase, so that all have the same history. A cycle measures every process of
+ * every variant but the toy once, together with one of the toy's processes: both loaded over
+ * the same seconds, taking turns on core 0 (see {@link takeTurns}), so that whatever the
+ * machine's speed does meanwhile, it does to both. The toy's processes change from cycle to
+ * cycle; the visits' order rotates and runs backwards every other cycle; which of the two
+ * runs first alternates.
  */
 async function pairedPhase(
   loader: ChildProcess,
   servers: readonly RunningServer[],
+  runDirectory: string,
 ): Promise<PairedGroup[]> {
   const groups: PairedGroup[] = []
   if (PAIRED_CYCLES <= 0) return groups
   for (const ids of PAIRED_GROUPS) {
-    const members = ids.flatMap((id) => servers.filter((server) => server.variant.id === id))
-    const [baseline, ...others] = members
-    if (baseline === undefined || baseline.variant.id !== ids[0] || others.length === 0) continue
-    const cycles: Map<string, RoundSample>[] = []
-    for (let cycle = 0; cycle < PAIRED_CYCLES; cycle++) {
-      const samples = new Map<string, RoundSample>()
-      for (const server of turned(members, cycle, cycle % 2 === 1)) {
-        const label = `paired ${cycle + 1}/${PAIRED_CYCLES}`
-        const sample = await measureQuietly(
-          loader,
-          server,
-          label,
-          PAIRED_WARMUP_SECONDS,
-          PAIRED_SECONDS,
-        )
-        samples.set(server.variant.id, sample)
+    const variants = ids.flatMap((id) =>
+      servers.filter((server) => server.variant.id === id).map((server) => server.variant),
+    )
+    const [baseline, ...others] = variants
+    if (baseline === undefined || baseline.id !== ids[0] || others.length === 0) continue
+    const processes = new Map<string, RunningServer[]>()
+    const started: RunningServer[] = []
+    try {
+      for (const variant of variants) {
+        const own: RunningServer[] = []
+        for (let instance = 1; instance <= PAIRED_PROCESSES; instance++) {
+          const server = await startServer(variant, runDirectory, instance)
+          started.push(server)
+          await smokeTest(server)
+          await load(loader, server, WARMUP_SECONDS)
+          own.push(server)
+        }
+        processes.set(variant.id, own)
       }
-      cycles.push(samples)
+      const base = processes.get(baseline.id) ?? []
+      // Every other variant's first process, then every second process, …
+      const order = Array.from({ length: PAIRED_PROCESSES }, (_, index) =>
+        others.flatMap((variant) => processes.get(variant.id)?.[index] ?? []),
+      ).flat()
+      const visits: PairedVisit[] = []
+      for (let cycle = 0; cycle < PAIRED_CYCLES; cycle++) {
+        const label = `paired ${cycle + 1}/${PAIRED_CYCLES}`
+        for (const [position, server] of turned(order, cycle, cycle % 2 === 1).entries()) {
+          // Over PAIRED_PROCESSES cycles, each process meets every toy process once.
+          const toy = base[(server.instance - 1 + cycle) % base.length] as RunningServer
+          const toyFirst = (cycle + position) % 2 === 0
+          const samples = await measureQuietly(
+            loader,
+            toyFirst ? [toy, server] : [server, toy],
+            label,
+            PAIRED_WARMUP_SECONDS,
+            PAIRED_SECONDS,
+          )
+          const [baselineSample, sample] = toyFirst ? samples : [...samples].reverse()
+          if (baselineSample === undefined || sample === undefined) continue
+          visits.push({ cycle, baseline: toy, server, baselineSample, sample })
+        }
+      }
+      groups.push({ baseline, others, processes, cycles: PAIRED_CYCLES, visits })
+    } finally {
+      for (const server of started) await stopServer(server)
     }
-    groups.push({
-      baseline: baseline.variant,
-      others: others.map((server) => server.variant),
-      cycles,
-    })
   }
   return groups
 }
 
 /**
- * Server CPU per request of one variant over the given cycles (a cycle index may repeat, as
- * in a bootstrap resample): its total CPU time over its total requests.
+ * The toy's server CPU per request over the variant's, pooled over some visits (total CPU time
+ * ÷ total requests on each side); > 1 means the variant spends less than the toy.
  */
-function pooledCpuPerRequest(
-  cycles: readonly ReadonlyMap<string, RoundSample>[],
-  id: string,
-  units: readonly number[],
-): number {
+function pairedRatio(visits: Iterable<PairedVisit>): number {
+  let baseCpu = 0
+  let baseRequests = 0
   let cpu = 0
   let requests = 0
-  for (const unit of units) {
-    const sample = cycles[unit]?.get(id)
-    if (sample === undefined) return Number.NaN
-    cpu += sample.cpuMicros
-    requests += sample.requests
+  for (const visit of visits) {
+    baseCpu += visit.baselineSample.cpuMicros
+    baseRequests += visit.baselineSample.requests
+    cpu += visit.sample.cpuMicros
+    requests += visit.sample.requests
   }
-  return cpu / requests
+  return baseCpu / baseRequests / (cpu / requests)
 }
 
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
 function pairedReport(groups: readonly PairedGroup[]): string {
   const remeasured = remeasuredIn(
-    groups.flatMap(({ cycles }) => cycles.flatMap((samples) => [...samples.values()])),
+    groups.flatMap(({ visits }) => visits.flatMap((visit) => [visit.baselineSample, visit.sample])),
   )
-  const rows = groups.flatMap(({ baseline, others, cycles }) =>
-    others.map((variant) => {
-      const all = cycles.map((_, index) => index)
-      // As a throughput: > 1 means less CPU per request than the toy.
-      const ratioOver = (units: readonly number[]) =>
-        pooledCpuPerRequest(cycles, baseline.id, units) /
-        pooledCpuPerRequest(cycles, variant.id, units)
-      const estimate = ratioOver(all)
-      const interval = bootstrapInterval(cycles.length, ratioOver)
-      const perCycle = all.map((index) => ratioOver([index]))
-      const rates = cycles.map((samples) => {
-        const own = samples.get(variant.id)?.requestsPerSecond ?? Number.NaN
-        return own / (samples.get(baseline.id)?.requestsPerSecond ?? Number.NaN)
-      })
+  const rows = groups.flatMap(({ baseline, others, processes, cycles, visits }) => {
+    const framework = baseline.framework === 'express' ? 'Express 5' : 'Koa 3'
+    return others.map((variant) => {
+      const own = processes.get(variant.id) ?? []
+      const mine = visits.filter((visit) => visit.server.variant === variant)
+      // By cycle and process, for the bootstrap's draws.
+      const at = new Map(mine.map((visit) => [`${visit.cycle}/${visit.server.instance}`, visit]))
+      const estimate = pairedRatio(mine)
+      // Cycles and the variant's processes are each resampled (the toy's processes take turns).
+      const interval = nestedBootstrapInterval(
+        [cycles, own.length],
+        ([cycleDraw = [], processDraw = []]) =>
+          pairedRatio(
+            cycleDraw.flatMap((cycle) =>
+              processDraw.flatMap((index) => at.get(`${cycle}/${own[index]?.instance}`) ?? []),
+            ),
+          ),
+      )
+      const perCycle = Array.from({ length: cycles }, (_, cycle) =>
+        pairedRatio(mine.filter((visit) => visit.cycle === cycle)),
+      )
+      const perProcess = own.map((server) =>
+        pairedRatio(mine.filter((visit) => visit.server === server)),
+      )
+      const rates = mine.map(
+        (visit) => visit.sample.requestsPerSecond / visit.baselineSample.requestsPerSecond,
+      )
       const isControl = variant.id.endsWith('-toy-2')
       const verdict = isControl
         ? 'A/A control'
@@ -626,49 +755,58 @@ function pairedReport(groups: readonly PairedGroup[]): string {
               ? 'met, the whole interval above'
               : 'met; the interval reaches below'
       return [
-        variant.framework === 'express' ? 'Express 5' : 'Koa 3',
+        framework,
         variant.label,
         times(estimate),
         `${times(interval.low)}–${times(interval.high)}`,
+        `${times(Math.min(...perProcess))}–${times(Math.max(...perProcess))}`,
         times(median(perCycle)),
         `${times(Math.min(...perCycle))}–${times(Math.max(...perCycle))}`,
         times(median(rates)),
         isControl ? '' : '≥ 0.95×',
         verdict,
       ]
-    }),
-  )
+    })
+  })
   const table = markdownTable(
     [
       'framework',
       'variant ÷ SHA-256→Map',
       'server CPU/req ratio',
       '90 % interval',
+      'single processes',
       'median cycle',
       'single cycles',
-      'req/s ratio (median cycle)',
+      'req/s ratio (median run)',
       'goal',
       'by CPU',
     ],
     rows,
-    'llrrrrrll',
+    'llrrrrrrll',
   )
-  const cycles = groups[0]?.cycles.length ?? 0
+  const cycles = groups[0]?.cycles ?? 0
+  const perVariant = groups[0]?.processes.get(groups[0].baseline.id)?.length ?? 0
   return `### The key targets, paired (\`npm run bench\`, second phase)
 
-Servers measured a minute apart carry the machine's drift, and in the rounds above two
-identical servers can land far apart. So the four key targets are measured again, in
-${cycles} short cycles per framework. A cycle visits the SHA-256→Map toy, its second process,
-\`requireSecretKey\` and \`requirePublishableKey\` back to back (${PAIRED_WARMUP_SECONDS} s re-warm, then
-${PAIRED_SECONDS} s measured, each), in an order that rotates from cycle to cycle and runs
-backwards every other cycle, so that no server always follows the same one.
+This machine's speed changes from second to second (the same toy server, measured 4 s apart,
+can cost 1.5× the CPU per request), so servers measured one after the other, as in the rounds
+above, carry that drift. Here each of the toy's second copy, \`requireSecretKey\` and
+\`requirePublishableKey\` is measured together with the SHA-256→Map toy: each with its own
+${CONNECTIONS} connections from the load generator, over the same seconds, the two servers taking
+turns on core 0 every ${PAIRED_SLICE_MS} ms (the other one stopped with SIGSTOP), so that each
+runs alone on its core as in the rounds and both see the same moments of the machine; ${PAIRED_WARMUP_SECONDS} s of
+warm-up, then ${PAIRED_SECONDS} s measured, for each server. Each variant runs in ${perVariant}
+process${perVariant === 1 ? '' : 'es'} started for this phase and warmed up ${WARMUP_SECONDS} s, since a process can keep a
+speed of its own (its heap's layout, its compiler's choices); ${cycles} cycle${cycles === 1 ? '' : 's'} each measure
+every process once, beside a toy process that changes from cycle to cycle.
 
 The ratio is the toy's server CPU per request ÷ the variant's (> 1: cheaper than the toy), each
-pooled over all cycles (total CPU time ÷ total requests). The 90 % interval is a bootstrap over
-cycles (4,000 resamples, seeded); "median cycle" and "single cycles" are the same ratio cycle by
-cycle. The toy's second process shows what two identical servers score. ${remeasured} paired
-run${remeasured === 1 ? ' was' : 's were'} measured again because other processes used more
-than ${MAX_OTHER_CPU}% of a core.
+pooled over the variant's runs and the toy's runs beside them (total CPU time ÷ total
+requests). The 90 % interval is a bootstrap (4,000 resamples, seeded) over cycles and over the
+variant's processes; "single processes" is the ratio process by process, "median cycle" and
+"single cycles" cycle by cycle. The toy's second copy, measured the same way, shows what two
+identical servers score. Latency is not reported here: a stopped server's requests wait.
+${remeasured} paired run${remeasured === 1 ? ' was' : 's were'} measured again because other processes used more than ${MAX_OTHER_CPU}% of a core.
 
 ${table}
 `
@@ -707,8 +845,8 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const server of rotated(inMeasurementOrder, round)) {
         const label = `round ${round + 1}/${ROUNDS}`
-        const sample = await measureQuietly(loader, server, label, WARMUP_SECONDS, SECONDS)
-        samples.get(server.variant.id)?.push(sample)
+        const [sample] = await measureQuietly(loader, [server], label, WARMUP_SECONDS, SECONDS)
+        if (sample !== undefined) samples.get(server.variant.id)?.push(sample)
       }
     }
 
@@ -716,7 +854,7 @@ async function main(): Promise<void> {
       summarize(server.variant, samples.get(server.variant.id) ?? []),
     )
     const discarded = remeasuredIn([...samples.values()].flat())
-    const paired = await pairedPhase(loader, servers)
+    const paired = await pairedPhase(loader, servers, runDirectory)
     const markdown =
       report(summaries, describeMachine(), discarded) +
       (paired.length === 0 ? '' : `\n${pairedReport(paired)}`)

@@ -1,6 +1,7 @@
 /**
  * One server variant in its own process (started by `bench/run.ts`, pinned to one core):
- * `node --import tsx bench/server.ts <variant id> <run directory> <redis prefix>`.
+ * `node --import tsx bench/server.ts <variant id> <run directory> <redis prefix> [<instance>]`
+ * (the instance number tells apart several processes of one variant).
  *
  * It builds the variant, listens on 127.0.0.1, writes its clients' credentials to a file and
  * reports `ready` over IPC. Between `measure-start` and `measure-stop` it counts requests and
@@ -14,10 +15,12 @@ import { join } from 'node:path'
 import type { ServerCommand, ServerReady, ServerReply } from './support/ipc.js'
 import { VARIANTS } from './variants.js'
 
-const [variantId, runDirectory, redisPrefix] = process.argv.slice(2)
+const [variantId, runDirectory, redisPrefix, instance = '0'] = process.argv.slice(2)
 const variant = VARIANTS.find((candidate) => candidate.id === variantId)
 if (variant === undefined || runDirectory === undefined || redisPrefix === undefined) {
-  throw new Error(`usage: server.ts <variant id> <run directory> <redis prefix> (got ${variantId})`)
+  throw new Error(
+    `usage: server.ts <variant id> <run directory> <redis prefix> [<instance>] (got ${variantId})`,
+  )
 }
 if (process.send === undefined) throw new Error('server.ts must be started with an IPC channel')
 const send = (message: ServerReady | ServerReply) => process.send?.(message)
@@ -33,7 +36,7 @@ server.on('request', () => {
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
 const { port } = server.address() as AddressInfo
 const credentials = await built.credentials(`http://127.0.0.1:${port}`)
-const credentialFile = join(runDirectory, `${variant.id}.json`)
+const credentialFile = join(runDirectory, `${variant.id}.${instance}.json`)
 writeFileSync(credentialFile, JSON.stringify(credentials))
 send({ type: 'ready', port, credentialFile, setupMs: Math.round(performance.now() - started) })
 

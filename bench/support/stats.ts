@@ -35,9 +35,31 @@ export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number
 export function bootstrapInterval(
   count: number,
   statistic: (units: readonly number[]) => number,
-  { confidence = 0.9, resamples = 4000, seed = 1 } = {},
+  options: BootstrapOptions = {},
 ): { low: number; high: number } {
-  if (count < 2) return { low: Number.NaN, high: Number.NaN }
+  return nestedBootstrapInterval([count], ([units]) => statistic(units ?? []), options)
+}
+
+export interface BootstrapOptions {
+  readonly confidence?: number
+  readonly resamples?: number
+  readonly seed?: number
+}
+
+/**
+ * As {@link bootstrapInterval}, for a statistic of several independent sets of units at once
+ * (the cycles of a benchmark, and the processes each variant ran in, say): every resample
+ * draws each set with replacement, `counts[i]` indices from `0 … counts[i] - 1`, and hands the
+ * draws to `statistic` in the same order. Variation of every set then shows in the interval.
+ */
+export function nestedBootstrapInterval(
+  counts: readonly number[],
+  statistic: (draws: readonly (readonly number[])[]) => number,
+  { confidence = 0.9, resamples = 4000, seed = 1 }: BootstrapOptions = {},
+): { low: number; high: number } {
+  if (counts.length === 0 || counts.some((count) => count < 1) || Math.max(...counts) < 2) {
+    return { low: Number.NaN, high: Number.NaN }
+  }
   let state = seed >>> 0
   // mulberry32: small, fast, and good enough to draw resampling indices.
   const random = () => {
@@ -48,10 +70,13 @@ export function bootstrapInterval(
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
   const values = new Float64Array(resamples)
-  const units = new Array<number>(count)
+  const draws = counts.map((count) => new Array<number>(count))
   for (let r = 0; r < resamples; r++) {
-    for (let i = 0; i < count; i++) units[i] = Math.floor(random() * count)
-    values[r] = statistic(units)
+    for (const [set, count] of counts.entries()) {
+      const draw = draws[set] as number[]
+      for (let i = 0; i < count; i++) draw[i] = Math.floor(random() * count)
+    }
+    values[r] = statistic(draws)
   }
   values.sort()
   const tail = ((1 - confidence) / 2) * 100
