@@ -23,7 +23,6 @@ import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { NodeHeaders } from '../core/read-credential.js'
 import type { CredentialKind } from '../core/types.js'
-import { requestAuth, setRequestAuth } from './request-auth.js'
 
 /** The part of an Express (4 or 5) request the middleware reads. */
 export interface ExpressRequest {
@@ -170,7 +169,7 @@ function guard(
     next: ExpressNext,
   ): void => {
     if (result.ok) {
-      setRequestAuth(req, result.auth)
+      ;(req as ExpressRequest & { auth?: AuthContext }).auth = result.auth
       next()
       return
     }
@@ -319,7 +318,7 @@ export function ipAllowlist(
  * without the global augmentation (`import 'portcullis/express/global'` adds `req.auth`).
  */
 export function getAuth(req: object): AuthContext {
-  const auth = requestAuth(req)
+  const auth = (req as { auth?: unknown }).auth
   if (auth === undefined || auth === null) {
     throw new Error(
       'No portcullis auth on this request: mount requireSecretKey, requirePublishableKey or requireSession first',
