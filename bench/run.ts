@@ -57,7 +57,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 /** Runs during which the rest of the machine used more than this (% of a core) are redone. */
 const MAX_OTHER_CPU = Number(process.env.BENCH_MAX_OTHER_CPU ?? 30)
 const MAX_RETRIES = 3
-/** The paired phase: cycles, and each visit's measured and re-warming seconds. */
 /**
  * Processes per variant in the paired phase, all started for it. Two processes of one program
  * can keep different speeds for their whole lives (two Koa toy processes, measured turn about,
@@ -133,7 +132,7 @@ let commandId = 0
 
 interface RunningServer {
   readonly variant: Variant
-  /** Which process of its variant (0 for the rounds' own; the paired phase starts more). */
+  /** Which process of its variant: 0 for the rounds' own, 1 and up for the paired phase's. */
   readonly instance: number
   readonly child: ChildProcess
   readonly ready: ServerReady
@@ -610,7 +609,6 @@ run, so a ratio closer than that to its goal is within the noise.
 /** One run of the paired phase: a toy process and a variant's process, side by side. */
 interface PairedVisit {
   readonly cycle: number
-  readonly baseline: RunningServer
   readonly server: RunningServer
   readonly baselineSample: RoundSample
   readonly sample: RoundSample
@@ -619,9 +617,8 @@ interface PairedVisit {
 interface PairedGroup {
   readonly baseline: Variant
   readonly others: readonly Variant[]
-  /** Per variant id, the processes it ran in (the rounds' own first). */
+  /** Per variant id, the processes it ran in. */
   readonly processes: ReadonlyMap<string, readonly RunningServer[]>
-  readonly cycles: number
   readonly visits: readonly PairedVisit[]
 }
 
@@ -683,10 +680,10 @@ async function pairedPhase(
           )
           const [baselineSample, sample] = toyFirst ? samples : [...samples].reverse()
           if (baselineSample === undefined || sample === undefined) continue
-          visits.push({ cycle, baseline: toy, server, baselineSample, sample })
+          visits.push({ cycle, server, baselineSample, sample })
         }
       }
-      groups.push({ baseline, others, processes, cycles: PAIRED_CYCLES, visits })
+      groups.push({ baseline, others, processes, visits })
     } finally {
       for (const server of started) await stopServer(server)
     }
@@ -717,7 +714,8 @@ function pairedReport(groups: readonly PairedGroup[]): string {
   const remeasured = remeasuredIn(
     groups.flatMap(({ visits }) => visits.flatMap((visit) => [visit.baselineSample, visit.sample])),
   )
-  const rows = groups.flatMap(({ baseline, others, processes, cycles, visits }) => {
+  const cycles = PAIRED_CYCLES
+  const rows = groups.flatMap(({ baseline, others, processes, visits }) => {
     const framework = baseline.framework === 'express' ? 'Express 5' : 'Koa 3'
     return others.map((variant) => {
       const own = processes.get(variant.id) ?? []
@@ -784,8 +782,7 @@ function pairedReport(groups: readonly PairedGroup[]): string {
     rows,
     'llrrrrrrll',
   )
-  const cycles = groups[0]?.cycles ?? 0
-  const perVariant = groups[0]?.processes.get(groups[0].baseline.id)?.length ?? 0
+  const perVariant = PAIRED_PROCESSES
   return `### The key targets, paired (\`npm run bench\`, second phase)
 
 This machine's speed changes from second to second (the same toy server, measured 4 s apart,
