@@ -23,6 +23,7 @@ import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { NodeHeaders } from '../core/read-credential.js'
 import type { CredentialKind } from '../core/types.js'
+import { requestAuth, setRequestAuth } from './request-auth.js'
 
 /** The part of an Express (4 or 5) request the middleware reads. */
 export interface ExpressRequest {
@@ -169,7 +170,7 @@ function guard(
     next: ExpressNext,
   ): void => {
     if (result.ok) {
-      ;(req as ExpressRequest & { auth?: AuthContext }).auth = result.auth
+      setRequestAuth(req, result.auth)
       next()
       return
     }
@@ -318,7 +319,7 @@ export function ipAllowlist(
  * without the global augmentation (`import 'portcullis/express/global'` adds `req.auth`).
  */
 export function getAuth(req: object): AuthContext {
-  const auth = (req as { auth?: unknown }).auth
+  const auth = requestAuth(req)
   if (auth === undefined || auth === null) {
     throw new Error(
       'No portcullis auth on this request: mount requireSecretKey, requirePublishableKey or requireSession first',
