@@ -70,20 +70,14 @@ function prepare(proto: object): boolean {
   return false
 }
 
-/** The prototype the last request came with, and whether it reads our accessor: one app's requests all share one. */
-let lastProto: object | null = null
-let lastOurs = false
-
 /** Sets `req.auth` for the rest of the request. */
 export function setRequestAuth(req: object, auth: AuthContext): void {
   const proto: unknown = Object.getPrototypeOf(req)
   if (proto !== null && typeof proto === 'object') {
-    let ours = lastOurs
-    if (proto !== lastProto) {
-      ours = viaAccessor.get(proto) ?? prepare(proto)
+    let ours = viaAccessor.get(proto)
+    if (ours === undefined) {
+      ours = prepare(proto)
       viaAccessor.set(proto, ours)
-      lastProto = proto
-      lastOurs = ours
     }
     if (ours && !Object.hasOwn(req, 'auth')) {
       authOf.set(req, auth)
