@@ -27,6 +27,7 @@ import express from 'express'
 import type { AuthContext } from '../src/core/auth-context.js'
 import { getAuth } from '../src/express/index.js'
 import { setRequestAuth } from '../src/express/request-auth.js'
+import { median } from './support/stats.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1)
@@ -40,9 +41,12 @@ type Reply =
   | { type: 'started' }
   | { type: 'stopped'; cpuMicrosPerRequest: number }
 
-/** Pins this process to `core` when the machine has taskset and a second core. */
-function pin(core: number): void {
-  spawnSync('taskset', ['-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' })
+/** Pins this process to `core`; false where that is impossible (no taskset, no such core). */
+function pin(core: number): boolean {
+  return (
+    spawnSync('taskset', ['-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' })
+      .status === 0
+  )
 }
 
 function serve(): void {
@@ -148,16 +152,8 @@ function load(port: number, route: Route, seconds: number): Promise<void> {
   })
 }
 
-const median = (values: readonly number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = sorted.length >> 1
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
-}
-
 async function main(): Promise<void> {
-  pin(1)
+  if (!pin(1)) console.warn('taskset unavailable or one core only: processes are not pinned')
   const child = fork(fileURLToPath(import.meta.url), ['server'], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, NODE_ENV: 'production' },

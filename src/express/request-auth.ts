@@ -8,11 +8,11 @@ import type { AuthContext } from '../core/auth-context.js'
  * treats the request's hidden class as detached: a property added after that gets no shared
  * transition, so each request copies its hidden class and descriptor array once more (about
  * 1.3 KB allocated per request, by V8's sampling heap profiler). Setting `req.auth` as an own
- * property cost about 5 % of an Express server's CPU per request, against this accessor, in an
- * A/B within one server process (docs/performance.md). So on such a request, `auth` is an accessor that Express's
- * shared request prototype (the object right above `http.IncomingMessage.prototype`, from which
- * every app's `app.request` inherits, mounted apps' too) gets once, and the value sits in a
- * weak map keyed by the request. Reading `req.auth` works as before, anywhere in the app.
+ * property cost about 4 % more of an Express server's CPU per request than this accessor
+ * (`npm run bench:req-auth`, docs/performance.md). So on such a request, `auth` is an accessor
+ * that Express's shared request prototype (the object right above
+ * `http.IncomingMessage.prototype`, from which every app's `app.request` inherits, mounted apps'
+ * too) gets once, and the value sits in a weak map keyed by the request. Reading `req.auth` works as before, anywhere in the app.
  *
  * Everything else keeps the own property: a request Express did not re-prototype, a chain in
  * which something else already defines `auth`, or a request that already has its own `auth`
