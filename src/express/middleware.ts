@@ -33,12 +33,21 @@ export interface ExpressRequest {
   rawHeaders?: string[]
 }
 
-/** What the core reads of an Express request, for every middleware and router. */
+/**
+ * What the core reads of an Express request, for every middleware and router.
+ *
+ * Through `Reflect.get`, not `req.headers`: Express re-prototypes each request and then adds
+ * properties to it, which gives every request a hidden class of its own, so a named load from
+ * it misses V8's inline caches every time and goes through the runtime (about 0.25 µs per
+ * load); `Reflect.get` looks the property up without an inline cache, at a fraction of that
+ * (docs/performance.md). Same semantics: `headers` is still read through Node's getter.
+ */
 export function readRequest(req: ExpressRequest): AuthenticateRequest {
+  const socket = Reflect.get(req, 'socket') as ExpressRequest['socket'] | undefined
   return {
-    headers: req.headers,
-    remoteAddress: req.socket?.remoteAddress,
-    rawHeaders: req.rawHeaders,
+    headers: Reflect.get(req, 'headers') as NodeHeaders,
+    remoteAddress: socket?.remoteAddress,
+    rawHeaders: Reflect.get(req, 'rawHeaders') as string[] | undefined,
   }
 }
 
