@@ -12,7 +12,8 @@ import type { AuthContext } from '../core/auth-context.js'
  * (`npm run bench:req-auth`, docs/performance.md). So on such a request, `auth` is an accessor
  * that Express's shared request prototype (the object right above
  * `http.IncomingMessage.prototype`, from which every app's `app.request` inherits, mounted apps'
- * too) gets once, and the value sits in a weak map keyed by the request. Reading `req.auth` works as before, anywhere in the app.
+ * too) gets once, and the value sits in a weak map keyed by the request. Reading `req.auth`
+ * works as before, anywhere in the app.
  *
  * Everything else keeps the own property: a request Express did not re-prototype, a chain in
  * which something else already defines `auth`, or a request that already has its own `auth`
