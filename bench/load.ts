@@ -61,7 +61,9 @@ async function run(command: LoadCommand): Promise<LoadResult> {
         {
           url: command.url,
           connections: command.connections,
-          duration: command.seconds,
+          ...(command.amount === undefined
+            ? { duration: command.seconds }
+            : { amount: command.amount }),
           timeout: 10,
           setupClient,
         },

@@ -36,6 +36,12 @@ export interface LoadCommand {
   readonly credentialFile: string
   readonly connections: number
   readonly seconds: number
+  /**
+   * Instead of running for `seconds`: send this many requests in all, spread evenly over the
+   * connections. With the credential count, each connection goes once through its own share,
+   * so that every credential is presented exactly once.
+   */
+  readonly amount?: number
 }
 
 /** Load generator → runner. */
