@@ -12,9 +12,10 @@
  * Then the paired phase decides the key targets: per framework, the toy's second copy (the A/A
  * control), requireSecretKey and requirePublishableKey are each measured against the toy in
  * runs where the two servers take turns on core 0 every 100 ms (the other stopped), so that
- * both see the same moments of the machine; every variant runs in several fresh processes, as
- * a process can keep a speed of its own. It reports each ratio pooled over its runs, with a
- * 90 % bootstrap interval over cycles and processes.
+ * both see the same moments of the machine, after a pass that presents every credential once
+ * (so that the measured decisions are warm ones); every variant runs in several fresh
+ * processes, as a process can keep a speed of its own. It reports each ratio pooled over its
+ * runs, with a 90 % bootstrap interval over cycles and processes.
  *
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_WARMUP_SECONDS (8),
  * BENCH_PAIRED_PROCESSES (4), BENCH_PAIRED_CYCLES (as many as processes),
@@ -816,8 +817,10 @@ above, carry that drift. Here each of the toy's second copy, \`requireSecretKey\
 \`requirePublishableKey\` is measured together with the SHA-256→Map toy: each with its own
 ${CONNECTIONS} connections from the load generator, over the same seconds, the two servers taking
 turns on core 0 every ${PAIRED_SLICE_MS} ms (the other one stopped with SIGSTOP), so that each
-runs alone on its core as in the rounds and both see the same moments of the machine; ${PAIRED_WARMUP_SECONDS} s of
-warm-up, then ${PAIRED_SECONDS} s measured, for each server. Each variant runs in ${perVariant}
+runs alone on its core as in the rounds and both see the same moments of the machine. Each
+server is first sent every one of its credentials once (each connection goes once through its
+share), which renews the cached keys that lapsed while the process waited for its turn; then
+${PAIRED_WARMUP_SECONDS} s of warm-up and ${PAIRED_SECONDS} s measured, for each server. Each variant runs in ${perVariant}
 process${perVariant === 1 ? '' : 'es'} started for this phase and warmed up ${WARMUP_SECONDS} s, since a process can keep a
 speed of its own (its heap's layout, its compiler's choices); ${cycles} cycle${cycles === 1 ? '' : 's'} each measure
 every process once, beside a toy process that changes from cycle to cycle.
