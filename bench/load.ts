@@ -40,8 +40,17 @@ function sharesOf(credentials: readonly string[], connections: number): string[]
 }
 
 async function run(command: LoadCommand): Promise<LoadResult> {
-  const shares = sharesOf(credentialsOf(command.credentialFile), command.connections)
-  let nextShare = Math.floor(Math.random() * shares.length)
+  const credentials = credentialsOf(command.credentialFile)
+  const onePass = command.onePass === true
+  // autocannon refuses more connections than requests.
+  const connections = onePass
+    ? Math.min(command.connections, credentials.length)
+    : command.connections
+  const shares = sharesOf(credentials, connections)
+  // One pass: client i (autocannon sets them up in order) takes share i, since autocannon gives
+  // the first (requests mod connections) clients one request more, as `sharesOf` gives the first
+  // shares one credential more.
+  let nextShare = onePass ? 0 : Math.floor(Math.random() * shares.length)
   const setupClient = (client: { setRequests(requests: object[]): void }) => {
     const share = shares[nextShare++ % shares.length] ?? []
     client.setRequests(
@@ -60,10 +69,8 @@ async function run(command: LoadCommand): Promise<LoadResult> {
       const instance = autocannon(
         {
           url: command.url,
-          connections: command.connections,
-          ...(command.amount === undefined
-            ? { duration: command.seconds }
-            : { amount: command.amount }),
+          connections,
+          ...(onePass ? { amount: credentials.length } : { duration: command.seconds }),
           timeout: 10,
           setupClient,
         },

@@ -182,7 +182,7 @@ function load(
   loader: ChildProcess,
   server: RunningServer,
   seconds: number,
-  amount?: number,
+  onePass = false,
 ): Promise<LoadResult> {
   const id = ++commandId
   const result = nextMessage(loader, (message) =>
@@ -201,22 +201,9 @@ function load(
     credentialFile: server.ready.credentialFile,
     connections: CONNECTIONS,
     seconds,
-    ...(amount === undefined ? {} : { amount }),
+    onePass,
   } satisfies LoadCommand)
   return result
-}
-
-const credentialCounts = new Map<string, number>()
-
-/** How many credentials a server's clients cycle through. */
-function credentialCount(server: RunningServer): number {
-  const file = server.ready.credentialFile
-  let count = credentialCounts.get(file)
-  if (count === undefined) {
-    count = (JSON.parse(readFileSync(file, 'utf8')) as unknown[]).length
-    credentialCounts.set(file, count)
-  }
-  return count
 }
 
 /** One request with the first credential must answer 200, or the variant is misconfigured. */
@@ -315,7 +302,7 @@ async function measure(
   // credential is presented once first: the measured run is of warm decisions, as in the
   // rounds, whose servers take their turns' 8 s warm-ups at several passes a turn.
   if (servers.length > 1) {
-    await Promise.all(servers.map((server) => load(loader, server, 0, credentialCount(server))))
+    await Promise.all(servers.map((server) => load(loader, server, 0, true)))
   }
   if (warmupSeconds > 0) await loadAll(warmupSeconds)
   const systemBefore = readSystemCpu()

@@ -37,11 +37,10 @@ export interface LoadCommand {
   readonly connections: number
   readonly seconds: number
   /**
-   * Instead of running for `seconds`: send this many requests in all, spread evenly over the
-   * connections. With the credential count, each connection goes once through its own share,
-   * so that every credential is presented exactly once.
+   * Instead of running for `seconds`: present every credential exactly once (each connection
+   * goes once through its own share), then stop.
    */
-  readonly amount?: number
+  readonly onePass?: boolean
 }
 
 /** Load generator → runner. */
