@@ -302,6 +302,23 @@ describe('renewing cached keys', () => {
     expect(await code(gate, test.secretKey.key, 'secret')).toBe('ok')
     await gate.close()
   })
+
+  it('hands gate.authenticate() callers a plain { ok, auth }, and a binding the same auth', async () => {
+    const { gate } = makeGate()
+    const { test } = await gate.projects.provision('proj_plain')
+    const key = test.secretKey.key
+    const first = await gate.authenticate(bearer(key), { credential: 'secret' })
+    const second = await gate.authenticate(bearer(key), { credential: 'secret' })
+    for (const result of [first, second]) {
+      expect(Object.getPrototypeOf(result)).toBe(Object.prototype)
+      expect(Object.keys(result)).toEqual(['ok', 'auth'])
+    }
+    if (!first.ok || !second.ok) throw new Error('refused')
+    expect(second.auth).toBe(first.auth)
+    const { passed, auth } = await expressCall(requireSecretKey(gate), key).outcome()
+    expect(passed).toBe(true)
+    expect(auth).toBe(first.auth)
+  })
 })
 
 describe('the in-process cache and the store', () => {
@@ -531,5 +548,23 @@ describe('the cached hot path', () => {
     expect(await code(gate, key, 'secret')).toBe('ok')
     await gate.flush()
     expect(await lastUsed()).toBe(start + 2000)
+  })
+
+  it('keeps lastUsedAt exact over two weeks of uptime, through every lapse and re-read', async () => {
+    const { gate, clock } = makeGate({ usageFlushIntervalMs: 60_000 })
+    const { test } = await gate.projects.provision('proj_uptime')
+    const key = test.secretKey.key
+    const id = test.secretKey.record.id
+    const start = clock.now()
+    // One request every 10 minutes of a simulated fortnight: each finds its entry lapsed and
+    // reads the key again, while its use goes on being noted on the cached entry.
+    for (let minute = 0; minute <= 15 * 24 * 60; minute += 10) {
+      clock.advance(minute === 0 ? 0 : 10 * 60_000)
+      expect(await code(gate, key, 'secret')).toBe('ok')
+    }
+    clock.advance(3)
+    expect(await code(gate, key, 'secret')).toBe('ok')
+    await gate.flush()
+    expect((await gate.keys.get(id))?.lastUsedAt).toBe(start + 15 * 24 * 3_600_000 + 3)
   })
 })
