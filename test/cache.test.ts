@@ -556,10 +556,11 @@ describe('the cached hot path', () => {
     const key = test.secretKey.key
     const id = test.secretKey.record.id
     const start = clock.now()
-    // One request every 10 minutes of a simulated fortnight: each finds its entry lapsed and
-    // reads the key again, while its use goes on being noted on the cached entry.
-    for (let minute = 0; minute <= 15 * 24 * 60; minute += 10) {
-      clock.advance(minute === 0 ? 0 : 10 * 60_000)
+    expect(await code(gate, key, 'secret')).toBe('ok')
+    // One request every 10 minutes for 15 days: each finds its entry lapsed and reads the key
+    // again, while its use goes on being noted on the cached entry.
+    for (let step = 0; step < 15 * 24 * 6; step++) {
+      clock.advance(10 * 60_000)
       expect(await code(gate, key, 'secret')).toBe('ok')
     }
     clock.advance(3)
