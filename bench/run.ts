@@ -13,9 +13,10 @@
  * control), requireSecretKey and requirePublishableKey are each measured against the toy in
  * runs where the two servers take turns on core 0 every 100 ms (the other stopped), so that
  * both see the same moments of the machine, after a pass that presents every credential once
- * (so that the measured decisions are warm ones); every variant runs in several fresh
- * processes, as a process can keep a speed of its own. It reports each ratio pooled over its
- * runs, with a 90 % bootstrap interval over cycles and processes.
+ * (so that the measured decisions are warm ones); each comparison runs in several fresh
+ * processes of the variant and as many of the toy, as a process can keep a speed of its own.
+ * It reports each ratio pooled over its runs, with a 90 % bootstrap interval over cycles and
+ * processes.
  *
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (3), BENCH_WARMUP_SECONDS (8),
  * BENCH_PAIRED_PROCESSES (4), BENCH_PAIRED_CYCLES (as many as processes),
@@ -636,14 +637,20 @@ interface PairedGroup {
 }
 
 /**
- * Measures each framework's key group (`PAIRED_GROUPS`, as far as the run holds it) in
- * `PAIRED_CYCLES` cycles. Each variant runs in `PAIRED_PROCESSES` processes started (and warmed
- * up) for this phase, so that all have the same history. A cycle measures every process of
- * every variant but the toy once, together with one of the toy's processes: both loaded over
- * the same seconds, taking turns on core 0 (see {@link takeTurns}), so that whatever the
- * machine's speed does meanwhile, it does to both. The toy's processes change from cycle to
- * cycle; the visits' order rotates and runs backwards every other cycle; which of the two
- * runs first alternates.
+ * Measures each framework's key group (`PAIRED_GROUPS`, as far as the run holds it), one
+ * comparison with the toy at a time. Each comparison starts `PAIRED_PROCESSES` processes of
+ * the variant and as many of the toy, one of each in turn, each warmed up the same; a cycle
+ * then measures every one of them once, each variant process together with a toy process: both
+ * loaded over the same seconds, taking turns on core 0 (see {@link takeTurns}), so that whatever
+ * the machine's speed does meanwhile, it does to both. Over `PAIRED_CYCLES` cycles each variant
+ * process meets every toy process once; the visits' order rotates and runs backwards every
+ * other cycle; which of the two runs first alternates.
+ *
+ * The two sides have the same history: started together, visited as often, idle as long in
+ * between. With one set of toy processes shared by all the comparisons, each toy process was
+ * visited three times as often as any variant process, and the toy's own second copy, measured
+ * as a variant, came out 2 % dearer than the toy (Koa, 0.98×, interval 0.96×–0.99×); with a set of its own
+ * for each comparison, a Koa-only run put it at 1.02× (0.99×–1.04×).
  */
 async function pairedPhase(
   loader: ChildProcess,
@@ -659,47 +666,51 @@ async function pairedPhase(
     const [baseline, ...others] = variants
     if (baseline === undefined || baseline.id !== ids[0] || others.length === 0) continue
     const processes = new Map<string, RunningServer[]>()
-    const started: RunningServer[] = []
-    try {
-      for (const variant of variants) {
-        const own: RunningServer[] = []
-        for (let instance = 1; instance <= PAIRED_PROCESSES; instance++) {
-          const server = await startServer(variant, runDirectory, instance)
-          started.push(server)
-          await smokeTest(server)
-          await load(loader, server, WARMUP_SECONDS)
-          own.push(server)
+    const visits: PairedVisit[] = []
+    for (const [comparison, variant] of others.entries()) {
+      const own: RunningServer[] = []
+      const toys: RunningServer[] = []
+      try {
+        for (let index = 1; index <= PAIRED_PROCESSES; index++) {
+          // The toy's instance numbers go on from comparison to comparison (its credential files).
+          for (const [side, instance] of [
+            [toys, comparison * PAIRED_PROCESSES + index],
+            [own, index],
+          ] as const) {
+            const server = await startServer(
+              side === toys ? baseline : variant,
+              runDirectory,
+              instance,
+            )
+            side.push(server)
+            await smokeTest(server)
+            await load(loader, server, WARMUP_SECONDS)
+          }
         }
         processes.set(variant.id, own)
-      }
-      const base = processes.get(baseline.id) ?? []
-      // Every other variant's first process, then every second process, …
-      const order = Array.from({ length: PAIRED_PROCESSES }, (_, index) =>
-        others.flatMap((variant) => processes.get(variant.id)?.[index] ?? []),
-      ).flat()
-      const visits: PairedVisit[] = []
-      for (let cycle = 0; cycle < PAIRED_CYCLES; cycle++) {
-        const label = `paired ${cycle + 1}/${PAIRED_CYCLES}`
-        for (const [position, server] of turned(order, cycle, cycle % 2 === 1).entries()) {
-          // Over PAIRED_PROCESSES cycles, each process meets every toy process once.
-          const toy = base[(server.instance - 1 + cycle) % base.length] as RunningServer
-          const toyFirst = (cycle + position) % 2 === 0
-          const samples = await measureQuietly(
-            loader,
-            toyFirst ? [toy, server] : [server, toy],
-            label,
-            PAIRED_WARMUP_SECONDS,
-            PAIRED_SECONDS,
-          )
-          const [baselineSample, sample] = toyFirst ? samples : [...samples].reverse()
-          if (baselineSample === undefined || sample === undefined) continue
-          visits.push({ cycle, server, baselineSample, sample })
+        for (let cycle = 0; cycle < PAIRED_CYCLES; cycle++) {
+          const label = `paired ${variant.id} ${cycle + 1}/${PAIRED_CYCLES}`
+          for (const [position, server] of turned(own, cycle, cycle % 2 === 1).entries()) {
+            // Over PAIRED_PROCESSES cycles, each process meets every toy process once.
+            const toy = toys[(server.instance - 1 + cycle) % toys.length] as RunningServer
+            const toyFirst = (cycle + position) % 2 === 0
+            const samples = await measureQuietly(
+              loader,
+              toyFirst ? [toy, server] : [server, toy],
+              label,
+              PAIRED_WARMUP_SECONDS,
+              PAIRED_SECONDS,
+            )
+            const [baselineSample, sample] = toyFirst ? samples : [...samples].reverse()
+            if (baselineSample === undefined || sample === undefined) continue
+            visits.push({ cycle, server, baselineSample, sample })
+          }
         }
+      } finally {
+        for (const server of [...toys, ...own]) await stopServer(server)
       }
-      groups.push({ baseline, others, processes, visits })
-    } finally {
-      for (const server of started) await stopServer(server)
     }
+    groups.push({ baseline, others, processes, visits })
   }
   return groups
 }
@@ -807,10 +818,11 @@ turns on core 0 every ${PAIRED_SLICE_MS} ms (the other one stopped with SIGSTOP)
 runs alone on its core as in the rounds and both see the same moments of the machine. Each
 server is first sent every one of its credentials once (each connection goes once through its
 share), which renews the cached keys that lapsed while the process waited for its turn; then
-${PAIRED_WARMUP_SECONDS} s of warm-up and ${PAIRED_SECONDS} s measured, for each server. Each variant runs in ${perVariant}
-process${perVariant === 1 ? '' : 'es'} started for this phase and warmed up ${WARMUP_SECONDS} s, since a process can keep a
-speed of its own (its heap's layout, its compiler's choices); ${cycles} cycle${cycles === 1 ? '' : 's'} each measure
-every process once, beside a toy process that changes from cycle to cycle.
+${PAIRED_WARMUP_SECONDS} s of warm-up and ${PAIRED_SECONDS} s measured, for each server. Each comparison runs in ${perVariant}
+process${perVariant === 1 ? '' : 'es'} of the variant and as many of the toy, started for it one of each in turn and warmed
+up ${WARMUP_SECONDS} s, since a process can keep a speed of its own (its heap's layout, its compiler's choices);
+${cycles} cycle${cycles === 1 ? '' : 's'} each measure every process once, each variant process beside a toy process that
+changes from cycle to cycle, so that the two sides are visited as often and wait as long.
 
 The ratio is the toy's server CPU per request ÷ the variant's (> 1: cheaper than the toy), each
 pooled over the variant's runs and the toy's runs beside them (total CPU time ÷ total
