@@ -649,8 +649,8 @@ interface PairedGroup {
  * The two sides have the same history: started together, visited as often, idle as long in
  * between. With one set of toy processes shared by all the comparisons, each toy process was
  * visited three times as often as any variant process, and the toy's own second copy, measured
- * as a variant, came out 2 % dearer than the toy (Koa, 0.98×, interval 0.96×–0.99×); with a set of its own
- * for each comparison, a Koa-only run put it at 1.02× (0.99×–1.04×).
+ * as a variant, came out 2 % dearer than the toy (Koa, 0.98×, interval 0.96×–0.99×); with a
+ * set of its own for each comparison, it came out at 1.00× on both frameworks in a full run.
  */
 async function pairedPhase(
   loader: ChildProcess,
@@ -670,22 +670,17 @@ async function pairedPhase(
     for (const [comparison, variant] of others.entries()) {
       const own: RunningServer[] = []
       const toys: RunningServer[] = []
+      const start = async (of: Variant, instance: number, into: RunningServer[]) => {
+        const server = await startServer(of, runDirectory, instance)
+        into.push(server)
+        await smokeTest(server)
+        await load(loader, server, WARMUP_SECONDS)
+      }
       try {
         for (let index = 1; index <= PAIRED_PROCESSES; index++) {
           // The toy's instance numbers go on from comparison to comparison (its credential files).
-          for (const [side, instance] of [
-            [toys, comparison * PAIRED_PROCESSES + index],
-            [own, index],
-          ] as const) {
-            const server = await startServer(
-              side === toys ? baseline : variant,
-              runDirectory,
-              instance,
-            )
-            side.push(server)
-            await smokeTest(server)
-            await load(loader, server, WARMUP_SECONDS)
-          }
+          await start(baseline, comparison * PAIRED_PROCESSES + index, toys)
+          await start(variant, index, own)
         }
         processes.set(variant.id, own)
         for (let cycle = 0; cycle < PAIRED_CYCLES; cycle++) {
