@@ -6,9 +6,28 @@ import type { KeyUsage } from './store.js'
  */
 export interface UsageMark {
   readonly id: string
+  /**
+   * The newest use, in milliseconds after the recorder's epoch (meaningful while `pending`). An
+   * offset rather than a timestamp: it stays a small integer, which V8 keeps in the object
+   * itself, where a timestamp would be a separate number box, one more memory read per request.
+   */
   at: number
   /** Whether the recorder holds this mark for its next batch. */
   pending: boolean
+}
+
+/** How far marks' offsets may grow before the epoch moves (a day: well inside 2^31 ms). */
+const EPOCH_SPAN_MS = 86_400_000
+
+/**
+ * `n` as a small integer when it is one: a subtraction of two timestamps gives a boxed number
+ * even when the difference is whole, and one such value stored in a mark turns the field into
+ * a boxed number in every mark. `| 0` makes it a small integer (V8's Smi); anything else (a
+ * fraction, or beyond 2^31) stays as it is.
+ */
+function smallInteger(n: number): number {
+  const truncated = n | 0
+  return truncated === n ? truncated : n
 }
 
 /**
@@ -23,6 +42,8 @@ export class UsageRecorder {
   readonly #flushIntervalMs: number
   readonly #onError: (error: unknown) => void
   #lastFlushAt: number
+  /** What marks' `at` counts from; moved on at a flush, when no mark is pending. */
+  #epoch: number
   #inFlight: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
 
@@ -37,11 +58,12 @@ export class UsageRecorder {
     this.#flushIntervalMs = options.flushIntervalMs
     this.#onError = options.onError
     this.#lastFlushAt = options.clock()
+    this.#epoch = this.#lastFlushAt
   }
 
   /** A mark for a key's uses, to pass to {@link note}; it holds no use yet. */
   mark(keyId: string): UsageMark {
-    return { id: keyId, at: Number.NEGATIVE_INFINITY, pending: false }
+    return { id: keyId, at: 0, pending: false }
   }
 
   /** Notes a use of a key by id. */
@@ -51,8 +73,19 @@ export class UsageRecorder {
 
   /** Notes a use on a mark; starts a background flush when the interval has passed. */
   note(mark: UsageMark, at: number): void {
-    if (at > mark.at) mark.at = at
-    if (!mark.pending) this.#hold(mark)
+    let offset = smallInteger(at - this.#epoch)
+    if (!mark.pending) {
+      // After a long quiet spell nothing is pending either: move the epoch here.
+      if (this.#pending.size === 0 && Math.abs(offset) >= EPOCH_SPAN_MS) {
+        this.#epoch = at
+        offset = 0
+      }
+      // Its last use is written or being written: this one starts the next batch.
+      mark.at = offset
+      this.#hold(mark)
+    } else if (offset > mark.at) {
+      mark.at = offset
+    }
     if (at - this.#lastFlushAt >= this.#flushIntervalMs) {
       void this.flush()
     } else if (this.#timer === null) {
@@ -78,8 +111,9 @@ export class UsageRecorder {
 
   /** The newest known use of a key: the pending one if newer than the stored one. */
   latest(keyId: string, stored: number | null): number | null {
-    const pending = this.#pending.get(keyId)?.at
-    if (pending === undefined) return stored
+    const mark = this.#pending.get(keyId)
+    if (mark === undefined) return stored
+    const pending = this.#epoch + mark.at
     return stored === null || pending > stored ? pending : stored
   }
 
@@ -89,18 +123,24 @@ export class UsageRecorder {
     if (this.#pending.size === 0) return
     const batch: KeyUsage[] = []
     for (const mark of this.#pending.values()) {
-      batch.push({ id: mark.id, lastUsedAt: mark.at })
+      batch.push({ id: mark.id, lastUsedAt: this.#epoch + mark.at })
       mark.pending = false
     }
     this.#pending.clear()
     this.#lastFlushAt = this.#clock()
+    // Nothing is pending: offsets can count from now on, staying far from V8's small-integer
+    // limit (2^31 ms) however long the process runs.
+    if (Math.abs(this.#lastFlushAt - this.#epoch) >= EPOCH_SPAN_MS) {
+      this.#epoch = this.#lastFlushAt
+    }
     this.#inFlight = this.#write(batch).then(
       () => undefined,
       (error: unknown) => {
         for (const { id, lastUsedAt } of batch) {
+          const offset = smallInteger(lastUsedAt - this.#epoch)
           const newer = this.#pending.get(id)
-          if (newer === undefined) this.#pending.set(id, { id, at: lastUsedAt, pending: true })
-          else if (newer.at < lastUsedAt) newer.at = lastUsedAt
+          if (newer === undefined) this.#pending.set(id, { id, at: offset, pending: true })
+          else if (newer.at < offset) newer.at = offset
         }
         this.#onError(error)
       },
