@@ -44,23 +44,19 @@ export interface CacheOptions {
  * use.
  */
 export class KeyEntry implements UsageMark {
-  /** The frozen acceptance handed to every request this entry admits. */
-  accepted: { readonly ok: true; readonly auth: AuthContext } | undefined = undefined
-  /** The record's compiled allowlist. */
-  ranges: AllowlistRanges | undefined = undefined
-  /**
-   * The last client address checked against `ranges` (parsed addresses are shared), the
-   * socket address it came from when no proxy is trusted, and the answer.
-   */
-  lastAddress: IpAddress | null | undefined = undefined
-  lastPeer: string | undefined = undefined
-  lastAllowed = false
-  /** A publishable key's compiled origin patterns, and its last answer by header text. */
-  originMatcher: ((origin: Origin) => boolean) | undefined = undefined
-  lastOriginHeader: string | undefined = undefined
-  lastOriginRefusal: Failure | null = null
+  // The fields a warm decision reads come first, in the order it reads them, so that they
+  // share the object's first cache lines; what only a first use or a refusal needs follows.
+
   /** Whether the entry was used since the key cache's eviction hand last passed it. */
   used = false
+  /** Trusted until then; a store answer showing the record unchanged moves it on. */
+  validUntil: number
+  /**
+   * The record as last read. A renewal in place swaps in the newer, equal read (see
+   * {@link AuthCache.rememberKey}), so that the cache does not keep an older copy alive beside
+   * the one a store replaced when it wrote `lastUsedAt`.
+   */
+  record: StoredKey | null
   /**
    * Set when a request started re-reading the record ahead of `validUntil` (see
    * {@link AuthCache.refreshAheadMs}); cleared when a store answer renews the entry. One attempt
@@ -69,35 +65,44 @@ export class KeyEntry implements UsageMark {
   refreshing = false
   /** Copied from the record (none for "no such key"): read by every decision. */
   readonly type: KeyType | undefined
-  readonly mode: Mode | undefined
+  /** Whether the record has an IP allowlist to check. */
+  readonly checksAddress: boolean
+  /**
+   * The socket address the last allowlist answer came from when no proxy is trusted, and the
+   * answer.
+   */
+  lastPeer: string | undefined = undefined
+  lastAllowed = false
   /**
    * The record's `expiresAt` (null: the key does not expire). Null rather than +Infinity: a
    * field that only ever holds numbers gets a boxed number of its own in every entry.
    */
   readonly expiresAt: number | null
-  /** Whether the record has an IP allowlist to check. */
-  readonly checksAddress: boolean
+  readonly mode: Mode | undefined
   /** The record's client restrictions (origins, apps), if any. */
   readonly clientRestrictions: ClientRestrictions | null
-  /** {@link UsageMark}: the key's id, its newest use noted here, whether a batch holds it. */
-  readonly id: string
-  at = Number.NEGATIVE_INFINITY
+  /** {@link UsageMark}: its newest use noted here, whether a batch holds it, the key's id. */
+  at = 0
   pending = false
+  /** The frozen acceptance handed to every request this entry admits. */
+  accepted: { readonly ok: true; readonly auth: AuthContext } | undefined = undefined
+  readonly id: string
+  /** The record's compiled allowlist. */
+  ranges: AllowlistRanges | undefined = undefined
+  /** The last client address checked against `ranges` (parsed addresses are shared). */
+  lastAddress: IpAddress | null | undefined = undefined
+  /** A publishable key's compiled origin patterns, and its last answer by header text. */
+  originMatcher: ((origin: Origin) => boolean) | undefined = undefined
+  lastOriginHeader: string | undefined = undefined
+  lastOriginRefusal: Failure | null = null
 
-  constructor(
-    /**
-     * The record as last read. A renewal in place swaps in the newer, equal read (see
-     * {@link AuthCache.rememberKey}), so that the cache does not keep an older copy alive beside
-     * the one a store replaced when it wrote `lastUsedAt`.
-     */
-    public record: StoredKey | null,
-    /** Trusted until then; a store answer showing the record unchanged moves it on. */
-    public validUntil: number,
-  ) {
+  constructor(record: StoredKey | null, validUntil: number) {
+    this.validUntil = validUntil
+    this.record = record
     this.type = record?.type
-    this.mode = record?.mode
-    this.expiresAt = record?.expiresAt ?? null
     this.checksAddress = record !== null && record.allowedIps.length > 0
+    this.expiresAt = record?.expiresAt ?? null
+    this.mode = record?.mode
     this.clientRestrictions = record?.clientRestrictions ?? null
     this.id = record?.id ?? ''
   }

@@ -78,13 +78,11 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     const { cache } = core
     if (cache === null) return undefined
     const entry = cache.key(hash, now)
-    const record = entry?.record
-    if (
-      entry !== undefined &&
-      record != null &&
-      !entry.refreshing &&
-      now >= entry.validUntil - cache.refreshAheadMs
-    ) {
+    if (entry === undefined) return undefined
+    // Strict comparisons: `record != null` would read the record object itself (to rule out an
+    // "undetectable" object), one more memory access per request for a field this does not use.
+    const record = entry.record
+    if (record !== null && !entry.refreshing && now >= entry.validUntil - cache.refreshAheadMs) {
       entry.refreshing = true
       findInStore(record.hash, record.type, record.mode, now).catch(core.onError)
     }
@@ -122,7 +120,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       if (usual !== undefined) {
         usualHash = core.hash(usual)
         const entry = cached(usualHash, now)
-        if (entry?.record != null) {
+        if (entry !== undefined && entry.record !== null) {
           return admit(entry, entry.record, request, wanted, requiredMode, required, now)
         }
       }
