@@ -124,7 +124,7 @@ describe('renewing a cached key', () => {
     expect(renewed).toBe(entry)
     expect(renewed.record).toBe(used) // the older read is no longer held
     expect(renewed.ranges).toEqual([2, 0xcb007100, 0xffffff00])
-    expect(renewed.validUntil).toBe(now + 1800)
+    expect(cache.validUntil(renewed)).toBe(now + 1800)
     expect(cache.key(first.hash, now + 1799)).toBe(entry)
     // Any other change: a fresh entry, nothing derived carried over.
     const narrowed = Object.freeze({ ...used, allowedIps: ['203.0.113.7'] })
@@ -132,5 +132,31 @@ describe('renewing a cached key', () => {
     expect(replaced).not.toBe(entry)
     expect(replaced.record).toBe(narrowed)
     expect(replaced.ranges).toBeUndefined()
+  })
+})
+
+describe("a key entry's ttl", () => {
+  it('is held as a small integer, and its lapse time survives the epoch moving on', () => {
+    const day = 86_400_000
+    const cache = new AuthCache({ maxEntries: 10, ttlMs: 30_000 })
+    const start = Date.UTC(2026, 0, 1)
+    const first = Object.freeze(makeKey(start))
+    const early = cache.rememberKey(first.hash, first, start)
+    expect(cache.validUntil(early)).toBe(start + 30_000)
+    // Two days on, another key is read: entries' times now count from a new epoch.
+    const later = start + 2 * day
+    const second = Object.freeze(makeKey(later))
+    const recent = cache.rememberKey(second.hash, second, later)
+    expect(cache.validUntil(early)).toBe(start + 30_000)
+    expect(cache.validUntil(recent)).toBe(later + 30_000)
+    for (const entry of [early, recent]) {
+      expect(Number.isInteger(entry.validUntil) && Math.abs(entry.validUntil) < 2 ** 31).toBe(true)
+    }
+    expect(cache.key(first.hash, later)).toBeUndefined()
+    expect(cache.key(second.hash, later + 29_999)).toBe(recent)
+    expect(cache.key(second.hash, later + 30_000)).toBeUndefined()
+    // A re-read starts in the last quarter of the ttl.
+    expect(cache.refreshDue(recent, later + 22_499)).toBe(false)
+    expect(cache.refreshDue(recent, later + 22_500)).toBe(true)
   })
 })

@@ -7,6 +7,7 @@ import type { Origin } from './origins.js'
 import type { Failure } from './refusal.js'
 import { SecondChanceCache } from './second-chance-cache.js'
 import type { SessionClaims } from './session-token.js'
+import { EPOCH_SPAN_MS, smallInteger } from './small-integer.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
 import type { KeyType, Mode } from './types.js'
 import type { UsageMark } from './usage-recorder.js'
@@ -49,8 +50,13 @@ export class KeyEntry implements UsageMark {
 
   /** Whether the entry was used since the key cache's eviction hand last passed it. */
   used = false
-  /** Trusted until then; a store answer showing the record unchanged moves it on. */
-  validUntil: number
+  /**
+   * Trusted until then, in milliseconds after the cache's epoch (see {@link AuthCache.validUntil}
+   * for the time itself): a small integer, kept in the object, where a timestamp would be a
+   * separate number box and one more memory read per request. A store answer showing the
+   * record unchanged moves it on.
+   */
+  validUntil = 0
   /**
    * The record as last read. A renewal in place swaps in the newer, equal read (see
    * {@link AuthCache.rememberKey}), so that the cache does not keep an older copy alive beside
@@ -109,7 +115,7 @@ export class KeyEntry implements UsageMark {
 }
 
 /** The answer for a hash known to match no key (or none of the type and mode its token says). */
-const MISSING = Object.freeze(new KeyEntry(null, Number.POSITIVE_INFINITY))
+const MISSING = Object.freeze(new KeyEntry(null, 0))
 
 export interface SessionEntry {
   readonly claims: SessionClaims
@@ -167,6 +173,8 @@ export class AuthCache {
    * after it: callers note the generation before reading and cache only if it is unchanged.
    */
   generation = 0
+  /** What entries' `validUntil` counts from: set by the first entry, moved on a day later. */
+  #epoch = Number.NaN
 
   constructor(options: CacheOptions) {
     for (const name of Object.keys(options)) {
@@ -205,7 +213,7 @@ export class AuthCache {
    */
   key(hash: string, now: number): KeyEntry | undefined {
     const entry = this.keys.get(hash)
-    if (entry !== undefined) return now < entry.validUntil ? entry : undefined
+    if (entry !== undefined) return now - this.#epoch < entry.validUntil ? entry : undefined
     const missUntil = this.misses.get(hash, HOT_GET)
     if (missUntil === undefined) return undefined
     if (now < missUntil) return MISSING
@@ -222,6 +230,16 @@ export class AuthCache {
     return this.ttlMs / 4
   }
 
+  /** Whether a request at `now` that uses `entry` should start re-reading its record. */
+  refreshDue(entry: KeyEntry, now: number): boolean {
+    return now - this.#epoch >= entry.validUntil - this.refreshAheadMs
+  }
+
+  /** When `entry` lapses, on the gate's clock. */
+  validUntil(entry: KeyEntry): number {
+    return this.#epoch + entry.validUntil
+  }
+
   /**
    * Caches a store answer read at `now`: a verified record, or null for "no usable key". When
    * the entry held for the hash has a record equal to this one in everything but `lastUsedAt`,
@@ -235,18 +253,31 @@ export class AuthCache {
       this.misses.set(hash, now + this.negativeTtlMs)
       return MISSING
     }
+    const until = this.#offset(now + this.ttlMs, now)
     const held = this.keys.peek(record.hash)
     if (held?.record != null && sameKeyRecord(held.record, record)) {
       held.record = record
-      held.validUntil = Math.max(held.validUntil, now + this.ttlMs)
+      held.validUntil = Math.max(held.validUntil, until)
       held.refreshing = false
       return held
     }
-    const entry = new KeyEntry(record, now + this.ttlMs)
+    const entry = new KeyEntry(record, until)
     // Keyed by the record's own copy of the hash (the caller checked they are equal): the
     // request's copy is then young garbage, not one more long-lived string per cached key.
     this.keys.set(record.hash, entry)
     return entry
+  }
+
+  /** `at` as an offset from the epoch; the epoch first moves to `now` if a day has passed. */
+  #offset(at: number, now: number): number {
+    if (!(Math.abs(now - this.#epoch) < EPOCH_SPAN_MS)) {
+      const shift = Number.isNaN(this.#epoch) ? 0 : now - this.#epoch
+      this.#epoch = now
+      for (const entry of this.keys.values()) {
+        entry.validUntil = smallInteger(entry.validUntil - shift)
+      }
+    }
+    return smallInteger(at - this.#epoch)
   }
 
   /** The cached state of a verified token, by the token's digest. */

@@ -63,7 +63,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if (cache !== null && cache.generation === generation) {
       return cache.rememberKey(hash, record, now)
     }
-    return new KeyEntry(record, now)
+    // No cache: the entry serves this one request, and its ttl is never read.
+    return new KeyEntry(record, 0)
   }
 
   /**
@@ -82,7 +83,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     // Strict comparisons: `record != null` would read the record object itself (to rule out an
     // "undetectable" object), one more memory access per request for a field this does not use.
     const record = entry.record
-    if (record !== null && !entry.refreshing && now >= entry.validUntil - cache.refreshAheadMs) {
+    if (record !== null && !entry.refreshing && cache.refreshDue(entry, now)) {
       entry.refreshing = true
       findInStore(record.hash, record.type, record.mode, now).catch(core.onError)
     }

@@ -57,6 +57,11 @@ export class SecondChanceCache<V extends Referenced> {
     entries.set(key, value)
   }
 
+  /** Every value, in no particular order; the hand does not move. */
+  values(): MapIterator<V> {
+    return this.#entries.values()
+  }
+
   delete(key: string): boolean {
     return this.#entries.delete(key)
   }

@@ -1,3 +1,4 @@
+import { EPOCH_SPAN_MS, smallInteger } from './small-integer.js'
 import type { KeyUsage } from './store.js'
 
 /**
@@ -14,20 +15,6 @@ export interface UsageMark {
   at: number
   /** Whether the recorder holds this mark for its next batch. */
   pending: boolean
-}
-
-/** How far marks' offsets may grow before the epoch moves (a day: well inside 2^31 ms). */
-const EPOCH_SPAN_MS = 86_400_000
-
-/**
- * `n` as a small integer when it is one: a subtraction of two timestamps gives a boxed number
- * even when the difference is whole, and one such value stored in a mark turns the field into
- * a boxed number in every mark. `| 0` makes it a small integer (V8's Smi); anything else (a
- * fraction, or beyond 2^31) stays as it is.
- */
-function smallInteger(n: number): number {
-  const truncated = n | 0
-  return truncated === n ? truncated : n
 }
 
 /**
