@@ -340,3 +340,28 @@ describe('MemoryStore bounds and sweeping', () => {
     expect(() => new MemoryStore({ sweepIntervalMs: 1.5 })).toThrow(TypeError)
   })
 })
+
+describe('MemoryStore usage writes', () => {
+  it('replaces a used record with a frozen one that shares its frozen parts', async () => {
+    const store = new MemoryStore()
+    const key = makeKey(Date.now(), {
+      allowedIps: ['203.0.113.0/24'],
+      metadata: { team: 'payments' },
+      clientRestrictions: { allowedOrigins: ['https://app.example.com'] },
+    })
+    await store.insertKey(key)
+    const before = await store.findKeyByHash(key.hash)
+    await store.recordKeyUsage([{ id: key.id, lastUsedAt: key.createdAt + 5 }])
+    const after = await store.findKeyByHash(key.hash)
+    expect(after).not.toBe(before)
+    expect(after).toEqual({ ...before, lastUsedAt: key.createdAt + 5 })
+    expect(frozenObject(after)).toBe(true)
+    expect(after?.allowedIps).toBe(before?.allowedIps)
+    expect(after?.metadata).toBe(before?.metadata)
+    expect(after?.clientRestrictions).toBe(before?.clientRestrictions)
+    // An older use changes nothing.
+    await store.recordKeyUsage([{ id: key.id, lastUsedAt: key.createdAt + 1 }])
+    expect(await store.findKeyByHash(key.hash)).toBe(after)
+    await store.close()
+  })
+})
