@@ -347,7 +347,7 @@ describe('MemoryStore usage writes', () => {
     const key = makeKey(Date.now(), {
       allowedIps: ['203.0.113.0/24'],
       metadata: { team: 'payments' },
-      clientRestrictions: { allowedOrigins: ['https://app.example.com'] },
+      clientRestrictions: { kind: 'origins', origins: ['https://app.example.com'] },
     })
     await store.insertKey(key)
     const before = await store.findKeyByHash(key.hash)
