@@ -494,4 +494,37 @@ describe('a decision made from the cache', () => {
     expect(ctx.state.auth?.projectId).toBe('proj_sync')
     await settled
   })
+
+  it('hands every acceptance of a key the same frozen auth, and the public answer its usual shape', async () => {
+    const { gate, headers } = await warmGate()
+    const request = { headers, remoteAddress: '127.0.0.1' }
+    const first = await gate.authenticate(request, { credential: 'secret' })
+    const second = await gate.authenticate(request, { credential: 'secret' })
+    if (!first.ok || !second.ok) throw new Error('expected acceptances')
+    // Exactly { ok, auth }: the bindings receive the auth alone, the public API still wraps it.
+    expect(Object.keys(first)).toEqual(['ok', 'auth'])
+    expect(second.auth).toBe(first.auth)
+    expect(Object.isFrozen(first.auth)).toBe(true)
+
+    const req = { headers, socket: { remoteAddress: '127.0.0.1' } }
+    const res = { status: () => res, setHeader: () => res, json: () => res }
+    forExpress.requireSecretKey(gate)(req, res, () => {})
+    expect(forExpress.getAuth(req as never)).toBe(first.auth)
+
+    const ctx = {
+      request: { headers },
+      req: { socket: { remoteAddress: '127.0.0.1' } },
+      state: {} as { auth?: unknown },
+      status: 404,
+      body: undefined as unknown,
+      set: () => {},
+    }
+    await forKoa.requireSecretKey(gate)(ctx, async () => {})
+    expect(ctx.state.auth).toBe(first.auth)
+    // A refusal still reaches the binding as one, with its rendering.
+    const refusedCtx = { ...ctx, request: { headers: {} }, state: {} as { auth?: unknown } }
+    await forKoa.requireSecretKey(gate)(refusedCtx, async () => {})
+    expect(refusedCtx.status).toBe(401)
+    expect(refusedCtx.state.auth).toBeUndefined()
+  })
 })

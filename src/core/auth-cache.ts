@@ -40,8 +40,8 @@ export interface SessionEntry {
   checkedAt: number
   /** When this instance last wrote a touch for it. */
   touchedAt: number
-  /** The acceptance `session` earned, kept until `session` is replaced. */
-  accepted?: { readonly ok: true; readonly auth: AuthContext } | undefined
+  /** The auth `session` earned (its acceptance), kept until `session` is replaced. */
+  auth?: AuthContext | undefined
 }
 
 const CACHE_OPTION_NAMES = {

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import type { AuthenticateRequest, AuthResult, Decision } from './authenticate.js'
+import type { AuthenticateRequest, Decision, Verdict } from './authenticate.js'
 import { isBrowserRequest } from './browser-request.js'
 import { requestClientAddress } from './client-address.js'
 import { checkClient } from './client-check.js'
@@ -135,7 +135,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     }
     if (leakedToBrowser(parsed.type, request)) return fail('secret_key_from_browser')
     if (!serves(parsed.type, wanted)) return wrongType(TYPE_LABEL[parsed.type], wanted)
-    const conclude = (entry: KeyEntry): AuthResult => {
+    const conclude = (entry: KeyEntry): Verdict => {
       const { record } = entry
       if (record === null) return fail('api_key_invalid')
       return admit(entry, record, request, wanted, requiredMode, required, now)
@@ -155,7 +155,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     requiredMode: Mode | undefined,
     required: readonly RequiredPermission[],
     now: number,
-  ): AuthResult {
+  ): Verdict {
     // The entry's copies of the record's type, mode and expiry: a hit reads one object.
     const type = entry.type as KeyType
     if (leakedToBrowser(type, request)) return fail('secret_key_from_browser')
@@ -192,7 +192,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       if (refusal !== null) return refusal
     }
     core.usage.note(entry, now)
-    entry.accepted ??= accept(null, () => ({
+    entry.auth ??= accept(null, () => ({
       mode: record.mode,
       livemode: record.mode === 'live',
       projectId: record.projectId,
@@ -202,7 +202,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       ...(record.permissions === null ? {} : { permissions: record.permissions }),
       metadata: metadataOf(record.metadata),
     }))
-    return entry.accepted
+    return entry.auth
   }
 
   /**

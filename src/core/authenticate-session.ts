@@ -1,5 +1,5 @@
 import type { AuthCache, SessionEntry } from './auth-cache.js'
-import type { AuthenticateRequest, AuthResult, Decision } from './authenticate.js'
+import { type AuthenticateRequest, type Decision, isRefusal, type Verdict } from './authenticate.js'
 import type { KeyAuthenticator } from './authenticate-key.js'
 import { CredentialHeader, SESSION_CODES } from './credential-header.js'
 import { digestToken } from './hashing.js'
@@ -73,10 +73,10 @@ export function createSessionAuthenticator(
       return loadSession(cache, tokenKey, entry, entry.claims, now, false)
     }
     // The same session record admitted before: only its expiry can have changed the answer.
-    if (entry.accepted !== undefined && entry.session.expiresAt > now) return entry.accepted
-    const result = concludeSession(entry.claims, entry.session, now)
-    if (result.ok) entry.accepted = result
-    return result
+    if (entry.auth !== undefined && entry.session.expiresAt > now) return entry.auth
+    const verdict = concludeSession(entry.claims, entry.session, now)
+    if (!isRefusal(verdict)) entry.auth = verdict
+    return verdict
   }
 
   function sessionModeMismatch(claims: SessionClaims, requiredMode: Mode | undefined) {
@@ -93,7 +93,7 @@ export function createSessionAuthenticator(
     tokenKey: string,
     requiredMode: Mode | undefined,
     now: number,
-  ): Promise<AuthResult> {
+  ): Promise<Verdict> {
     const checked = await core.tokens.verify(token, now)
     if (!checked.ok)
       return fail(checked.reason === 'expired' ? 'session_expired' : 'session_invalid')
@@ -113,7 +113,7 @@ export function createSessionAuthenticator(
     claims: SessionClaims,
     now: number,
     touch: boolean,
-  ): Promise<AuthResult> {
+  ): Promise<Verdict> {
     const generation = cache?.generation
     const session = await core.call(() =>
       touch ? core.store.touchSession(claims.sid, now) : core.store.getSession(claims.sid),
@@ -126,7 +126,7 @@ export function createSessionAuthenticator(
           cache.rememberSession(tokenKey, { claims, session, checkedAt: now, touchedAt: now })
         } else {
           entry.session = session
-          entry.accepted = undefined
+          entry.auth = undefined
           entry.checkedAt = now
           if (touch) entry.touchedAt = now
         }
@@ -139,7 +139,7 @@ export function createSessionAuthenticator(
     claims: SessionClaims,
     session: StoredSession | null,
     now: number,
-  ): AuthResult {
+  ): Verdict {
     // Signed by us but gone from the store: swept after it expired.
     if (session === null) return fail('session_expired')
     if (
@@ -176,13 +176,13 @@ export function createSessionAuthenticator(
       )
     }
     const now = core.clock()
-    const conclude = (entry: KeyEntry): AuthResult => {
+    const conclude = (entry: KeyEntry): Verdict => {
       const { record } = entry
       if (record === null || record.clientId === null) return fail('session_invalid')
       if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
       core.usage.note(entry, now)
       const clientId = record.clientId
-      entry.accepted ??= accept(null, () => ({
+      entry.auth ??= accept(null, () => ({
         mode: record.mode,
         livemode: false,
         projectId: record.projectId,
@@ -190,7 +190,7 @@ export function createSessionAuthenticator(
         keyId: record.id,
         clientId,
       }))
-      return entry.accepted
+      return entry.auth
     }
     const found = keys.lookUp(core.hash(token), 'client', mode, now)
     return found instanceof Promise ? found.then(conclude) : conclude(found)

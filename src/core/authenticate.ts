@@ -47,6 +47,23 @@ export type AuthResult =
   | { readonly ok: true; readonly auth: AuthContext }
   | { readonly ok: false; readonly error: PortcullisError }
 
+/**
+ * A decision as the core hands it to the bindings: the auth itself when accepted (no wrapper
+ * object: with thousands of keys in use, one more object per key is one more cache miss per
+ * request), the refusal otherwise. `gate.authenticate` wraps it into an {@link AuthResult}.
+ */
+export type Verdict = AuthContext | Failure
+
+/** Whether a verdict is a refusal. An auth has no `ok` field; a refusal's is false. */
+export function isRefusal(verdict: Verdict): verdict is Failure {
+  return (verdict as { readonly ok?: unknown }).ok === false
+}
+
+/** The public shape of a verdict. */
+export function resultOf(verdict: Verdict): AuthResult {
+  return isRefusal(verdict) ? verdict : { ok: true, auth: verdict }
+}
+
 /** No permission named: restricted keys are refused. */
 const NONE: readonly RequiredPermission[] = Object.freeze([])
 
@@ -106,7 +123,7 @@ export function createAuthenticator(core: GateCore) {
       request: AuthenticateRequest,
       options: AuthenticateOptions,
     ): Promise<AuthResult> {
-      return decide(request, options)
+      return resultOf(await decide(request, options))
     },
   }
 }
@@ -118,7 +135,7 @@ function storeFailure(error: unknown): Failure {
 }
 
 /** A decision, synchronous when it could be made from the cache. */
-export type Decision = AuthResult | Promise<AuthResult>
+export type Decision = Verdict | Promise<Verdict>
 
 /**
  * The gate's decision function: the bindings use it to call `next()` without a promise tick
@@ -128,5 +145,9 @@ export function decisionOf(gate: {
   authenticate(request: AuthenticateRequest, options: AuthenticateOptions): Promise<AuthResult>
   readonly [DECIDE]?: (request: AuthenticateRequest, options: AuthenticateOptions) => Decision
 }): (request: AuthenticateRequest, options: AuthenticateOptions) => Decision {
-  return gate[DECIDE] ?? ((request, options) => gate.authenticate(request, options))
+  return (
+    gate[DECIDE] ??
+    ((request, options) =>
+      gate.authenticate(request, options).then((result) => (result.ok ? result.auth : result)))
+  )
 }

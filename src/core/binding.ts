@@ -2,8 +2,9 @@ import type { AuthContext } from './auth-context.js'
 import {
   type AuthenticateOptions,
   type AuthenticateRequest,
-  type AuthResult,
   decisionOf,
+  isRefusal,
+  type Verdict,
 } from './authenticate.js'
 import type { PortcullisError } from './errors.js'
 import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from './http.js'
@@ -29,10 +30,23 @@ export interface SecretKeyGuardOptions extends GuardOptions {
   readonly permission?: string | readonly string[]
 }
 
-/** A decision as a binding receives it: an acceptance, or a refusal already rendered. */
-export type GuardResult =
-  | { ok: true; auth: AuthContext }
-  | { ok: false; error: PortcullisError; response: HttpErrorResponse }
+/** A refusal as a binding receives it: the error, and its rendering. */
+export interface GuardRefusal {
+  readonly ok: false
+  readonly error: PortcullisError
+  readonly response: HttpErrorResponse
+}
+
+/**
+ * A decision as a binding receives it: the auth itself when accepted (as the core's
+ * `Verdict`: no wrapper object to read on every request), or a refusal already rendered.
+ */
+export type GuardResult = AuthContext | GuardRefusal
+
+/** Whether a guard's answer is a refusal. */
+export function isGuardRefusal(result: GuardResult): result is GuardRefusal {
+  return (result as { readonly ok?: unknown }).ok === false
+}
 
 /**
  * What a binding asks the core for one request: the decision, and the rendered refusal. The
@@ -62,10 +76,10 @@ export function createGuard(
       : { permission: requiredPermissions(gate, credential, options.permission, usage) }),
   })
   const decide = decisionOf(gate)
-  const render = (result: AuthResult): GuardResult =>
-    result.ok
-      ? result
-      : { ok: false, error: result.error, response: toHttpError(result.error, options) }
+  const render = (verdict: Verdict): GuardResult =>
+    isRefusal(verdict)
+      ? { ok: false, error: verdict.error, response: toHttpError(verdict.error, options) }
+      : verdict
   return (request) => {
     const decision = decide(request, authenticateOptions)
     return decision instanceof Promise ? decision.then(render) : render(decision)

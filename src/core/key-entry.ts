@@ -63,8 +63,8 @@ export class KeyEntry implements UsageMark {
   /** {@link UsageMark}: its newest use noted here, whether a batch holds it, the key's id. */
   at = 0
   pending = false
-  /** The frozen acceptance handed to every request this entry admits. */
-  accepted: { readonly ok: true; readonly auth: AuthContext } | undefined = undefined
+  /** The frozen auth handed to every request this entry admits (its acceptance). */
+  auth: AuthContext | undefined = undefined
   readonly id: string
   /** The record's compiled allowlist. */
   ranges: AllowlistRanges | undefined = undefined

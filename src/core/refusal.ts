@@ -8,9 +8,6 @@ import type { CredentialKind, KeyType } from './types.js'
 /** A refusal, as `authenticate` returns it. */
 export type Failure = { readonly ok: false; readonly error: PortcullisError }
 
-/** An acceptance, as `authenticate` returns it. */
-export type Acceptance = { readonly ok: true; readonly auth: AuthContext }
-
 export const TYPE_LABEL: Readonly<Record<KeyType, string>> = {
   secret: 'A secret key',
   publishable: 'A publishable key',
@@ -60,24 +57,25 @@ export function permissionDenied(
 }
 
 /**
- * The frozen acceptance this gate issues for a record. Its fields never change for a given
- * record object, and cached records are reused, so the steady state allocates nothing here.
- * Every auth is registered as issued by this gate: only those may create sessions.
+ * The frozen auth this gate issues for a record, which is also its acceptance (see
+ * `Verdict`). Its fields never change for a given record object, and cached records are
+ * reused, so the steady state allocates nothing here. Every auth is registered as issued by
+ * this gate: only those may create sessions.
  *
  * With `source` the auth is remembered for that object, so that every acceptance of it shares
- * one auth. Key entries keep their own acceptance (`KeyEntry.accepted`) and pass null: one
- * weak-map entry fewer per cached key for the collector to trace.
+ * one auth. Key entries keep their own (`KeyEntry.auth`) and pass null: one weak-map entry
+ * fewer per cached key for the collector to trace.
  */
 export function createAcceptor(core: GateCore) {
   const issuedFor = new WeakMap<object, AuthContext>()
-  return function accept(source: object | null, make: () => AuthContext): Acceptance {
+  return function accept(source: object | null, make: () => AuthContext): AuthContext {
     let auth = source === null ? undefined : issuedFor.get(source)
     if (auth === undefined) {
       auth = Object.freeze(make())
       core.issued.add(auth)
       if (source !== null) issuedFor.set(source, auth)
     }
-    return { ok: true, auth }
+    return auth
   }
 }
 

@@ -13,6 +13,7 @@ import {
   type GuardResult,
   HTTP_ERROR_OPTION_RULES,
   isGate,
+  isGuardRefusal,
   mountedWithoutGate,
   type OptionRules,
   SECRET_KEY_GUARD_OPTION_RULES,
@@ -179,12 +180,12 @@ function guard(
     res: ExpressResponse,
     next: ExpressNext,
   ): void => {
-    if (result.ok) {
-      setRequestAuth(req, result.auth)
-      next()
+    if (isGuardRefusal(result)) {
+      refuse(result.error, result.response, req, res, next, options)
       return
     }
-    refuse(result.error, result.response, req, res, next, options)
+    setRequestAuth(req, result)
+    next()
   }
   // Not async: a decision made from the cache goes on to next() without a promise tick.
   // Only a bug (or a throwing onError) reaches the catches; Express 4 would not catch a rejection.

@@ -13,6 +13,7 @@ import {
   type GuardResult,
   HTTP_ERROR_OPTION_RULES,
   isGate,
+  isGuardRefusal,
   mountedWithoutGate,
   type OptionRules,
   SECRET_KEY_GUARD_OPTION_RULES,
@@ -141,11 +142,9 @@ function guard(
   )
   const check = createGuard(gate, credential, options, usage)
   const finish = (result: GuardResult, ctx: KoaContext, next: KoaNext): Promise<unknown> => {
-    if (result.ok) {
-      ;(ctx.state as { auth?: AuthContext }).auth = result.auth
-      return next()
-    }
-    return refuse(result.error, result.response, ctx, options)
+    if (isGuardRefusal(result)) return refuse(result.error, result.response, ctx, options)
+    ;(ctx.state as { auth?: AuthContext }).auth = result
+    return next()
   }
   // Not async: a decision made from the cache goes on to next() without a promise tick.
   return function portcullis(ctx, next) {
