@@ -54,8 +54,13 @@ export type AuthResult =
  */
 export type Verdict = AuthContext | Failure
 
-/** Whether a verdict is a refusal. An auth has no `ok` field; a refusal's is false. */
-export function isRefusal(verdict: Verdict): verdict is Failure {
+/**
+ * Whether a verdict (or a binding's rendered one) is a refusal. An auth has no `ok` field; a
+ * refusal's is false.
+ */
+export function isRefusal<R extends { readonly ok: false }>(
+  verdict: AuthContext | R,
+): verdict is R {
   return (verdict as { readonly ok?: unknown }).ok === false
 }
 

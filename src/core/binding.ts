@@ -43,11 +43,6 @@ export interface GuardRefusal {
  */
 export type GuardResult = AuthContext | GuardRefusal
 
-/** Whether a guard's answer is a refusal. */
-export function isGuardRefusal(result: GuardResult): result is GuardRefusal {
-  return (result as { readonly ok?: unknown }).ok === false
-}
-
 /**
  * What a binding asks the core for one request: the decision, and the rendered refusal. The
  * bindings only read the request and write the response. The answer is synchronous when the

@@ -1,5 +1,5 @@
 import type { AuthContext } from '../core/auth-context.js'
-import type { AuthenticateRequest } from '../core/authenticate.js'
+import { type AuthenticateRequest, isRefusal } from '../core/authenticate.js'
 import {
   BOOLEAN_OPTION,
   checkAllowlist,
@@ -13,7 +13,6 @@ import {
   type GuardResult,
   HTTP_ERROR_OPTION_RULES,
   isGate,
-  isGuardRefusal,
   mountedWithoutGate,
   type OptionRules,
   SECRET_KEY_GUARD_OPTION_RULES,
@@ -180,7 +179,7 @@ function guard(
     res: ExpressResponse,
     next: ExpressNext,
   ): void => {
-    if (isGuardRefusal(result)) {
+    if (isRefusal(result)) {
       refuse(result.error, result.response, req, res, next, options)
       return
     }

@@ -1,5 +1,5 @@
 import type { AuthContext } from '../core/auth-context.js'
-import type { AuthenticateRequest } from '../core/authenticate.js'
+import { type AuthenticateRequest, isRefusal } from '../core/authenticate.js'
 import {
   BOOLEAN_OPTION,
   checkAllowlist,
@@ -13,7 +13,6 @@ import {
   type GuardResult,
   HTTP_ERROR_OPTION_RULES,
   isGate,
-  isGuardRefusal,
   mountedWithoutGate,
   type OptionRules,
   SECRET_KEY_GUARD_OPTION_RULES,
@@ -142,7 +141,7 @@ function guard(
   )
   const check = createGuard(gate, credential, options, usage)
   const finish = (result: GuardResult, ctx: KoaContext, next: KoaNext): Promise<unknown> => {
-    if (isGuardRefusal(result)) return refuse(result.error, result.response, ctx, options)
+    if (isRefusal(result)) return refuse(result.error, result.response, ctx, options)
     ;(ctx.state as { auth?: AuthContext }).auth = result
     return next()
   }
