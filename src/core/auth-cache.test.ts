@@ -117,13 +117,13 @@ describe('renewing a cached key', () => {
     const now = 1_000_000
     const first = Object.freeze(makeKey(now, { allowedIps: ['203.0.113.0/24'] }))
     const entry = cache.rememberKey(first.hash, first, now)
-    entry.ranges = [2, 0xcb007100, 0xffffff00]
+    entry.detail.ranges = [2, 0xcb007100, 0xffffff00]
     // The store wrote lastUsedAt: a new record object, equal in everything else.
     const used = Object.freeze({ ...first, allowedIps: [...first.allowedIps], lastUsedAt: now + 5 })
     const renewed = cache.rememberKey(used.hash, used, now + 800)
     expect(renewed).toBe(entry)
     expect(renewed.record).toBe(used) // the older read is no longer held
-    expect(renewed.ranges).toEqual([2, 0xcb007100, 0xffffff00])
+    expect(renewed.detail.ranges).toEqual([2, 0xcb007100, 0xffffff00])
     expect(cache.validUntil(renewed)).toBe(now + 1800)
     expect(cache.key(first.hash, now + 1799)).toBe(entry)
     // Any other change: a fresh entry, nothing derived carried over.
@@ -131,7 +131,7 @@ describe('renewing a cached key', () => {
     const replaced = cache.rememberKey(narrowed.hash, narrowed, now + 900)
     expect(replaced).not.toBe(entry)
     expect(replaced.record).toBe(narrowed)
-    expect(replaced.ranges).toBeUndefined()
+    expect(replaced.detail.ranges).toBeUndefined()
   })
 })
 

@@ -170,8 +170,8 @@ export class AuthCache {
     }
     const until = this.#offset(now + this.ttlMs, now)
     const held = this.keys.peek(record.hash)
-    if (held?.record != null && sameKeyRecord(held.record, record)) {
-      held.record = record
+    if (held?.detail.record != null && sameKeyRecord(held.detail.record, record)) {
+      held.detail.record = record
       held.validUntil = Math.max(held.validUntil, until)
       held.refreshing = false
       return held

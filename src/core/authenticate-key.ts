@@ -1,8 +1,10 @@
 import { LRUCache } from 'lru-cache'
+import type { AuthContext } from './auth-context.js'
 import type { AuthenticateRequest, Decision, Verdict } from './authenticate.js'
 import { isBrowserRequest } from './browser-request.js'
 import { requestClientAddress } from './client-address.js'
 import { checkClient } from './client-check.js'
+import type { ClientRestrictions } from './client-restrictions.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AllowlistRanges, compileRanges, inRanges } from './ip.js'
@@ -80,10 +82,9 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if (cache === null) return undefined
     const entry = cache.key(hash, now)
     if (entry === undefined) return undefined
-    // Strict comparisons: `record != null` would read the record object itself (to rule out an
-    // "undetectable" object), one more memory access per request for a field this does not use.
-    const record = entry.record
-    if (record !== null && !entry.refreshing && cache.refreshDue(entry, now)) {
+    // The flags, not the record: its holder (the entry's detail) is not read on a warm hit.
+    if (entry.mayRefresh && cache.refreshDue(entry, now)) {
+      const record = entry.record as StoredKey
       entry.refreshing = true
       findInStore(record.hash, record.type, record.mode, now).catch(core.onError)
     }
@@ -121,8 +122,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       if (usual !== undefined) {
         usualHash = core.hash(usual)
         const entry = cached(usualHash, now)
-        if (entry !== undefined && entry.record !== null) {
-          return admit(entry, entry.record, request, wanted, requiredMode, required, now)
+        if (entry?.hasRecord === true) {
+          return admit(entry, request, wanted, requiredMode, required, now)
         }
       }
     }
@@ -135,28 +136,30 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     }
     if (leakedToBrowser(parsed.type, request)) return fail('secret_key_from_browser')
     if (!serves(parsed.type, wanted)) return wrongType(TYPE_LABEL[parsed.type], wanted)
-    const conclude = (entry: KeyEntry): Verdict => {
-      const { record } = entry
-      if (record === null) return fail('api_key_invalid')
-      return admit(entry, record, request, wanted, requiredMode, required, now)
-    }
+    const conclude = (entry: KeyEntry): Verdict =>
+      entry.hasRecord
+        ? admit(entry, request, wanted, requiredMode, required, now)
+        : fail('api_key_invalid')
     // Usually the token read is the one hashed above: hash it once.
     const hash = read.token === usual ? usualHash : core.hash(read.token)
     const found = lookUp(hash, parsed.type, parsed.mode, now)
     return found instanceof Promise ? found.then(conclude) : conclude(found)
   }
 
-  /** The decision once the key's record is known: every rule a key must pass, in order. */
+  /**
+   * The decision once the key's record is known (the entry has one): every rule a key must
+   * pass, in order. An allowed secret or publishable key without expiry or client restrictions
+   * is decided on the entry's own fields; its record is read only for a refusal, a restricted
+   * key's permissions, or the first acceptance.
+   */
   function admit(
     entry: KeyEntry,
-    record: StoredKey,
     request: AuthenticateRequest,
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
     required: readonly RequiredPermission[],
     now: number,
   ): Verdict {
-    // The entry's copies of the record's type, mode and expiry: a hit reads one object.
     const type = entry.type as KeyType
     if (leakedToBrowser(type, request)) return fail('secret_key_from_browser')
     if (type !== wanted && !serves(type, wanted)) {
@@ -164,13 +167,13 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     }
     // The allowlist comes first: a caller outside it learns nothing more about the key (not
     // whether it expired, was rolled, or belongs to the other mode).
-    if (entry.checksAddress && !allowed(entry, record, request)) {
+    if (entry.checksAddress && !allowed(entry, request)) {
       return fail('ip_not_allowed')
     }
-    if (entry.expiresAt !== null && entry.expiresAt <= now) {
+    if (entry.expires && (entry.detail.expiresAt as number) <= now) {
       return fail(
         'api_key_expired',
-        record.rolledToId === null
+        (entry.detail.record as StoredKey).rolledToId === null
           ? 'This API key has expired.'
           : 'This API key was rolled and has expired.',
       )
@@ -178,21 +181,34 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if (requiredMode !== undefined && entry.mode !== requiredMode) {
       return fail(
         'mode_mismatch',
-        `This route requires a ${requiredMode} mode key; a ${record.mode} mode key was sent.`,
+        `This route requires a ${requiredMode} mode key; a ${entry.mode} mode key was sent.`,
       )
     }
     // A restricted key only where the route names what it needs, and only with all of it.
     if (type === 'restricted') {
+      const record = entry.detail.record as StoredKey
       const denied = deniedPermission(record, required)
       if (denied !== undefined) return permissionDenied(record, denied)
     }
     // Before the usage mark: a refused request does not count as a use.
-    if (entry.clientRestrictions !== null) {
-      const refusal = checkClient(core, entry, entry.clientRestrictions, request)
+    if (entry.restrictsClient) {
+      const { detail } = entry
+      const refusal = checkClient(
+        core,
+        detail,
+        detail.clientRestrictions as ClientRestrictions,
+        request,
+      )
       if (refusal !== null) return refusal
     }
     core.usage.note(entry, now)
-    entry.auth ??= accept(null, () => ({
+    entry.auth ??= acceptance(entry.detail.record as StoredKey, wanted)
+    return entry.auth
+  }
+
+  /** The auth a key's entry hands every request it admits, made on its first. */
+  function acceptance(record: StoredKey, wanted: 'secret' | 'publishable'): AuthContext {
+    return accept(null, () => ({
       mode: record.mode,
       livemode: record.mode === 'live',
       projectId: record.projectId,
@@ -202,7 +218,6 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       ...(record.permissions === null ? {} : { permissions: record.permissions }),
       metadata: metadataOf(record.metadata),
     }))
-    return entry.auth
   }
 
   /**
@@ -210,16 +225,17 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
    * the socket address when no proxy is trusted (the address is then the socket's, whatever
    * the headers say), else by the resolved address.
    */
-  function allowed(entry: KeyEntry, record: StoredKey, request: AuthenticateRequest): boolean {
+  function allowed(entry: KeyEntry, request: AuthenticateRequest): boolean {
     const peer = request.remoteAddress
     if (core.trust === null && peer !== undefined && peer === entry.lastPeer) {
       return entry.lastAllowed
     }
     const address = requestClientAddress(request, core.trust)
-    if (address !== entry.lastAddress) {
-      entry.ranges ??= rangesOf(record.allowedIps)
-      entry.lastAllowed = inRanges(entry.ranges, address)
-      entry.lastAddress = address
+    const { detail } = entry
+    if (address !== detail.lastAddress) {
+      detail.ranges ??= rangesOf((detail.record as StoredKey).allowedIps)
+      entry.lastAllowed = inRanges(detail.ranges, address)
+      detail.lastAddress = address
     }
     entry.lastPeer = core.trust === null ? peer : undefined
     return entry.lastAllowed

@@ -1,6 +1,6 @@
 import type { AuthenticateRequest } from './authenticate.js'
 import { type ClientRestrictions, canonicalFingerprint } from './client-restrictions.js'
-import type { KeyEntry } from './key-entry.js'
+import type { KeyDetail } from './key-entry.js'
 import type { GateCore } from './options.js'
 import { compileOriginMatcher, requestOrigin } from './origins.js'
 import { readHeader } from './read-credential.js'
@@ -12,12 +12,12 @@ const NO_ORIGIN =
 /**
  * Whether the client a request comes from is one the publishable key is limited to: null when
  * it is, else the refusal. Abuse and billing controls, not authentication (outside a browser
- * the headers can be forged). The answer for an origin is kept on the entry, by the header's
- * text, so a page's repeated calls parse nothing.
+ * the headers can be forged). The answer for an origin is kept with the cached key, by the
+ * header's text, so a page's repeated calls parse nothing.
  */
 export function checkClient(
   core: GateCore,
-  entry: KeyEntry,
+  entry: KeyDetail,
   restrictions: ClientRestrictions,
   request: AuthenticateRequest,
 ): Failure | null {
