@@ -158,10 +158,10 @@ await gate.close()
 
 /** µs per access of a full cache that every access misses: a lookup, then an eviction. */
 function evictionCost(max: number): number {
-  const cache = new SecondChanceCache<{ used: boolean }>(max)
+  const cache = new SecondChanceCache<{ bits: number }>(max)
   const names = Array.from({ length: 2 * max }, (_, i) => sha256(`key ${i}`))
   const pass = () => {
-    for (const name of names) if (cache.get(name) === undefined) cache.set(name, { used: false })
+    for (const name of names) if (cache.get(name) === undefined) cache.set(name, { bits: 0 })
   }
   pass() // fills the cache and warms up
   const started = performance.now()

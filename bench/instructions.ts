@@ -15,8 +15,10 @@
  * Options: --runs=<k> (1; 3 to check that runs agree), --iterations=<N> (20000),
  * --jobs=<j> (processes at a time: 2, or 1 on one core), --functions[=<variant,…>] (profile
  * those variants, or all, in one more process each and print their costliest functions between
- * decisions N and 3N, per decision, JavaScript included), --keep (keep the callgrind files and
- * print where they are).
+ * decisions N and 3N, per decision, JavaScript included), --cache-sim (callgrind also simulates
+ * a data cache, {@link CACHE_MODEL}, and the table gains the last-level read misses per decision:
+ * what a decision brings in from memory, which instructions do not show), --keep (keep the
+ * callgrind files and print where they are).
  * Environment: BENCH_ONLY (comma-separated variant ids; such a partial run is not written to the
  * results file), BENCH_CREDENTIALS (10000), BENCH_DECISIONS_PER_SECOND (30000),
  * BENCH_WARMUP_PASSES (3), BENCH_FLUSH_INTERVAL_MS (60000), REDIS_URL.
@@ -50,6 +52,7 @@ const { values: flags } = parseArgs({
     iterations: { type: 'string', default: process.env.BENCH_ITERATIONS ?? '20000' },
     jobs: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     functions: { type: 'string' },
+    'cache-sim': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
   },
   strict: true,
@@ -71,6 +74,13 @@ const FUNCTIONS =
     : flags.functions === ''
       ? 'all'
       : flags.functions.split(',').map((id) => id.trim())
+const CACHE_SIM = flags['cache-sim'] === true
+/**
+ * The caches `--cache-sim` simulates: this machine's first-level data cache (48 KiB, 12-way) and
+ * its per-core second level (1 MiB, 8-way) as the last level, 64-byte lines. What misses the
+ * second level comes from a shared third level or from memory, many times slower.
+ */
+const CACHE_MODEL = { D1: [49_152, 12, 64], LL: [1_048_576, 8, 64] } as const
 /** Rows of each breakdown printed by --functions. */
 const TOP_FUNCTIONS = 25
 
@@ -146,18 +156,29 @@ interface Measurement {
   readonly i3N: number
   /** (I(3N) − I(N)) / 2N */
   readonly perDecision: number
+  /** With --cache-sim, last-level data read misses per decision over the same stretch (else NaN). */
+  readonly llReadMisses: number
   readonly seconds: number
   readonly pid: number
   /** The callgrind file covering decisions N+1…3N. */
   readonly segmentFile: string
 }
 
-/** The total count of one callgrind output file (`totals:`, else `summary:`). */
-function callgrindTotal(file: string): number {
+/** The totals of one callgrind output file (`totals:`, else `summary:`), by event name. */
+function callgrindTotals(file: string): ReadonlyMap<string, number> {
   const text = readFileSync(file, 'utf8')
-  const line = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text)
-  if (line?.[1] === undefined) throw new Error(`no totals in ${file}`)
-  return Number(line[1])
+  const events = /^events:\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/)
+  const line = /^totals:\s+(.+)$/m.exec(text) ?? /^summary:\s+(.+)$/m.exec(text)
+  if (events === undefined || line?.[1] === undefined) throw new Error(`no totals in ${file}`)
+  const counts = line[1].trim().split(/\s+/).map(Number)
+  return new Map(events.map((event, index) => [event, counts[index] ?? 0]))
+}
+
+/** One event's total in a callgrind file; an error if callgrind did not count it. */
+function callgrindTotal(file: string, event = 'Ir'): number {
+  const count = callgrindTotals(file).get(event)
+  if (count === undefined) throw new Error(`no ${event} count in ${file}`)
+  return count
 }
 
 function runUnderCallgrind(
@@ -173,6 +194,9 @@ function runUnderCallgrind(
     '--tool=callgrind',
     `--callgrind-out-file=${outFile}`,
     `--dump-before=${DUMP_TRIGGER}`,
+    ...(CACHE_SIM
+      ? ['--cache-sim=yes', `--D1=${CACHE_MODEL.D1.join(',')}`, `--LL=${CACHE_MODEL.LL.join(',')}`]
+      : []),
     process.execPath,
     '--predictable',
     '--expose-gc',
@@ -218,7 +242,11 @@ function runUnderCallgrind(
             `${variant.id}: callgrind did not write exactly ${DUMPS_PER_RUN} dumps (did something else call ${DUMP_TRIGGER}?)`,
           )
         }
-        const [warm, first, second] = parts.map(callgrindTotal) as [number, number, number]
+        const [warm, first, second] = parts.map((part) => callgrindTotal(part)) as [
+          number,
+          number,
+          number,
+        ]
         for (const [index, segment] of report.segments.entries()) {
           if (segment.accepted !== segment.decisions) {
             throw new Error(
@@ -234,6 +262,9 @@ function runUnderCallgrind(
           iN: warm + first,
           i3N: warm + first + second,
           perDecision: second / (2 * N),
+          llReadMisses: CACHE_SIM
+            ? callgrindTotal(parts[2] as string, 'DLmr') / (2 * N)
+            : Number.NaN,
           seconds,
           pid: Number(/^pid:\s+(\d+)/m.exec(readFileSync(parts[2] as string, 'utf8'))?.[1]),
           segmentFile: parts[2] as string,
@@ -433,6 +464,12 @@ function spread(values: readonly number[]): number {
   return (Math.max(...values) - Math.min(...values)) / median(values)
 }
 
+/** A difference with its sign. */
+function signed(value: number): string {
+  if (!Number.isFinite(value)) return '—'
+  return `${value < 0 ? '−' : '+'}${fixed(Math.abs(value), 2)}`
+}
+
 function percent(value: number): string {
   return `${fixed(100 * value, 2)} %`
 }
@@ -455,6 +492,13 @@ function report(
     const noop = representative(`${variant.framework}-noop`)?.perDecision ?? Number.NaN
     const [first, second] = chosen.report.segments
     const own = chosen.perDecision - noop
+    const toyMisses = representative(`${variant.framework}-toy`)?.llReadMisses ?? Number.NaN
+    const misses = CACHE_SIM
+      ? [
+          fixed(chosen.llReadMisses, 2),
+          variant.kind === 'toy' ? '' : signed(chosen.llReadMisses - toyMisses),
+        ]
+      : []
     return [
       FRAMEWORK_LABELS[variant.framework],
       KIND_LABELS[variant.kind],
@@ -465,6 +509,7 @@ function report(
       variant.kind === 'noop' ? '' : grouped(own),
       variant.kind === 'noop' ? '' : times(own / (toy - noop)),
       `${first.storeCalls + second.storeCalls} / ${first.flushes + second.flushes}`,
+      ...misses,
     ]
   })
   const table = markdownTable(
@@ -478,10 +523,25 @@ function report(
       'above the no-op',
       '× toy, above the no-op',
       'store calls / usage flushes in 3N',
+      ...(CACHE_SIM ? ['last-level read misses', 'last-level read misses − toy'] : []),
     ],
     rows,
-    'llrrrrrrr',
+    `llrrrrrrr${CACHE_SIM ? 'rr' : ''}`,
   )
+  const [l1Bytes, l1Ways] = CACHE_MODEL.D1
+  const [llBytes, llWays] = CACHE_MODEL.LL
+  const cacheNote = CACHE_SIM
+    ? `
+With \`--cache-sim\`, callgrind also simulated a data cache: a ${l1Bytes / 1024} KiB ${l1Ways}-way first
+level and a ${llBytes / 1024} KiB ${llWays}-way last level (this machine's first and per-core second
+level), 64-byte lines; the last two columns are the data reads per decision that missed the
+last level, over the same stretch as the instructions, and how many more than the toy's. A
+last-level miss is a read from a shared cache or from memory, tens to hundreds of cycles
+that no instruction count shows: with 10,000 keys, each cache line of per-key data a
+decision reads is likely one. The simulation is of this in-process loop, whose other
+traffic is much smaller than an HTTP server's, so the figures are a floor and a comparison, not a prediction.
+`
+    : ''
 
   let repeat = ''
   if (RUNS > 1) {
@@ -540,7 +600,7 @@ and no usage flush among decisions 1…3N. Where runs were repeated, the table s
 the median count.
 
 ${table}
-${repeat}
+${cacheNote}${repeat}
 Not captured: I/O (a Redis round trip, when a cache entry expires or a session is touched,
 costs system calls and another process's work), the framework's own work outside the
 middleware (HTTP parsing, routing, writing the response), periodic work that falls outside
@@ -604,6 +664,7 @@ async function main(): Promise<void> {
           `${task.variant.id.padEnd(28)} run ${task.run}/${RUNS}` +
             `  I(N) ${grouped(measurement.iN).padStart(14)}  I(3N) ${grouped(measurement.i3N).padStart(14)}` +
             `  ${fixed(measurement.perDecision, 1).padStart(8)} instructions/decision` +
+            (CACHE_SIM ? `  ${fixed(measurement.llReadMisses, 2)} LL read misses` : '') +
             `  store calls ${first.storeCalls + second.storeCalls}  ${fixed(measurement.seconds, 0)} s`,
         )
       }

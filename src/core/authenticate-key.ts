@@ -8,7 +8,7 @@ import type { ClientRestrictions } from './client-restrictions.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AllowlistRanges, compileRanges, inRanges } from './ip.js'
-import { KeyEntry } from './key-entry.js'
+import { HAS_RECORD, KeyEntry, REFRESHING } from './key-entry.js'
 import { metadataOf } from './metadata.js'
 import type { GateCore } from './options.js'
 import { grants, type Permissions, type RequiredPermission } from './permissions.js'
@@ -83,7 +83,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     const entry = cache.key(hash, now)
     if (entry === undefined) return undefined
     // The flags, not the record: its holder (the entry's detail) is not read on a warm hit.
-    if (entry.mayRefresh && cache.refreshDue(entry, now)) {
+    // Tested here rather than through an accessor, which is not always inlined this deep.
+    if ((entry.bits & (HAS_RECORD | REFRESHING)) === HAS_RECORD && cache.refreshDue(entry, now)) {
       const record = entry.record as StoredKey
       entry.refreshing = true
       findInStore(record.hash, record.type, record.mode, now).catch(core.onError)

@@ -3,16 +3,16 @@ import type { ClientRestrictions } from './client-restrictions.js'
 import type { AllowlistRanges, IpAddress } from './ip.js'
 import type { Origin } from './origins.js'
 import type { Failure } from './refusal.js'
+import type { Referenced } from './second-chance-cache.js'
 import type { StoredKey } from './store.js'
 import type { KeyType, Mode } from './types.js'
 import type { UsageMark } from './usage-recorder.js'
 
-// The bits of `KeyEntry.bits`.
-const USED = 1
-const REFRESHING = 2
+// The bits of `KeyEntry.bits` (the lowest is the key cache's `USED`).
+export const REFRESHING = 2
 const PENDING = 4
 const ALLOWED = 8
-const HAS_RECORD = 16
+export const HAS_RECORD = 16
 const CHECKS_ADDRESS = 32
 const EXPIRES = 64
 const RESTRICTS_CLIENT = 128
@@ -75,7 +75,7 @@ export class KeyDetail {
  * allowlist's last socket address and the acceptance; everything else is in {@link detail},
  * read only when a flag says it is needed. The entry is its own {@link UsageMark}.
  */
-export class KeyEntry implements UsageMark {
+export class KeyEntry implements UsageMark, Referenced {
   /** The flags, as bits (see the constants above): a small integer, kept in the object. */
   bits: number
   /**
@@ -144,15 +144,6 @@ export class KeyEntry implements UsageMark {
     return (this.bits & RESTRICTS_CLIENT) !== 0
   }
 
-  /** Whether the entry was used since the key cache's eviction hand last passed it. */
-  get used(): boolean {
-    return (this.bits & USED) !== 0
-  }
-
-  set used(used: boolean) {
-    this.bits = used ? this.bits | USED : this.bits & ~USED
-  }
-
   /**
    * Set when a request started re-reading the record ahead of `validUntil` (see
    * {@link AuthCache.refreshAheadMs}); cleared when a store answer renews the entry. One attempt
@@ -164,11 +155,6 @@ export class KeyEntry implements UsageMark {
 
   set refreshing(refreshing: boolean) {
     this.bits = refreshing ? this.bits | REFRESHING : this.bits & ~REFRESHING
-  }
-
-  /** Whether a refresh is due to start: a record, and no refresh under way. */
-  get mayRefresh(): boolean {
-    return (this.bits & (HAS_RECORD | REFRESHING)) === HAS_RECORD
   }
 
   /** {@link UsageMark}: whether the usage recorder holds this entry for its next batch. */

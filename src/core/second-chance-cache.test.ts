@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { SecondChanceCache } from './second-chance-cache.js'
 
-const entry = (name: string) => ({ name, used: false })
+const entry = (name: string) => ({ name, bits: 0 })
 type Entry = ReturnType<typeof entry>
 
 function filled(max: number, names: string[]): SecondChanceCache<Entry> {

@@ -1,7 +1,15 @@
-/** What a {@link SecondChanceCache} value carries: set on every hit, cleared as the hand passes. */
+/**
+ * What a {@link SecondChanceCache} value carries: a small integer of flags whose lowest bit,
+ * {@link USED}, is set on every hit and cleared as the hand passes; the other bits are the
+ * value's own. A plain field, not an accessor: the hit path writes it on every request, and a
+ * setter is not always inlined into its caller.
+ */
 export interface Referenced {
-  used: boolean
+  bits: number
 }
+
+/** The bit of {@link Referenced.bits} that marks a value used since the hand last passed it. */
+export const USED = 1
 
 /**
  * A bounded map with second-chance ("clock") eviction, for the cache of verified keys.
@@ -39,7 +47,7 @@ export class SecondChanceCache<V extends Referenced> {
   /** The value for `key`, marked as used; undefined when absent. */
   get(key: string): V | undefined {
     const value = this.#entries.get(key)
-    if (value !== undefined) value.used = true
+    if (value !== undefined) value.bits |= USED
     return value
   }
 
@@ -53,7 +61,7 @@ export class SecondChanceCache<V extends Referenced> {
     const entries = this.#entries
     if (entries.delete(key) === false && entries.size >= this.max) this.#evictOne()
     else this.#hand = undefined
-    value.used = false
+    value.bits &= ~USED
     entries.set(key, value)
   }
 
@@ -89,8 +97,8 @@ export class SecondChanceCache<V extends Referenced> {
       }
       const [key, value] = step.value
       entries.delete(key)
-      if (!value.used) return
-      value.used = false
+      if ((value.bits & USED) === 0) return
+      value.bits &= ~USED
       entries.set(key, value)
     }
   }
