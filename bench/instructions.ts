@@ -539,7 +539,8 @@ last level, over the same stretch as the instructions, and how many more than th
 last-level miss is a read from a shared cache or from memory, tens to hundreds of cycles
 that no instruction count shows: with 10,000 keys, each cache line of per-key data a
 decision reads is likely one. The simulation is of this in-process loop, whose other
-traffic is much smaller than an HTTP server's, so the figures are a floor and a comparison, not a prediction.
+traffic is much smaller than an HTTP server's, so the figures are a floor and a comparison,
+not a prediction.
 `
     : ''
 
