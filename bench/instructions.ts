@@ -174,9 +174,9 @@ function callgrindTotals(file: string): ReadonlyMap<string, number> {
   return new Map(events.map((event, index) => [event, counts[index] ?? 0]))
 }
 
-/** One event's total in a callgrind file; an error if callgrind did not count it. */
-function callgrindTotal(file: string, event = 'Ir'): number {
-  const count = callgrindTotals(file).get(event)
+/** One event's total among a file's totals; an error if callgrind did not count it. */
+function eventTotal(totals: ReadonlyMap<string, number>, event: string, file: string): number {
+  const count = totals.get(event)
   if (count === undefined) throw new Error(`no ${event} count in ${file}`)
   return count
 }
@@ -242,11 +242,10 @@ function runUnderCallgrind(
             `${variant.id}: callgrind did not write exactly ${DUMPS_PER_RUN} dumps (did something else call ${DUMP_TRIGGER}?)`,
           )
         }
-        const [warm, first, second] = parts.map((part) => callgrindTotal(part)) as [
-          number,
-          number,
-          number,
-        ]
+        const totals = parts.map(callgrindTotals)
+        const [warm, first, second] = totals.map((counts, i) =>
+          eventTotal(counts, 'Ir', parts[i] as string),
+        ) as [number, number, number]
         for (const [index, segment] of report.segments.entries()) {
           if (segment.accepted !== segment.decisions) {
             throw new Error(
@@ -263,7 +262,8 @@ function runUnderCallgrind(
           i3N: warm + first + second,
           perDecision: second / (2 * N),
           llReadMisses: CACHE_SIM
-            ? callgrindTotal(parts[2] as string, 'DLmr') / (2 * N)
+            ? eventTotal(totals[2] as ReadonlyMap<string, number>, 'DLmr', parts[2] as string) /
+              (2 * N)
             : Number.NaN,
           seconds,
           pid: Number(/^pid:\s+(\d+)/m.exec(readFileSync(parts[2] as string, 'utf8'))?.[1]),

@@ -18,6 +18,9 @@ const EXPIRES = 64
 const RESTRICTS_CLIENT = 128
 const LIVE = 256
 const TYPE_SHIFT = 9
+/** `bits` with `bit` set or cleared. */
+const withBit = (bits: number, bit: number, on: boolean): number => (on ? bits | bit : bits & ~bit)
+
 const TYPES: readonly (KeyType | undefined)[] = [
   undefined,
   'secret',
@@ -154,7 +157,7 @@ export class KeyEntry implements UsageMark, Referenced {
   }
 
   set refreshing(refreshing: boolean) {
-    this.bits = refreshing ? this.bits | REFRESHING : this.bits & ~REFRESHING
+    this.bits = withBit(this.bits, REFRESHING, refreshing)
   }
 
   /** {@link UsageMark}: whether the usage recorder holds this entry for its next batch. */
@@ -163,7 +166,7 @@ export class KeyEntry implements UsageMark, Referenced {
   }
 
   set pending(pending: boolean) {
-    this.bits = pending ? this.bits | PENDING : this.bits & ~PENDING
+    this.bits = withBit(this.bits, PENDING, pending)
   }
 
   /** The last allowlist answer, for `lastPeer` (or for `detail.lastAddress`). */
@@ -172,7 +175,7 @@ export class KeyEntry implements UsageMark, Referenced {
   }
 
   set lastAllowed(allowed: boolean) {
-    this.bits = allowed ? this.bits | ALLOWED : this.bits & ~ALLOWED
+    this.bits = withBit(this.bits, ALLOWED, allowed)
   }
 
   /** {@link UsageMark}: the key's id. */
