@@ -164,14 +164,20 @@ interface Measurement {
   readonly segmentFile: string
 }
 
-/** The totals of one callgrind output file (`totals:`, else `summary:`), by event name. */
-function callgrindTotals(file: string): ReadonlyMap<string, number> {
+/**
+ * What the runner reads of one callgrind output file, in one read: its totals (`totals:`, else
+ * `summary:`) by event name, and the process id it names.
+ */
+function readCallgrindFile(file: string): { totals: ReadonlyMap<string, number>; pid: number } {
   const text = readFileSync(file, 'utf8')
   const events = /^events:\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/)
   const line = /^totals:\s+(.+)$/m.exec(text) ?? /^summary:\s+(.+)$/m.exec(text)
   if (events === undefined || line?.[1] === undefined) throw new Error(`no totals in ${file}`)
   const counts = line[1].trim().split(/\s+/).map(Number)
-  return new Map(events.map((event, index) => [event, counts[index] ?? 0]))
+  return {
+    totals: new Map(events.map((event, index) => [event, counts[index] ?? 0])),
+    pid: Number(/^pid:\s+(\d+)/m.exec(text)?.[1]),
+  }
 }
 
 /** One event's total among a file's totals; an error if callgrind did not count it. */
@@ -242,7 +248,8 @@ function runUnderCallgrind(
             `${variant.id}: callgrind did not write exactly ${DUMPS_PER_RUN} dumps (did something else call ${DUMP_TRIGGER}?)`,
           )
         }
-        const totals = parts.map(callgrindTotals)
+        const files = parts.map(readCallgrindFile)
+        const totals = files.map((file) => file.totals)
         const [warm, first, second] = totals.map((counts, i) =>
           eventTotal(counts, 'Ir', parts[i] as string),
         ) as [number, number, number]
@@ -266,7 +273,7 @@ function runUnderCallgrind(
               (2 * N)
             : Number.NaN,
           seconds,
-          pid: Number(/^pid:\s+(\d+)/m.exec(readFileSync(parts[2] as string, 'utf8'))?.[1]),
+          pid: (files[2] as { pid: number }).pid,
           segmentFile: parts[2] as string,
         }
       }
