@@ -230,6 +230,10 @@ interface RoundSample {
   /** The server's CPU time and the requests it served over the measured run. */
   readonly cpuMicros: number
   readonly requests: number
+  /** Garbage collections over the measured run (see ServerReply). */
+  readonly scavenges: number
+  readonly fullCollections: number
+  readonly fullCollectionMicros: number
   readonly non2xx: number
   readonly errors: number
   /**
@@ -330,6 +334,9 @@ async function measure(
       cpuMicrosPerRequest: (cpu.cpuMicros ?? Number.NaN) / (cpu.requests ?? Number.NaN),
       cpuMicros: cpu.cpuMicros ?? Number.NaN,
       requests: cpu.requests ?? Number.NaN,
+      scavenges: cpu.scavenges ?? Number.NaN,
+      fullCollections: cpu.fullCollections ?? Number.NaN,
+      fullCollectionMicros: cpu.fullCollectionMicros ?? Number.NaN,
       non2xx: result.non2xx,
       errors: result.errors + result.timeouts,
       otherCpuPercent: Math.max(0, (100 * otherMicros) / wallMicros),
@@ -728,6 +735,28 @@ function pairedRatio(visits: Iterable<PairedVisit>): number {
   return baseCpu / baseRequests / (cpu / requests)
 }
 
+/**
+ * Garbage collections on each side of some visits, pooled: scavenges per 1,000 requests, then
+ * full collections (their main-thread pauses per request, in µs); the toy's → the variant's.
+ */
+function pairedGc(visits: readonly PairedVisit[]): string {
+  const side = (samples: readonly RoundSample[]) => {
+    let scavenges = 0
+    let full = 0
+    let fullMicros = 0
+    let requests = 0
+    for (const sample of samples) {
+      scavenges += sample.scavenges
+      full += sample.fullCollections
+      fullMicros += sample.fullCollectionMicros
+      requests += sample.requests
+    }
+    return `${fixed((1000 * scavenges) / requests, 2)}; ${full} (${fixed(fullMicros / requests, 2)})`
+  }
+  const toy = side(visits.map((visit) => visit.baselineSample))
+  return `${toy} → ${side(visits.map((visit) => visit.sample))}`
+}
+
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
 function pairedReport(groups: readonly PairedGroup[]): string {
   const remeasured = remeasuredIn(
@@ -780,6 +809,7 @@ function pairedReport(groups: readonly PairedGroup[]): string {
         times(median(perCycle)),
         `${times(Math.min(...perCycle))}–${times(Math.max(...perCycle))}`,
         times(median(rates)),
+        pairedGc(mine),
         isControl ? '' : '≥ 0.95×',
         verdict,
       ]
@@ -795,11 +825,12 @@ function pairedReport(groups: readonly PairedGroup[]): string {
       'median cycle',
       'single cycles',
       'req/s ratio (median run)',
+      'scavenges per 1,000 req; full collections (µs/req), toy → variant',
       'goal',
       'by CPU',
     ],
     rows,
-    'llrrrrrrll',
+    'llrrrrrrrll',
   )
   const perVariant = PAIRED_PROCESSES
   return `### The key targets, paired (\`npm run bench\`, second phase)
@@ -824,7 +855,12 @@ pooled over the variant's runs and the toy's runs beside them (total CPU time ÷
 requests). The 90 % interval is a bootstrap (4,000 resamples, seeded) over cycles and over the
 variant's processes; "single processes" is the ratio process by process, "median cycle" and
 "single cycles" cycle by cycle. The toy's second copy, measured the same way, shows what two
-identical servers score. Latency is not reported here: a stopped server's requests wait.
+identical servers score. Latency is not reported here: a stopped server's requests wait. The last
+columns but two count garbage collections over the measured runs, pooled the same way:
+scavenges per 1,000 requests (how much each side allocates), and full collections with their
+main-thread pauses per request. Scavenge pauses are not shown: they are timed by the wall clock,
+and a turn's SIGSTOP that lands in one adds the stopped time to it. Concurrent marking and
+sweeping run on helper threads, in the CPU time but in neither column.
 ${remeasured} paired run${remeasured === 1 ? ' was' : 's were'} measured again because other processes used more than ${MAX_OTHER_CPU}% of a core.
 
 ${table}

@@ -12,6 +12,7 @@ import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks'
 import type { ServerCommand, ServerReady, ServerReply } from './support/ipc.js'
 import { VARIANTS } from './variants.js'
 
@@ -43,21 +44,53 @@ send({ type: 'ready', port, credentialFile, setupMs: Math.round(performance.now(
 let cpuAtStart = process.cpuUsage()
 let servedAtStart = 0
 
+// Garbage collections while measuring: how many scavenges, and how many full collections with
+// their main-thread pauses. Counts, not scavenge pauses: a pause is timed by the wall clock, and
+// in the paired phase a SIGSTOP that lands in one adds the whole stopped turn to it.
+let measuredFrom = Number.POSITIVE_INFINITY
+let scavenges = 0
+let fullCollections = 0
+let fullCollectionMicros = 0
+const countCollections = (entries: readonly PerformanceEntry[]) => {
+  for (const entry of entries) {
+    if (entry.startTime < measuredFrom) continue
+    const { kind } = (entry as PerformanceEntry & { detail: { kind: number } }).detail
+    if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+      scavenges++
+    } else if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      fullCollections++
+      fullCollectionMicros += entry.duration * 1000
+    }
+  }
+}
+const collections = new PerformanceObserver((list) => countCollections(list.getEntries()))
+collections.observe({ entryTypes: ['gc'] })
+
 process.on('message', async (message: ServerCommand) => {
   switch (message.type) {
     case 'measure-start':
       servedAtStart = served
+      countCollections(collections.takeRecords())
+      measuredFrom = performance.now()
+      scavenges = 0
+      fullCollections = 0
+      fullCollectionMicros = 0
       cpuAtStart = process.cpuUsage()
       send({ type: 'reply', id: message.id })
       return
     case 'measure-stop': {
       const cpu = process.cpuUsage(cpuAtStart)
+      countCollections(collections.takeRecords())
+      measuredFrom = Number.POSITIVE_INFINITY
       send({
         type: 'reply',
         id: message.id,
         cpuMicros: cpu.user + cpu.system,
         requests: served - servedAtStart,
         heapUsedBytes: process.memoryUsage().heapUsed,
+        scavenges,
+        fullCollections,
+        fullCollectionMicros,
       })
       return
     }

@@ -23,6 +23,13 @@ export interface ServerReply {
   readonly cpuMicros?: number
   readonly requests?: number
   readonly heapUsedBytes?: number
+  /**
+   * For `measure-stop`: garbage collections since `measure-start`: scavenges, full collections
+   * and the full collections' main-thread pauses (wall clock).
+   */
+  readonly scavenges?: number
+  readonly fullCollections?: number
+  readonly fullCollectionMicros?: number
 }
 
 /** Runner → load generator. */
