@@ -273,7 +273,7 @@ function runUnderCallgrind(
               (2 * N)
             : Number.NaN,
           seconds,
-          pid: (files[2] as { pid: number }).pid,
+          pid: files[2]?.pid ?? Number.NaN,
           segmentFile: parts[2] as string,
         }
       }
