@@ -37,3 +37,32 @@ describe('CredentialHeader.repeated', () => {
     expect(authorization.repeated({ headers: {} })).toBeNull()
   })
 })
+
+describe('CredentialHeader.usual', () => {
+  const authorization = new CredentialHeader('authorization', API_KEY_CODES)
+  const custom = new CredentialHeader('x-api-key', API_KEY_CODES)
+
+  it("takes the bearer token from Node's headers and from a fetch Headers alike", () => {
+    expect(authorization.usual({ headers: { authorization: 'Bearer sk_test_a' } })).toBe(
+      'sk_test_a',
+    )
+    const fetchHeaders = new Headers({ Authorization: 'Bearer sk_test_a' })
+    expect(authorization.usual({ headers: fetchHeaders })).toBe('sk_test_a')
+    expect(custom.usual({ headers: { 'x-api-key': 'sk_test_b' } })).toBe('sk_test_b')
+    expect(custom.usual({ headers: new Headers({ 'X-Api-Key': 'sk_test_b' }) })).toBe('sk_test_b')
+  })
+
+  it('leaves every other shape to the full read', () => {
+    for (const headers of [
+      {},
+      { authorization: 'Basic abc' },
+      { authorization: 'bearer sk_test_a' },
+      { authorization: ['Bearer sk_test_a', 'Bearer sk_test_b'] },
+      new Headers(),
+      new Headers({ Authorization: 'Token sk_test_a' }),
+    ]) {
+      expect(authorization.usual({ headers })).toBeUndefined()
+    }
+    expect(custom.usual({ headers: {} })).toBeUndefined()
+  })
+})

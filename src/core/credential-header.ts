@@ -70,18 +70,17 @@ export class CredentialHeader {
    */
   usual(request: AuthenticateRequest): string | undefined {
     const { headers } = request
-    if (
-      this.#name !== 'authorization' ||
-      typeof (headers as { get?: unknown }).get === 'function'
-    ) {
-      const raw = readHeader(headers, this.#name)
-      if (typeof raw !== 'string') return undefined
-      if (this.#name !== 'authorization') return raw
-      return raw.startsWith('Bearer ') ? raw.slice(7) : undefined
+    if (this.#name === 'authorization') {
+      // Node's plain headers and the default header: one named load, on every request. A
+      // fetch `Headers` has no such property and is asked through `get` below.
+      const raw = (headers as { readonly authorization?: unknown }).authorization
+      if (typeof raw === 'string') return raw.startsWith('Bearer ') ? raw.slice(7) : undefined
+      if (typeof (headers as { get?: unknown }).get !== 'function') return undefined
     }
-    // Node's plain headers and the default header: a named load, on every request.
-    const raw = (headers as { readonly authorization?: string | readonly string[] }).authorization
-    return typeof raw === 'string' && raw.startsWith('Bearer ') ? raw.slice(7) : undefined
+    const raw = readHeader(headers, this.#name)
+    if (typeof raw !== 'string') return undefined
+    if (this.#name !== 'authorization') return raw
+    return raw.startsWith('Bearer ') ? raw.slice(7) : undefined
   }
 
   /** The token, validated in full, or the refusal for a missing or malformed header. */
