@@ -229,6 +229,9 @@ interface RoundSample {
   readonly cpuMicrosPerRequest: number
   /** The server's CPU time and the requests it served over the measured run. */
   readonly cpuMicros: number
+  /** `cpuMicros` split: user mode, and the kernel on the server's behalf. */
+  readonly userMicros: number
+  readonly systemMicros: number
   readonly requests: number
   /** Garbage collections over the measured run (see ServerReply). */
   readonly scavenges: number
@@ -333,6 +336,8 @@ async function measure(
       p99Ms: result.p99Ms,
       cpuMicrosPerRequest: (cpu.cpuMicros ?? Number.NaN) / (cpu.requests ?? Number.NaN),
       cpuMicros: cpu.cpuMicros ?? Number.NaN,
+      userMicros: cpu.userMicros ?? Number.NaN,
+      systemMicros: cpu.systemMicros ?? Number.NaN,
       requests: cpu.requests ?? Number.NaN,
       scavenges: cpu.scavenges ?? Number.NaN,
       fullCollections: cpu.fullCollections ?? Number.NaN,
@@ -757,6 +762,26 @@ function pairedGc(visits: readonly PairedVisit[]): string {
   return `${toy} → ${side(visits.map((visit) => visit.sample))}`
 }
 
+/**
+ * Server CPU per request on each side of some visits, pooled and split into user mode and the
+ * kernel, in µs: where a gap between the two lies (the server's own work, or its system calls).
+ */
+function pairedSplit(visits: readonly PairedVisit[]): string {
+  const side = (samples: readonly RoundSample[]) => {
+    let user = 0
+    let system = 0
+    let requests = 0
+    for (const sample of samples) {
+      user += sample.userMicros
+      system += sample.systemMicros
+      requests += sample.requests
+    }
+    return `${fixed(user / requests, 1)} + ${fixed(system / requests, 1)}`
+  }
+  const toy = side(visits.map((visit) => visit.baselineSample))
+  return `${toy} → ${side(visits.map((visit) => visit.sample))}`
+}
+
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
 function pairedReport(groups: readonly PairedGroup[]): string {
   const remeasured = remeasuredIn(
@@ -809,6 +834,7 @@ function pairedReport(groups: readonly PairedGroup[]): string {
         times(median(perCycle)),
         `${times(Math.min(...perCycle))}–${times(Math.max(...perCycle))}`,
         times(median(rates)),
+        pairedSplit(mine),
         pairedGc(mine),
         isControl ? '' : '≥ 0.95×',
         verdict,
@@ -825,12 +851,13 @@ function pairedReport(groups: readonly PairedGroup[]): string {
       'median cycle',
       'single cycles',
       'req/s ratio (median run)',
+      'server CPU µs/req, user + system, toy → variant',
       'scavenges per 1,000 req; full collections (µs/req), toy → variant',
       'goal',
       'by CPU',
     ],
     rows,
-    'llrrrrrrrll',
+    'llrrrrrrrrll',
   )
   const perVariant = PAIRED_PROCESSES
   return `### The key targets, paired (\`npm run bench\`, second phase)
@@ -855,8 +882,11 @@ pooled over the variant's runs and the toy's runs beside them (total CPU time ÷
 requests). The 90 % interval is a bootstrap (4,000 resamples, seeded) over cycles and over the
 variant's processes; "single processes" is the ratio process by process, "median cycle" and
 "single cycles" cycle by cycle. The toy's second copy, measured the same way, shows what two
-identical servers score. Latency is not reported here: a stopped server's requests wait. The last
-columns but two count garbage collections over the measured runs, pooled the same way:
+identical servers score. Latency is not reported here: a stopped server's requests wait. The
+CPU time per request is then given as such, pooled the same way, split into user mode and the
+kernel's work on the server's behalf (\`process.cpuUsage()\`): a gap in the first is the server's
+own work, in the second its system calls. The last columns but two count garbage collections
+over the measured runs, pooled the same way:
 scavenges per 1,000 requests (how much each side allocates), and full collections with their
 main-thread pauses per request. Scavenge pauses are not shown: they are timed by the wall clock,
 and a turn's SIGSTOP that lands in one adds the stopped time to it. Concurrent marking and

@@ -86,6 +86,8 @@ process.on('message', async (message: ServerCommand) => {
         type: 'reply',
         id: message.id,
         cpuMicros: cpu.user + cpu.system,
+        userMicros: cpu.user,
+        systemMicros: cpu.system,
         requests: served - servedAtStart,
         heapUsedBytes: process.memoryUsage().heapUsed,
         scavenges,

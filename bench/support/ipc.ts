@@ -21,6 +21,9 @@ export interface ServerReply {
   readonly id: number
   /** For `measure-stop`: CPU time (user + system, all threads) and requests since `measure-start`. */
   readonly cpuMicros?: number
+  /** The same CPU time split: user mode, and the kernel on the server's behalf. */
+  readonly userMicros?: number
+  readonly systemMicros?: number
   readonly requests?: number
   readonly heapUsedBytes?: number
   /**
