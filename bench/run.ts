@@ -740,26 +740,34 @@ function pairedRatio(visits: Iterable<PairedVisit>): number {
   return baseCpu / baseRequests / (cpu / requests)
 }
 
+/** `describe` of the toy's samples of some visits, then of the variant's: "toy → variant". */
+function toyThenVariant(
+  visits: readonly PairedVisit[],
+  describe: (samples: readonly RoundSample[]) => string,
+): string {
+  const toy = describe(visits.map((visit) => visit.baselineSample))
+  return `${toy} → ${describe(visits.map((visit) => visit.sample))}`
+}
+
+/** One field summed over some samples (pooled, as the paired ratio pools CPU and requests). */
+function pooled(samples: readonly RoundSample[], field: (sample: RoundSample) => number): number {
+  let sum = 0
+  for (const sample of samples) sum += field(sample)
+  return sum
+}
+
 /**
  * Garbage collections on each side of some visits, pooled: scavenges per 1,000 requests, then
  * full collections (their main-thread pauses per request, in µs); the toy's → the variant's.
  */
 function pairedGc(visits: readonly PairedVisit[]): string {
-  const side = (samples: readonly RoundSample[]) => {
-    let scavenges = 0
-    let full = 0
-    let fullMicros = 0
-    let requests = 0
-    for (const sample of samples) {
-      scavenges += sample.scavenges
-      full += sample.fullCollections
-      fullMicros += sample.fullCollectionMicros
-      requests += sample.requests
-    }
+  return toyThenVariant(visits, (samples) => {
+    const requests = pooled(samples, (sample) => sample.requests)
+    const scavenges = pooled(samples, (sample) => sample.scavenges)
+    const full = pooled(samples, (sample) => sample.fullCollections)
+    const fullMicros = pooled(samples, (sample) => sample.fullCollectionMicros)
     return `${fixed((1000 * scavenges) / requests, 2)}; ${full} (${fixed(fullMicros / requests, 2)})`
-  }
-  const toy = side(visits.map((visit) => visit.baselineSample))
-  return `${toy} → ${side(visits.map((visit) => visit.sample))}`
+  })
 }
 
 /**
@@ -767,19 +775,12 @@ function pairedGc(visits: readonly PairedVisit[]): string {
  * kernel, in µs: where a gap between the two lies (the server's own work, or its system calls).
  */
 function pairedSplit(visits: readonly PairedVisit[]): string {
-  const side = (samples: readonly RoundSample[]) => {
-    let user = 0
-    let system = 0
-    let requests = 0
-    for (const sample of samples) {
-      user += sample.userMicros
-      system += sample.systemMicros
-      requests += sample.requests
-    }
+  return toyThenVariant(visits, (samples) => {
+    const requests = pooled(samples, (sample) => sample.requests)
+    const user = pooled(samples, (sample) => sample.userMicros)
+    const system = pooled(samples, (sample) => sample.systemMicros)
     return `${fixed(user / requests, 1)} + ${fixed(system / requests, 1)}`
-  }
-  const toy = side(visits.map((visit) => visit.baselineSample))
-  return `${toy} → ${side(visits.map((visit) => visit.sample))}`
+  })
 }
 
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
