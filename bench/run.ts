@@ -722,22 +722,24 @@ async function pairedPhase(
   return groups
 }
 
+/** One field summed over some samples (pooled: totals, not an average of ratios). */
+function pooled(samples: readonly RoundSample[], field: (sample: RoundSample) => number): number {
+  let sum = 0
+  for (const sample of samples) sum += field(sample)
+  return sum
+}
+
 /**
  * The toy's server CPU per request over the variant's, pooled over some visits (total CPU time
  * ÷ total requests on each side); > 1 means the variant spends less than the toy.
  */
-function pairedRatio(visits: Iterable<PairedVisit>): number {
-  let baseCpu = 0
-  let baseRequests = 0
-  let cpu = 0
-  let requests = 0
-  for (const visit of visits) {
-    baseCpu += visit.baselineSample.cpuMicros
-    baseRequests += visit.baselineSample.requests
-    cpu += visit.sample.cpuMicros
-    requests += visit.sample.requests
-  }
-  return baseCpu / baseRequests / (cpu / requests)
+function pairedRatio(visits: readonly PairedVisit[]): number {
+  const cpuPerRequest = (samples: readonly RoundSample[]) =>
+    pooled(samples, (sample) => sample.cpuMicros) / pooled(samples, (sample) => sample.requests)
+  return (
+    cpuPerRequest(visits.map((visit) => visit.baselineSample)) /
+    cpuPerRequest(visits.map((visit) => visit.sample))
+  )
 }
 
 /** `describe` of the toy's samples of some visits, then of the variant's: "toy → variant". */
@@ -747,13 +749,6 @@ function toyThenVariant(
 ): string {
   const toy = describe(visits.map((visit) => visit.baselineSample))
   return `${toy} → ${describe(visits.map((visit) => visit.sample))}`
-}
-
-/** One field summed over some samples (pooled, as the paired ratio pools CPU and requests). */
-function pooled(samples: readonly RoundSample[], field: (sample: RoundSample) => number): number {
-  let sum = 0
-  for (const sample of samples) sum += field(sample)
-  return sum
 }
 
 /**
