@@ -23,14 +23,20 @@
  * results file), BENCH_CREDENTIALS (10000), BENCH_DECISIONS_PER_SECOND (30000),
  * BENCH_WARMUP_PASSES (3), BENCH_FLUSH_INTERVAL_MS (60000), REDIS_URL.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { build } from 'esbuild'
+import {
+  bundleScript,
+  CACHE_MODEL,
+  eventTotal,
+  readCallgrindFile,
+  valgrindVersion,
+} from './support/callgrind.js'
 import {
   DUMP_TRIGGER,
   DUMPS_PER_RUN,
@@ -75,12 +81,6 @@ const FUNCTIONS =
       ? 'all'
       : flags.functions.split(',').map((id) => id.trim())
 const CACHE_SIM = flags['cache-sim'] === true
-/**
- * The caches `--cache-sim` simulates: this machine's first-level data cache (48 KiB, 12-way) and
- * its per-core second level (1 MiB, 8-way) as the last level, 64-byte lines. What misses the
- * second level comes from a shared third level or from memory, many times slower.
- */
-const CACHE_MODEL = { D1: [49_152, 12, 64], LL: [1_048_576, 8, 64] } as const
 /** Rows of each breakdown printed by --functions. */
 const TOP_FUNCTIONS = 25
 
@@ -114,33 +114,9 @@ const SETUP_ORDER: readonly Kind[] = [
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-function valgrindVersion(): string {
-  const result = spawnSync('valgrind', ['--version'], { encoding: 'utf8' })
-  if (result.error !== undefined || result.status !== 0) {
-    throw new Error(
-      `valgrind is needed (e.g. apt-get install valgrind): ${result.error?.message ?? result.stderr}`,
-    )
-  }
-  return result.stdout.trim()
-}
-
 /** Bundles the worker (portcullis from source and its dependencies) into one ES module. */
-async function bundleWorker(directory: string): Promise<string> {
-  const outfile = join(directory, 'instructions-worker.mjs')
-  await build({
-    entryPoints: [join(ROOT, 'bench', 'instructions-worker.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: `node${process.versions.node}`,
-    // CommonJS dependencies in an ES module bundle still call require() for Node's built-ins.
-    banner: {
-      js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);",
-    },
-    logLevel: 'warning',
-  })
-  return outfile
+function bundleWorker(directory: string): Promise<string> {
+  return bundleScript('bench/instructions-worker.ts', directory)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -162,29 +138,6 @@ interface Measurement {
   readonly pid: number
   /** The callgrind file covering decisions N+1…3N. */
   readonly segmentFile: string
-}
-
-/**
- * What the runner reads of one callgrind output file, in one read: its totals (`totals:`, else
- * `summary:`) by event name, and the process id it names.
- */
-function readCallgrindFile(file: string): { totals: ReadonlyMap<string, number>; pid: number } {
-  const text = readFileSync(file, 'utf8')
-  const events = /^events:\s+(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/)
-  const line = /^totals:\s+(.+)$/m.exec(text) ?? /^summary:\s+(.+)$/m.exec(text)
-  if (events === undefined || line?.[1] === undefined) throw new Error(`no totals in ${file}`)
-  const counts = line[1].trim().split(/\s+/).map(Number)
-  return {
-    totals: new Map(events.map((event, index) => [event, counts[index] ?? 0])),
-    pid: Number(/^pid:\s+(\d+)/m.exec(text)?.[1]),
-  }
-}
-
-/** One event's total among a file's totals; an error if callgrind did not count it. */
-function eventTotal(totals: ReadonlyMap<string, number>, event: string, file: string): number {
-  const count = totals.get(event)
-  if (count === undefined) throw new Error(`no ${event} count in ${file}`)
-  return count
 }
 
 function runUnderCallgrind(

@@ -6,14 +6,15 @@ import { fileURLToPath } from 'node:url'
 export const RESULTS_FILE = fileURLToPath(new URL('../results/latest.md', import.meta.url))
 
 /** The sections, in the order they appear in the file. */
-const SECTIONS = ['http', 'instructions', 'cold', 'memory'] as const
+const SECTIONS = ['http', 'instructions', 'http-instructions', 'cold', 'memory'] as const
 export type ResultsSection = (typeof SECTIONS)[number]
 
 const HEADER = `# portcullis benchmark results
 
 Written by \`npm run bench\` (HTTP throughput), \`npm run bench:instructions\` (instructions per
-decision, under callgrind), \`npm run bench:cold\` (store lookups) and \`npm run bench:memory\`
-(heap per key and per session); each command replaces only its own section.
+decision, under callgrind), \`npm run bench:http-instructions\` (a whole server per request, under
+callgrind), \`npm run bench:cold\` (store lookups) and \`npm run bench:memory\` (heap per key and
+per session); each command replaces only its own section.
 The scripts are in [\`bench/\`](../).
 `
 
