@@ -22,6 +22,7 @@ import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { NodeHeaders } from '../core/read-credential.js'
+import { socketAddress } from '../core/socket-address.js'
 import type { CredentialKind } from '../core/types.js'
 import { requestAuth, setRequestAuth } from './request-auth.js'
 
@@ -41,13 +42,15 @@ export interface ExpressRequest {
  * it misses V8's inline caches every time and goes through the runtime. `Reflect.get` looks the
  * property up without an inline cache: the three reads cost about 0.8 µs per request this way
  * against 2.5 µs as named loads (`npm run bench:express-reads`, docs/performance.md). Same
- * semantics: `headers` is still read through Node's getter.
+ * semantics: `headers` is still read through Node's getter. The socket's address is read once
+ * per socket (see `socketAddress`).
  */
 export function readRequest(req: ExpressRequest): AuthenticateRequest {
-  const socket = Reflect.get(req, 'socket') as ExpressRequest['socket'] | undefined
   return {
     headers: Reflect.get(req, 'headers') as NodeHeaders,
-    remoteAddress: socket?.remoteAddress,
+    remoteAddress: socketAddress(
+      Reflect.get(req, 'socket') as ExpressRequest['socket'] | undefined,
+    ),
     rawHeaders: Reflect.get(req, 'rawHeaders') as string[] | undefined,
   }
 }

@@ -22,6 +22,7 @@ import type { PortcullisError } from '../core/errors.js'
 import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { NodeHeaders } from '../core/read-credential.js'
+import { socketAddress } from '../core/socket-address.js'
 import type { CredentialKind } from '../core/types.js'
 
 /** The part of a Koa (2 or 3) context the middleware reads and writes. */
@@ -34,11 +35,14 @@ export interface KoaContext {
   set(field: Record<string, string>): void
 }
 
-/** What the core reads of a Koa request, for every middleware and router. */
+/**
+ * What the core reads of a Koa request, for every middleware and router: the socket's address
+ * once per socket (see `socketAddress`).
+ */
 export function readRequest(ctx: KoaContext): AuthenticateRequest {
   return {
     headers: ctx.request.headers,
-    remoteAddress: ctx.req.socket?.remoteAddress,
+    remoteAddress: socketAddress(ctx.req.socket),
     rawHeaders: ctx.req.rawHeaders,
   }
 }
