@@ -49,7 +49,7 @@ import {
 } from './support/instruction-variants.js'
 import { describeMachine } from './support/machine.js'
 import { connectRedis, deleteByPrefix } from './support/redis.js'
-import { markdownTable, RESULTS_FILE, writeResultsSection } from './support/results-file.js'
+import { markdownTable, publishResults } from './support/results-file.js'
 import { fixed, grouped, median, times } from './support/stats.js'
 
 const { values: flags } = parseArgs({
@@ -634,12 +634,7 @@ async function main(): Promise<void> {
 
     const minutes = (performance.now() - started) / 60_000
     const markdown = report(byVariant, variants, machine, minutes)
-    if (ONLY === undefined) {
-      writeResultsSection('instructions', markdown)
-      console.log(`\n${markdown}\nwritten to ${RESULTS_FILE}`)
-    } else {
-      console.log(`\n${markdown}\n(BENCH_ONLY: a partial run, not written to ${RESULTS_FILE})`)
-    }
+    publishResults('instructions', markdown, ONLY !== undefined)
   } finally {
     if (flags.keep) console.log(`callgrind files kept in ${directory}`)
     else rmSync(directory, { recursive: true, force: true })

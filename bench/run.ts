@@ -41,7 +41,7 @@ import type {
 } from './support/ipc.js'
 import { describeMachine } from './support/machine.js'
 import { connectRedis, deleteByPrefix } from './support/redis.js'
-import { markdownTable, RESULTS_FILE, writeResultsSection } from './support/results-file.js'
+import { markdownTable, publishResults } from './support/results-file.js'
 import { fixed, grouped, median, nestedBootstrapInterval, times } from './support/stats.js'
 import { readSystemCpu } from './support/system-cpu.js'
 import { CREDENTIAL_COUNT, MEASUREMENT_ORDER, VARIANTS, type Variant } from './variants.js'
@@ -939,12 +939,7 @@ async function main(): Promise<void> {
     const markdown =
       report(summaries, describeMachine(), discarded) +
       (paired.length === 0 ? '' : `\n${pairedReport(paired)}`)
-    if (ONLY === undefined) {
-      writeResultsSection('http', markdown)
-      console.log(`\n${markdown}\nwritten to ${RESULTS_FILE}`)
-    } else {
-      console.log(`\n${markdown}\n(BENCH_ONLY: a partial run, not written to ${RESULTS_FILE})`)
-    }
+    publishResults('http', markdown, ONLY !== undefined)
   } finally {
     for (const server of servers) await stopServer(server)
     loader.send({ type: 'exit' })

@@ -54,3 +54,16 @@ export function markdownTable(
   const rule = head.map((_, i) => (align[i] === 'r' ? '---:' : ':---'))
   return [head, rule, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n')
 }
+
+/**
+ * Writes `markdown` as `section` of the results file and prints it; a partial run (one limited
+ * by BENCH_ONLY) is only printed, so that the file always holds whole runs.
+ */
+export function publishResults(section: ResultsSection, markdown: string, partial: boolean): void {
+  if (partial) {
+    console.log(`\n${markdown}\n(BENCH_ONLY: a partial run, not written to ${RESULTS_FILE})`)
+    return
+  }
+  writeResultsSection(section, markdown)
+  console.log(`\n${markdown}\nwritten to ${RESULTS_FILE}`)
+}
