@@ -19,10 +19,9 @@
  * stretch as 10,000 did.
  *
  * Options: --requests=<M> (10000), --warmup=<W> (10000), --jobs=<j> (servers at a time: 2, or 1
- * on one core), --keep
- * (keep the callgrind files). Environment: BENCH_ONLY (comma-separated variant ids of
- * `npm run bench`, MemoryStore ones; default the toys and the key guards of both frameworks;
- * a partial run is not written to the results file), BENCH_TIME_SCALE (150).
+ * on one core), --keep (keep the callgrind files). Environment: BENCH_ONLY (comma-separated
+ * variant ids of `npm run bench`, MemoryStore ones; default the toys and the key guards of both
+ * frameworks; a partial run is not written to the results file), BENCH_TIME_SCALE (150).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -170,12 +169,18 @@ async function load(
 // ---------------------------------------------------------------------------------------------
 // One server under callgrind
 
-/** Resolves when the server has printed `word` `times` times in all. */
+/**
+ * Resolves when the server has printed `word` on a line of its own `times` times in all. A line
+ * may arrive in two chunks: the unfinished end of one is kept for the next.
+ */
 function printed(child: ChildProcess, word: string): (times: number) => Promise<void> {
   let seen = 0
+  let unfinished = ''
   const waiting: { times: number; resolve: () => void }[] = []
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    seen += chunk.split('\n').filter((line) => line.trim() === word).length
+    const lines = (unfinished + chunk).split('\n')
+    unfinished = lines.pop() ?? ''
+    seen += lines.filter((line) => line.trim() === word).length
     for (const wait of waiting.filter((entry) => entry.times <= seen)) wait.resolve()
   })
   return (times) =>

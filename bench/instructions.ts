@@ -114,11 +114,6 @@ const SETUP_ORDER: readonly Kind[] = [
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-/** Bundles the worker (portcullis from source and its dependencies) into one ES module. */
-function bundleWorker(directory: string): Promise<string> {
-  return bundleScript('bench/instructions-worker.ts', directory)
-}
-
 // ---------------------------------------------------------------------------------------------
 // One process under callgrind
 
@@ -591,7 +586,7 @@ async function main(): Promise<void> {
   // while the run goes on.
   const machine = describeMachine([valgrind])
   try {
-    const bundle = await bundleWorker(directory)
+    const bundle = await bundleScript('bench/instructions-worker.ts', directory)
     const bySetup = [...variants].sort(
       (a, b) => SETUP_ORDER.indexOf(a.kind) - SETUP_ORDER.indexOf(b.kind),
     )
