@@ -31,6 +31,8 @@ export class CredentialHeader {
   readonly #name: string
   /** The name as clients usually spell it (`Authorization`), compared before lower-casing. */
   readonly #usualSpelling: string
+  /** The lower-case name's first character code, which tells the two spellings apart. */
+  readonly #nameFirst: number
   readonly #codes: HeaderCodes
 
   constructor(name: string, codes: HeaderCodes) {
@@ -38,6 +40,7 @@ export class CredentialHeader {
     this.#usualSpelling = name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => {
       return dash + letter.toUpperCase()
     })
+    this.#nameFirst = name.charCodeAt(0)
     this.#codes = codes
   }
 
@@ -45,21 +48,25 @@ export class CredentialHeader {
   repeated(request: AuthenticateRequest): Failure | null {
     const raw = request.rawHeaders
     if (raw === undefined) return null
-    const name = this.#name
-    const usualSpelling = this.#usualSpelling
     let seen = 0
     for (let i = 0; i < raw.length; i += 2) {
-      const field = raw[i] as string
-      if (
-        field.length === name.length &&
-        // The usual spellings first: no lower-cased copy per request.
-        (field === usualSpelling || field === name || field.toLowerCase() === name) &&
-        ++seen > 1
-      ) {
+      if (this.#names(raw[i] as string) && ++seen > 1) {
         return fail(this.#codes.invalid, 'Malformed credential header: it was sent more than once.')
       }
     }
     return null
+  }
+
+  /**
+   * Whether a raw header name is this header's, in any case. Of the two usual spellings only the
+   * one its first character allows is compared (each comparison of two distinct strings walks
+   * their characters), and only a name in neither is lower-cased.
+   */
+  #names(field: string): boolean {
+    const name = this.#name
+    if (field.length !== name.length) return false
+    const spelled = field.charCodeAt(0) === this.#nameFirst ? name : this.#usualSpelling
+    return field === spelled || field.toLowerCase() === name
   }
 
   /**

@@ -46,3 +46,18 @@ describe('socketAddress', () => {
     expect(socketAddress({})).toBeUndefined()
   })
 })
+
+describe('socketAddress, across many addresses', () => {
+  it('answers each socket its own address past the bound of shared address strings', () => {
+    const sockets = Array.from({ length: 5000 }, (_, i) =>
+      countingSocket(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`),
+    )
+    for (const socket of sockets) socketAddress(socket)
+    sockets.forEach((socket, i) => {
+      expect(socketAddress(socket)).toBe(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)
+      expect(socket.reads).toBe(1)
+    })
+    // A new socket from an address seen before the table was emptied.
+    expect(socketAddress(countingSocket('10.0.0.1'))).toBe('10.0.0.1')
+  })
+})
