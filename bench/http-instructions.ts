@@ -18,8 +18,14 @@
  * main thread, so counted): 5,000 requests of warm-up left twice as much of it in the measured
  * stretch as 10,000 did.
  *
+ * The collector's share is counted apart (every call into V8's garbage collector, with what it
+ * calls): whether a collection falls into the measured stretch can move a whole server's count
+ * by several percent, so the instructions outside it are what two servers compare on.
+ *
  * Options: --requests=<M> (10000), --warmup=<W> (10000), --jobs=<j> (servers at a time: 2, or 1
- * on one core), --keep (keep the callgrind files). Environment: BENCH_ONLY (comma-separated
+ * on one core), --keep (keep the callgrind files), --functions (start the servers with
+ * `--perf-basic-prof`, which names V8's generated code, and print, for each server beside its
+ * toy, the functions whose own instructions per request differ most). Environment: BENCH_ONLY (comma-separated
  * variant ids of `npm run bench`, MemoryStore ones; default the toys and the key guards of both
  * frameworks; a partial run is not written to the results file), BENCH_TIME_SCALE (150).
  */
@@ -34,8 +40,12 @@ import { parseArgs } from 'node:util'
 import {
   bundleScript,
   CACHE_MODEL,
+  COLLECTOR,
   eventTotal,
+  functionNamer,
+  type Profile,
   readCallgrindFile,
+  readProfile,
   valgrindVersion,
 } from './support/callgrind.js'
 import { DUMP_TRIGGER } from './support/instruction-variants.js'
@@ -50,6 +60,7 @@ const { values: flags } = parseArgs({
     warmup: { type: 'string', default: '10000' },
     jobs: { type: 'string', default: String(Math.min(2, availableParallelism())) },
     keep: { type: 'boolean', default: false },
+    functions: { type: 'boolean', default: false },
   },
   strict: true,
   allowPositionals: false,
@@ -92,8 +103,15 @@ type EventName = (typeof EVENTS)[number][0]
 interface Measurement {
   readonly variant: Variant
   readonly perRequest: ReadonlyMap<EventName, number>
+  /** Instructions per request in V8's garbage collector ({@link COLLECTOR}). */
+  readonly collector: number
+  /** Each function's own costs over the measured requests (`--functions` only). */
+  readonly profile: Profile | undefined
   readonly seconds: number
 }
+
+/** Rows of each server's comparison with its toy printed by `--functions`. */
+const TOP_FUNCTIONS = 20
 
 function chosenVariants(): Variant[] {
   const ids = ONLY ?? DEFAULT_VARIANTS
@@ -201,6 +219,8 @@ async function measure(variant: Variant, bundle: string, directory: string): Pro
       `--LL=${CACHE_MODEL.LL.join(',')}`,
       process.execPath,
       '--predictable',
+      // Names the generated code for --functions; it writes a line whenever V8 compiles.
+      ...(flags.functions ? ['--perf-basic-prof'] : []),
       bundle,
       variant.id,
       directory,
@@ -246,13 +266,23 @@ async function measure(variant: Variant, bundle: string, directory: string): Pro
     throw new Error(`${variant.id}: callgrind did not write its two dumps`)
   }
   const measured = parts[1] as string
-  const { totals } = readCallgrindFile(measured)
-  return {
-    variant,
-    perRequest: new Map(
-      EVENTS.map(([event]) => [event, eventTotal(totals, event, measured) / REQUESTS]),
-    ),
-    seconds: (performance.now() - started) / 1000,
+  const { totals, pid } = readCallgrindFile(measured)
+  const perfMap = `/tmp/perf-${pid}.map`
+  try {
+    const profile = readProfile(measured, functionNamer(perfMap, bundle), (name) =>
+      COLLECTOR.test(name),
+    )
+    return {
+      variant,
+      perRequest: new Map(
+        EVENTS.map(([event]) => [event, eventTotal(totals, event, measured) / REQUESTS]),
+      ),
+      collector: (profile.within[profile.events.indexOf('Ir')] as number) / REQUESTS,
+      profile: flags.functions ? profile : undefined,
+      seconds: (performance.now() - started) / 1000,
+    }
+  } finally {
+    rmSync(perfMap, { force: true })
   }
 }
 
@@ -264,9 +294,16 @@ function report(measurements: readonly Measurement[], machine: string, minutes: 
     measurements.find(
       (m) => m.variant.framework === variant.framework && m.variant.id.endsWith('-toy'),
     )
-  const rows = measurements.map(({ variant, perRequest }) => {
-    const toy = toyOf(variant)?.perRequest
+  const rows = measurements.map(({ variant, perRequest, collector }) => {
+    const toyMeasurement = toyOf(variant)
+    const toy = toyMeasurement?.perRequest
     const count = (event: EventName) => perRequest.get(event) as number
+    const outside = count('Ir') - collector
+    const toyOutside = (toy?.get('Ir') as number) - (toyMeasurement?.collector as number)
+    const collectorCells = [
+      grouped(Math.round(collector)),
+      `${grouped(Math.round(outside))} (${fixed(outside / toyOutside, 3)}×)`,
+    ]
     const cells = EVENTS.map(([event]) => {
       const value = count(event)
       const base = toy?.get(event) as number
@@ -276,12 +313,26 @@ function report(measurements: readonly Measurement[], machine: string, minutes: 
         ? fixed(value, 1)
         : `${fixed(value, 1)} (${more >= 0 ? '+' : '−'}${fixed(Math.abs(more), 1)})`
     })
-    return [variant.framework === 'express' ? 'Express 5' : 'Koa 3', variant.label, ...cells]
+    return [
+      variant.framework === 'express' ? 'Express 5' : 'Koa 3',
+      variant.label,
+      cells[0] as string,
+      ...collectorCells,
+      ...cells.slice(1),
+    ]
   })
+  const [instructions, ...misses] = EVENTS.map(([, heading]) => heading)
   const table = markdownTable(
-    ['framework', 'server', ...EVENTS.map(([, heading]) => heading)],
+    [
+      'framework',
+      'server',
+      instructions as string,
+      'in the collector',
+      'outside the collector',
+      ...misses,
+    ],
     rows,
-    'llrrrrr',
+    'llrrrrrrr',
   )
   const [i1, d1, ll] = [CACHE_MODEL.I1, CACHE_MODEL.D1, CACHE_MODEL.LL].map(
     ([size, ways]) => `${size / 1024} KiB ${ways}-way`,
@@ -294,11 +345,14 @@ Each server of \`npm run bench\` in its own process under \`valgrind --tool=call
 --cache-sim=yes\` (\`node --predictable\`; the gate's clock and timers slowed ${TIME_SCALE}-fold, to
 callgrind's pace), ${CONNECTIONS} keep-alive connections from a native client: a pass over every
 credential, ${grouped(WARMUP)} requests of warm-up, then ${grouped(REQUESTS)} measured requests,
-whose counts are divided by ${grouped(REQUESTS)}: per request, instructions (× the toy's), then
-the fetches that missed a simulated cache (more or fewer than the toy's): a ${i1} first-level
-instruction cache (I1), a ${d1} first-level data cache (D1) and a ${ll} last level (LL),
-64-byte lines. The last-level figures move by tens between runs of the same server; the others
-by about 1 %. Unlike
+whose counts are divided by ${grouped(REQUESTS)}: per request, instructions (× the toy's); the
+part of them in V8's garbage collector (collections, incremental marking, sweeping: everything
+called from its functions) and the rest (× the toy's), since a collection falls into the
+measured stretch or not, which can move the whole count by several percent between runs of
+one server, most of all on Express; then the fetches that missed a simulated cache (more or
+fewer than the toy's): a ${i1} first-level instruction cache (I1), a ${d1} first-level data cache
+(D1) and a ${ll} last level (LL), 64-byte lines. The last-level figures move by tens between
+runs of the same server; the others by about 1 %. Unlike
 \`npm run bench:instructions\` this counts everything the server process does for a request:
 Node's HTTP parsing and socket code, the framework, the response, the collector.
 
@@ -306,6 +360,48 @@ ${table}
 
 The whole run took ${fixed(minutes, 1)} minutes, ${JOBS} server${JOBS === 1 ? '' : 's'} at a time.
 `
+}
+
+/**
+ * For `--functions`: each server beside its framework's toy, function by function (each one's
+ * own instructions and first-level instruction-cache misses per request, JavaScript named by
+ * the perf map), the functions that differ most first. The two processes run the same bundle, so
+ * a function of Node's or the framework's has one name in both.
+ */
+function functionComparisons(measurements: readonly Measurement[]): string {
+  const lines: string[] = []
+  for (const measurement of measurements) {
+    if (measurement.variant.id.endsWith('-toy')) continue
+    const toy = measurements.find(
+      (m) => m.variant.framework === measurement.variant.framework && m.variant.id.endsWith('-toy'),
+    )
+    const [mine, theirs] = [measurement.profile, toy?.profile]
+    if (mine === undefined || theirs === undefined) continue
+    const ir = mine.events.indexOf('Ir')
+    const i1 = mine.events.indexOf('I1mr')
+    const cost = (profile: Profile, name: string, event: number) =>
+      (profile.self.get(name)?.[event] ?? 0) / REQUESTS
+    const names = new Set([...mine.self.keys(), ...theirs.self.keys()])
+    const rows = [...names]
+      .map((name) => ({
+        name,
+        toy: cost(theirs, name, ir),
+        server: cost(mine, name, ir),
+        misses: cost(mine, name, i1) - cost(theirs, name, i1),
+      }))
+      .sort((a, b) => Math.abs(b.server - b.toy) - Math.abs(a.server - a.toy))
+      .slice(0, TOP_FUNCTIONS)
+    lines.push(
+      `\n${measurement.variant.id} against ${toy?.variant.id}: the functions whose own instructions per request differ most`,
+      '  more instructions (toy → server), more I1 misses, function:',
+      ...rows.map(({ name, toy: before, server, misses }) => {
+        const more = server - before
+        const shown = name.length > 130 ? `${name.slice(0, 127)}…` : name
+        return `  ${`${more >= 0 ? '+' : '−'}${fixed(Math.abs(more), 1)}`.padStart(9)} (${fixed(before, 1)} → ${fixed(server, 1)})  ${`${misses >= 0 ? '+' : '−'}${fixed(Math.abs(misses), 1)}`.padStart(7)}  ${shown}`
+      }),
+    )
+  }
+  return lines.join('\n')
 }
 
 async function main(): Promise<void> {
@@ -328,6 +424,7 @@ async function main(): Promise<void> {
         const count = (event: EventName) => fixed(measurement.perRequest.get(event) as number, 1)
         console.log(
           `${variant.id.padEnd(28)} ${count('Ir').padStart(10)} instructions/request` +
+            `  collector ${fixed(measurement.collector, 1)}` +
             `  I1 ${count('I1mr')}  IL ${count('ILmr')}  D1 ${count('D1mr')}  DL ${count('DLmr')}` +
             `  ${fixed(measurement.seconds, 0)} s`,
         )
@@ -337,6 +434,7 @@ async function main(): Promise<void> {
     const ordered = variants.map((variant) => measurements.get(variant.id) as Measurement)
     const markdown = report(ordered, machine, (performance.now() - started) / 60_000)
     publishResults('http-instructions', markdown, ONLY !== undefined)
+    if (flags.functions) console.log(functionComparisons(ordered))
   } finally {
     if (flags.keep) console.log(`callgrind files kept in ${directory}`)
     else rmSync(directory, { recursive: true, force: true })

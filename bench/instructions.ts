@@ -25,7 +25,7 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,7 +34,9 @@ import {
   bundleScript,
   CACHE_MODEL,
   eventTotal,
+  functionNamer,
   readCallgrindFile,
+  readProfile,
   valgrindVersion,
 } from './support/callgrind.js'
 import {
@@ -238,141 +240,6 @@ async function cleanRedis(prefix: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Per-function breakdown (--functions)
-//
-// callgrind_annotate (3.19) miscounts a dump taken in mid-run: a call still in progress is
-// written as `calls=0`, which it adds to the caller's own cost, so the event loop's frames each
-// show 100 % "self". The few lines below read the file format themselves. Code V8 generated at
-// run time has no symbols; callgrind names it by address, which the profile run resolves through
-// the map `node --perf-basic-prof` writes (/tmp/perf-<pid>.map), and each bundle position back
-// to the source file it came from.
-
-interface Profile {
-  /** Instructions in the segment. */
-  readonly total: number
-  /** Instructions in each function itself. */
-  readonly self: ReadonlyMap<string, number>
-  /** Instructions in each function and what it called (summed over calls, so recursion counts twice). */
-  readonly inclusive: ReadonlyMap<string, number>
-}
-
-/** Reads one callgrind output file (`events: Ir`, positions by line, no jumps). */
-function readProfile(file: string, nameOf: (fn: string, object: string) => string): Profile {
-  const names = {
-    ob: new Map<string, string>(),
-    fl: new Map<string, string>(),
-    fn: new Map<string, string>(),
-  }
-  /** Name compression: `(id) name` defines an id, `(id)` refers back to it. */
-  const expand = (space: keyof typeof names, value: string): string => {
-    const match = /^\((\d+)\)(?: (.*))?$/.exec(value)
-    if (match?.[1] === undefined) return value
-    if (match[2] !== undefined) {
-      names[space].set(match[1], match[2])
-      return match[2]
-    }
-    return names[space].get(match[1]) ?? value
-  }
-  const self = new Map<string, number>()
-  const inclusive = new Map<string, number>()
-  const add = (map: Map<string, number>, key: string, value: number) =>
-    map.set(key, (map.get(key) ?? 0) + value)
-  let object = ''
-  let fn = ''
-  let calleeObject: string | undefined
-  let callee = ''
-  let inCall = false
-  let total = 0
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const first = line.charCodeAt(0)
-    if ((first >= 48 && first <= 57) || line[0] === '+' || line[0] === '-' || line[0] === '*') {
-      const cost = Number(line.split(' ')[1] ?? 0)
-      if (inCall) {
-        add(inclusive, nameOf(callee, calleeObject ?? object), cost)
-        inCall = false
-        calleeObject = undefined
-      } else {
-        add(self, nameOf(fn, object), cost)
-        total += cost
-      }
-      continue
-    }
-    const equals = line.indexOf('=')
-    if (equals === -1) continue
-    const key = line.slice(0, equals)
-    const value = line.slice(equals + 1)
-    if (key === 'ob') object = expand('ob', value)
-    else if (key === 'fn') fn = expand('fn', value)
-    else if (key === 'cob') calleeObject = expand('ob', value)
-    else if (key === 'cfn') callee = expand('fn', value)
-    else if (key === 'calls') inCall = true
-    else if (key === 'fl' || key === 'fi' || key === 'fe' || key === 'cfi' || key === 'cfl')
-      expand('fl', value)
-    else if (key === 'jfi') expand('fl', value)
-    else if (key === 'jfn') expand('fn', value)
-  }
-  return { total, self, inclusive }
-}
-
-/** Which source file each line of the bundle came from (esbuild marks each module). */
-function bundleSources(bundle: string): (line: number) => string | undefined {
-  const starts: { line: number; path: string }[] = []
-  readFileSync(bundle, 'utf8')
-    .split('\n')
-    .forEach((text, index) => {
-      const match = /^\/\/ ((?:src|adapters|bench|node_modules)\/\S+)$/.exec(text)
-      if (match?.[1] !== undefined) starts.push({ line: index + 1, path: match[1] })
-    })
-  return (line) => {
-    let found: string | undefined
-    for (const start of starts) {
-      if (start.line > line) break
-      found = start.path
-    }
-    return found
-  }
-}
-
-/** Names callgrind's functions: symbols as they are, generated code through the perf map. */
-function functionNamer(perfMap: string, bundle: string): (fn: string, object: string) => string {
-  const regions: { start: number; end: number; name: string }[] = []
-  if (existsSync(perfMap)) {
-    for (const line of readFileSync(perfMap, 'utf8').split('\n')) {
-      const [start, size, ...rest] = line.split(' ')
-      if (start === undefined || size === undefined || rest.length === 0) continue
-      const from = Number.parseInt(start, 16)
-      regions.push({ start: from, end: from + Number.parseInt(size, 16), name: rest.join(' ') })
-    }
-  }
-  const sourceOf = bundleSources(bundle)
-  const resolved = new Map<string, string>()
-  return (fn, object) => {
-    const key = `${fn}\u0000${object}`
-    const known = resolved.get(key)
-    if (known !== undefined) return known
-    let name: string
-    if (/^0x[0-9a-f]+$/.test(fn)) {
-      const address = Number.parseInt(fn, 16)
-      // Code space is reused: the last code object mapped at this address is taken.
-      let region: string | undefined
-      for (const entry of regions) {
-        if (entry.start <= address && address < entry.end) region = entry.name
-      }
-      name =
-        region === undefined
-          ? 'generated code not in the perf map'
-          : region.replace(/file:\/\/\S+?:(\d+):\d+/, (_, line: string) => {
-              const source = sourceOf(Number(line))
-              return `${source ?? 'bundle'} (bundle line ${line})`
-            })
-    } else {
-      const library = object.split('/').at(-1) ?? object
-      name = library === 'node' || object === '' ? fn : `${fn} [${library}]`
-    }
-    resolved.set(key, name)
-    return name
-  }
-}
 
 /**
  * Profiles one variant in a process of its own (`--perf-basic-prof` adds work whenever V8
@@ -385,19 +252,22 @@ async function profileVariant(variant: VariantId, bundle: string, directory: str
   try {
     const profile = readProfile(measurement.segmentFile, functionNamer(perfMap, bundle))
     const decisions = 2 * N
-    const top = (map: ReadonlyMap<string, number>) =>
+    const ir = profile.events.indexOf('Ir')
+    const total = profile.total[ir] as number
+    const top = (map: ReadonlyMap<string, readonly number[]>) =>
       [...map]
+        .map(([name, costs]): [string, number] => [name, costs[ir] as number])
         // Frames that enclose the whole loop (event loop, microtask queue, the loop itself).
-        .filter(([, instructions]) => instructions < 0.99 * profile.total)
+        .filter(([, instructions]) => instructions < 0.99 * total)
         .sort((a, b) => b[1] - a[1])
         .slice(0, TOP_FUNCTIONS)
         .map(([name, instructions]) => {
           const shown = name.length > 160 ? `${name.slice(0, 157)}…` : name
-          return `  ${fixed(instructions / decisions, 1).padStart(9)} ${fixed((100 * instructions) / profile.total, 1).padStart(5)} %  ${shown}`
+          return `  ${fixed(instructions / decisions, 1).padStart(9)} ${fixed((100 * instructions) / total, 1).padStart(5)} %  ${shown}`
         })
     console.log(
       [
-        `\n${variant.id}: profile of decisions ${grouped(N + 1)}…${grouped(3 * N)} (a separate process with --perf-basic-prof), ${fixed(profile.total / decisions, 1)} instructions per decision`,
+        `\n${variant.id}: profile of decisions ${grouped(N + 1)}…${grouped(3 * N)} (a separate process with --perf-basic-prof), ${fixed(total / decisions, 1)} instructions per decision`,
         '  per decision, % of the total — self (in the function itself; JS: name, source file):',
         ...top(profile.self),
         '  inclusive (with what it calls; frames enclosing the whole loop left out):',
