@@ -25,9 +25,10 @@
  * Options: --requests=<M> (10000), --warmup=<W> (10000), --jobs=<j> (servers at a time: 2, or 1
  * on one core), --keep (keep the callgrind files), --functions (start the servers with
  * `--perf-basic-prof`, which names V8's generated code, and print, for each server beside its
- * toy, the functions whose own instructions per request differ most). Environment: BENCH_ONLY (comma-separated
- * variant ids of `npm run bench`, MemoryStore ones; default the toys and the key guards of both
- * frameworks; a partial run is not written to the results file), BENCH_TIME_SCALE (150).
+ * toy, the functions whose own instructions per request differ most). Environment: BENCH_ONLY
+ * (comma-separated variant ids of `npm run bench`, MemoryStore ones; default the toys and the
+ * key guards of both frameworks; a partial run is not written to the results file),
+ * BENCH_TIME_SCALE (150).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -51,7 +52,7 @@ import {
 import { DUMP_TRIGGER } from './support/instruction-variants.js'
 import { describeMachine } from './support/machine.js'
 import { markdownTable, publishResults } from './support/results-file.js'
-import { fixed, grouped } from './support/stats.js'
+import { fixed, grouped, signed } from './support/stats.js'
 import { VARIANTS, type Variant } from './variants.js'
 
 const { values: flags } = parseArgs({
@@ -289,13 +290,16 @@ async function measure(variant: Variant, bundle: string, directory: string): Pro
 // ---------------------------------------------------------------------------------------------
 // The report
 
+/** The measurement of `variant`'s framework's toy, which every server is compared with. */
+function toyOf(measurements: readonly Measurement[], variant: Variant): Measurement | undefined {
+  return measurements.find(
+    (m) => m.variant.framework === variant.framework && m.variant.id.endsWith('-toy'),
+  )
+}
+
 function report(measurements: readonly Measurement[], machine: string, minutes: number): string {
-  const toyOf = (variant: Variant) =>
-    measurements.find(
-      (m) => m.variant.framework === variant.framework && m.variant.id.endsWith('-toy'),
-    )
   const rows = measurements.map(({ variant, perRequest, collector }) => {
-    const toyMeasurement = toyOf(variant)
+    const toyMeasurement = toyOf(measurements, variant)
     const toy = toyMeasurement?.perRequest
     const count = (event: EventName) => perRequest.get(event) as number
     const outside = count('Ir') - collector
@@ -311,7 +315,7 @@ function report(measurements: readonly Measurement[], machine: string, minutes: 
       const more = value - base
       return variant.id.endsWith('-toy')
         ? fixed(value, 1)
-        : `${fixed(value, 1)} (${more >= 0 ? '+' : '−'}${fixed(Math.abs(more), 1)})`
+        : `${fixed(value, 1)} (${signed(more, 1)})`
     })
     return [
       variant.framework === 'express' ? 'Express 5' : 'Koa 3',
@@ -372,9 +376,7 @@ function functionComparisons(measurements: readonly Measurement[]): string {
   const lines: string[] = []
   for (const measurement of measurements) {
     if (measurement.variant.id.endsWith('-toy')) continue
-    const toy = measurements.find(
-      (m) => m.variant.framework === measurement.variant.framework && m.variant.id.endsWith('-toy'),
-    )
+    const toy = toyOf(measurements, measurement.variant)
     const [mine, theirs] = [measurement.profile, toy?.profile]
     if (mine === undefined || theirs === undefined) continue
     const ir = mine.events.indexOf('Ir')
@@ -397,7 +399,7 @@ function functionComparisons(measurements: readonly Measurement[]): string {
       ...rows.map(({ name, toy: before, server, misses }) => {
         const more = server - before
         const shown = name.length > 130 ? `${name.slice(0, 127)}…` : name
-        return `  ${`${more >= 0 ? '+' : '−'}${fixed(Math.abs(more), 1)}`.padStart(9)} (${fixed(before, 1)} → ${fixed(server, 1)})  ${`${misses >= 0 ? '+' : '−'}${fixed(Math.abs(misses), 1)}`.padStart(7)}  ${shown}`
+        return `  ${signed(more, 1).padStart(9)} (${fixed(before, 1)} → ${fixed(server, 1)})  ${signed(misses, 1).padStart(7)}  ${shown}`
       }),
     )
   }

@@ -52,7 +52,7 @@ import {
 import { describeMachine } from './support/machine.js'
 import { connectRedis, deleteByPrefix } from './support/redis.js'
 import { markdownTable, publishResults } from './support/results-file.js'
-import { fixed, grouped, median, times } from './support/stats.js'
+import { fixed, grouped, median, signed, times } from './support/stats.js'
 
 const { values: flags } = parseArgs({
   options: {
@@ -289,12 +289,6 @@ function spread(values: readonly number[]): number {
   return (Math.max(...values) - Math.min(...values)) / median(values)
 }
 
-/** A difference with its sign. */
-function signed(value: number): string {
-  if (!Number.isFinite(value)) return '—'
-  return `${value < 0 ? '−' : '+'}${fixed(Math.abs(value), 2)}`
-}
-
 function percent(value: number): string {
   return `${fixed(100 * value, 2)} %`
 }
@@ -321,7 +315,7 @@ function report(
     const misses = CACHE_SIM
       ? [
           fixed(chosen.llReadMisses, 2),
-          variant.kind === 'toy' ? '' : signed(chosen.llReadMisses - toyMisses),
+          variant.kind === 'toy' ? '' : signed(chosen.llReadMisses - toyMisses, 2),
         ]
       : []
     return [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { bootstrapInterval, nestedBootstrapInterval } from './stats.js'
+import { bootstrapInterval, nestedBootstrapInterval, signed } from './stats.js'
 
 const mean = (values: readonly number[]) =>
   values.reduce((sum, value) => sum + value, 0) / values.length
@@ -48,5 +48,14 @@ describe('bootstrap intervals', () => {
     const interval = nestedBootstrapInterval([1, 1], () => 1)
     expect(interval.low).toBeNaN()
     expect(interval.high).toBeNaN()
+  })
+})
+
+describe('signed', () => {
+  it('writes a difference with its sign, and a dash for what is not a number', () => {
+    expect(signed(1.25, 1)).toBe('+1.3')
+    expect(signed(0, 2)).toBe('+0.00')
+    expect(signed(-0.5, 1)).toBe('−0.5')
+    expect(signed(Number.NaN, 1)).toBe('—')
   })
 })

@@ -93,6 +93,12 @@ export function grouped(value: number): string {
   return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '—'
 }
 
+/** A difference with its sign (`+1.2`, `−0.5`), or an em dash when it is not finite. */
+export function signed(value: number, decimals: number): string {
+  if (!Number.isFinite(value)) return '—'
+  return `${value < 0 ? '−' : '+'}${fixed(Math.abs(value), decimals)}`
+}
+
 /** A ratio as `1.23×`. */
 export function times(value: number): string {
   return Number.isFinite(value) ? `${value.toFixed(2)}×` : '—'
