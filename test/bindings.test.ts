@@ -495,6 +495,103 @@ describe('a decision made from the cache', () => {
     await settled
   })
 
+  it("reads the socket's address only for a key with an IP allowlist", async () => {
+    const { gate } = makeGate()
+    const { test } = await gate.projects.provision('proj_peer')
+    const listed = await gate.keys.create({
+      projectId: 'proj_peer',
+      type: 'secret',
+      mode: 'test',
+      allowedIps: ['127.0.0.1'],
+    })
+    /** A socket of its own per request (the address is remembered by socket), counting reads. */
+    const peer = (address: string) => {
+      const socket = {
+        reads: 0,
+        get remoteAddress() {
+          socket.reads++
+          return address
+        },
+      }
+      return socket
+    }
+    const res = { status: () => res, setHeader: () => res, json: () => res }
+    const viaExpress = async (
+      guard: ReturnType<typeof forExpress.requireSecretKey>,
+      key: string,
+      address: string,
+    ) => {
+      const socket = peer(address)
+      let passed = false
+      await guard({ headers: { authorization: `Bearer ${key}` }, socket }, res, () => {
+        passed = true
+      })
+      return { passed, reads: socket.reads }
+    }
+    const viaKoa = async (
+      guard: ReturnType<typeof forKoa.requireSecretKey>,
+      key: string,
+      address: string,
+    ) => {
+      const socket = peer(address)
+      const ctx = {
+        request: { headers: { authorization: `Bearer ${key}` } },
+        req: { socket },
+        state: {},
+        status: 404,
+        body: undefined as unknown,
+        set: () => {},
+      }
+      let passed = false
+      await guard(ctx, async () => {
+        passed = true
+      })
+      return { passed, status: ctx.status, reads: socket.reads }
+    }
+    for (const round of ['from the store', 'from the cache']) {
+      // Keys without an allowlist: the address is never read.
+      expect(
+        await viaExpress(forExpress.requireSecretKey(gate), test.secretKey.key, '10.0.0.1'),
+        round,
+      ).toEqual({ passed: true, reads: 0 })
+      expect(
+        await viaExpress(
+          forExpress.requirePublishableKey(gate),
+          test.publishableKey.key,
+          '10.0.0.1',
+        ),
+        round,
+      ).toEqual({ passed: true, reads: 0 })
+      expect(
+        await viaKoa(forKoa.requireSecretKey(gate), test.secretKey.key, '10.0.0.1'),
+        round,
+      ).toEqual({ passed: true, status: 404, reads: 0 })
+      expect(
+        await viaKoa(forKoa.requirePublishableKey(gate), test.publishableKey.key, '10.0.0.1'),
+        round,
+      ).toEqual({ passed: true, status: 404, reads: 0 })
+      // A key with one: read, and enforced.
+      expect(
+        await viaExpress(forExpress.requireSecretKey(gate), listed.key, '127.0.0.1'),
+        round,
+      ).toEqual({ passed: true, reads: 1 })
+      expect(
+        await viaExpress(forExpress.requireSecretKey(gate), listed.key, '10.0.0.1'),
+        round,
+      ).toEqual({ passed: false, reads: 1 })
+      expect(await viaKoa(forKoa.requireSecretKey(gate), listed.key, '127.0.0.1'), round).toEqual({
+        passed: true,
+        status: 404,
+        reads: 1,
+      })
+      expect(await viaKoa(forKoa.requireSecretKey(gate), listed.key, '10.0.0.1'), round).toEqual({
+        passed: false,
+        status: 403,
+        reads: 1,
+      })
+    }
+  })
+
   it('hands every acceptance of a key the same frozen auth, and the public answer its usual shape', async () => {
     const { gate, headers } = await warmGate()
     const request = { headers, remoteAddress: '127.0.0.1' }

@@ -4,7 +4,7 @@ import { createSessionAuthenticator } from './authenticate-session.js'
 import { isStoreUnavailableError, type PortcullisError, StoreUnavailableError } from './errors.js'
 import type { GateCore } from './options.js'
 import { parseRequiredPermissions, type RequiredPermission } from './permissions.js'
-import { DECIDE } from './portcullis-interface.js'
+import { DECIDER } from './portcullis-interface.js'
 import type { RequestHeaders } from './read-credential.js'
 import { createAcceptor, type Failure } from './refusal.js'
 import type { CredentialKind, Mode } from './types.js'
@@ -93,42 +93,47 @@ export function createAuthenticator(core: GateCore) {
   }
 
   /**
-   * The whole decision for one request, synchronously when everything it needs is cached and
-   * as a promise when it has to ask the store or verify a signature. Never throws for anything
-   * the request contains: every refusal is `{ ok: false, error }` with a stable code, and any
-   * store failure or timeout becomes `store_unavailable` (fail closed).
+   * The decision function for one set of options, checked here once (a `TypeError` for a
+   * credential, mode or permission it cannot serve): what a guard calls on every request. A
+   * decision is synchronous when everything it needs is cached and a promise when it has to ask
+   * the store or verify a signature. It never throws for anything the request contains: every
+   * refusal is `{ ok: false, error }` with a stable code, and any store failure or timeout
+   * becomes `store_unavailable` (fail closed).
    */
-  function decide(request: AuthenticateRequest, options: AuthenticateOptions): Decision {
+  function prepare(options: AuthenticateOptions): Decider {
     const credential = options?.credential
     if (credential !== 'secret' && credential !== 'publishable' && credential !== 'session') {
       throw new TypeError(
         'authenticate() needs { credential: "secret" | "publishable" | "session" }',
       )
     }
-    if (options.mode !== undefined && options.mode !== 'test' && options.mode !== 'live') {
+    const { mode } = options
+    if (mode !== undefined && mode !== 'test' && mode !== 'live') {
       throw new TypeError('authenticate() option mode must be "test" or "live"')
     }
     const required = options.permission === undefined ? NONE : permissionsOf(options)
-    let decision: Decision
-    try {
-      decision =
-        credential === 'session'
-          ? sessions.authenticate(request, options.mode)
-          : keys.authenticate(request, credential, options.mode, required)
-    } catch (error) {
-      return storeFailure(error)
+    return (request) => {
+      let decision: Decision
+      try {
+        decision =
+          credential === 'session'
+            ? sessions.authenticate(request, mode)
+            : keys.authenticate(request, credential, mode, required)
+      } catch (error) {
+        return storeFailure(error)
+      }
+      return decision instanceof Promise ? decision.catch(storeFailure) : decision
     }
-    return decision instanceof Promise ? decision.catch(storeFailure) : decision
   }
 
   return {
-    decide,
-    /** {@link decide}, always as a promise: the public `gate.authenticate`. */
+    prepare,
+    /** One decision, always as a promise: the public `gate.authenticate`. */
     async authenticate(
       request: AuthenticateRequest,
       options: AuthenticateOptions,
     ): Promise<AuthResult> {
-      return resultOf(await decide(request, options))
+      return resultOf(await prepare(options)(request))
     },
   }
 }
@@ -142,17 +147,23 @@ function storeFailure(error: unknown): Failure {
 /** A decision, synchronous when it could be made from the cache. */
 export type Decision = Verdict | Promise<Verdict>
 
+/** The decision for one request under options fixed beforehand. */
+export type Decider = (request: AuthenticateRequest) => Decision
+
 /**
- * The gate's decision function: the bindings use it to call `next()` without a promise tick
- * when the answer was cached; any other object with an `authenticate` method works through it.
+ * The gate's decision function for `options`, checked once: the bindings use it to call
+ * `next()` without a promise tick when the answer was cached. Any other object with an
+ * `authenticate` method works through it, one promise per request.
  */
-export function decisionOf(gate: {
-  authenticate(request: AuthenticateRequest, options: AuthenticateOptions): Promise<AuthResult>
-  readonly [DECIDE]?: (request: AuthenticateRequest, options: AuthenticateOptions) => Decision
-}): (request: AuthenticateRequest, options: AuthenticateOptions) => Decision {
-  return (
-    gate[DECIDE] ??
-    ((request, options) =>
-      gate.authenticate(request, options).then((result) => (result.ok ? result.auth : result)))
-  )
+export function deciderOf(
+  gate: {
+    authenticate(request: AuthenticateRequest, options: AuthenticateOptions): Promise<AuthResult>
+    readonly [DECIDER]?: (options: AuthenticateOptions) => Decider
+  },
+  options: AuthenticateOptions,
+): Decider {
+  const prepare = gate[DECIDER]
+  if (prepare !== undefined) return prepare(options)
+  return (request) =>
+    gate.authenticate(request, options).then((result) => (result.ok ? result.auth : result))
 }

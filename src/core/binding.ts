@@ -1,13 +1,5 @@
-import type { AuthContext } from './auth-context.js'
-import {
-  type AuthenticateOptions,
-  type AuthenticateRequest,
-  decisionOf,
-  isRefusal,
-  type Verdict,
-} from './authenticate.js'
-import type { PortcullisError } from './errors.js'
-import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from './http.js'
+import { type AuthenticateOptions, type Decider, deciderOf } from './authenticate.js'
+import type { HttpErrorOptions } from './http.js'
 import { parseRequiredPermissions } from './permissions.js'
 import type { Portcullis } from './portcullis.js'
 import { type CredentialKind, isMode, type Mode } from './types.js'
@@ -30,26 +22,14 @@ export interface SecretKeyGuardOptions extends GuardOptions {
   readonly permission?: string | readonly string[]
 }
 
-/** A refusal as a binding receives it: the error, and its rendering. */
-export interface GuardRefusal {
-  readonly ok: false
-  readonly error: PortcullisError
-  readonly response: HttpErrorResponse
-}
-
 /**
- * A decision as a binding receives it: the auth itself when accepted (as the core's
- * `Verdict`: no wrapper object to read on every request), or a refusal already rendered.
+ * What a binding asks the core for one request: the auth itself when accepted (the core's
+ * `Verdict`: no wrapper object to read on every request), or the refusal, which the binding
+ * renders (`toHttpError`, or its `onError`). The answer is synchronous when the core could
+ * decide from its cache (so a binding can go on without waiting a promise tick), and a promise
+ * otherwise.
  */
-export type GuardResult = AuthContext | GuardRefusal
-
-/**
- * What a binding asks the core for one request: the decision, and the rendered refusal. The
- * bindings only read the request and write the response. The answer is synchronous when the
- * core could decide from its cache (so a binding can go on without waiting a promise tick),
- * and a promise otherwise.
- */
-export type Guard = (request: AuthenticateRequest) => GuardResult | Promise<GuardResult>
+export type Guard = Decider
 
 /**
  * `usage` names the factory in errors: `requireSecretKey(gate, options)`. Everything is checked
@@ -61,8 +41,7 @@ export function createGuard(
   options: SecretKeyGuardOptions,
   usage = 'createGuard(gate, credential, options)',
 ): Guard {
-  // One frozen object per guard: the core recognises it on every request and parses its
-  // permission only the first time.
+  // One frozen object per guard, checked by the core once.
   const authenticateOptions: AuthenticateOptions = Object.freeze({
     credential,
     ...(options.mode === undefined ? {} : { mode: options.mode }),
@@ -70,15 +49,7 @@ export function createGuard(
       ? {}
       : { permission: requiredPermissions(gate, credential, options.permission, usage) }),
   })
-  const decide = decisionOf(gate)
-  const render = (verdict: Verdict): GuardResult =>
-    isRefusal(verdict)
-      ? { ok: false, error: verdict.error, response: toHttpError(verdict.error, options) }
-      : verdict
-  return (request) => {
-    const decision = decide(request, authenticateOptions)
-    return decision instanceof Promise ? decision.then(render) : render(decision)
-  }
+  return deciderOf(gate, authenticateOptions)
 }
 
 /**
@@ -103,22 +74,6 @@ function requiredPermissions(
   }
   const required = parseRequiredPermissions(permission, new Set<string>(resources), usage)
   return Object.freeze(required.map((each) => each.text))
-}
-
-/** The static-allowlist counterpart of {@link createGuard}. */
-export function createAllowlistGuard(
-  gate: Portcullis,
-  list: readonly string[],
-  options: HttpErrorOptions,
-): (
-  request: AuthenticateRequest,
-) => { ok: true } | { ok: false; error: PortcullisError; response: HttpErrorResponse } {
-  const check = gate.allowlist(list)
-  return (request) => {
-    const result = check(request)
-    if (result.ok) return result
-    return { ok: false, error: result.error, response: toHttpError(result.error, options) }
-  }
 }
 
 /*
@@ -164,7 +119,7 @@ export function isGate(
 }
 
 /**
- * Throws unless `gate` has the method the factory calls (duck-typed, as `decisionOf` is).
+ * Throws unless `gate` has the method the factory calls (duck-typed, as `deciderOf` is).
  * `usage` is the call as it should be written, e.g. `requireSecretKey(gate)`.
  */
 export function checkGate(

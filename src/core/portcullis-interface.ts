@@ -4,7 +4,7 @@ import type {
   AuthenticateOptions,
   AuthenticateRequest,
   AuthResult,
-  Decision,
+  Decider,
 } from './authenticate.js'
 import type {
   CreatedKey,
@@ -20,10 +20,10 @@ import type { ClientInput, CreatedSession } from './sessions.js'
 import type { ClientScope } from './store.js'
 
 /**
- * The gate's synchronous-when-cached decision, for the bindings: they call `next()` without a
- * promise tick when the answer was cached. Internal; use `authenticate`.
+ * The gate's synchronous-when-cached decision for options checked once, for the bindings: they
+ * call `next()` without a promise tick when the answer was cached. Internal; use `authenticate`.
  */
-export const DECIDE: unique symbol = Symbol.for('portcullis.decide')
+export const DECIDER: unique symbol = Symbol.for('portcullis.decider')
 
 /**
  * Key management: `gate.keys`. Every method validates its input first (400
@@ -278,6 +278,9 @@ export interface Portcullis {
    * ```
    */
   close(): Promise<void>
-  /** @internal The decision without a promise tick when cached; for the bindings. */
-  readonly [DECIDE]: (request: AuthenticateRequest, options: AuthenticateOptions) => Decision
+  /**
+   * @internal The decision function for `options` (checked once), without a promise tick when
+   * cached; for the bindings.
+   */
+  readonly [DECIDER]: (options: AuthenticateOptions) => Decider
 }

@@ -4,7 +4,7 @@ import { subscribeCache } from './cache-subscription.js'
 import { createKeyOperations } from './keys.js'
 import { type PortcullisOptions, resolveOptions } from './options.js'
 import { CLIENT_SESSIONS } from './permissions.js'
-import { DECIDE, type Portcullis } from './portcullis-interface.js'
+import { DECIDER, type Portcullis } from './portcullis-interface.js'
 import { createSessionOperations } from './sessions.js'
 
 export type { Portcullis } from './portcullis-interface.js'
@@ -34,7 +34,7 @@ export function createPortcullis(options: PortcullisOptions): Portcullis {
   // Other instances' changes (and this one's) reach the cache through the store's watch().
   const feed = subscribeCache(core, options.onError !== undefined)
   const { keys, projects } = createKeyOperations(core)
-  const { authenticate, decide } = createAuthenticator(core)
+  const { authenticate, prepare } = createAuthenticator(core)
   return {
     limits: Object.freeze({
       idleTimeoutMs: core.idleTimeoutMs,
@@ -58,6 +58,6 @@ export function createPortcullis(options: PortcullisOptions): Portcullis {
       await feed.close()
       cache?.clear()
     },
-    [DECIDE]: decide,
+    [DECIDER]: prepare,
   }
 }

@@ -1,3 +1,6 @@
+import type { AuthenticateRequest } from './authenticate.js'
+import type { RequestHeaders } from './read-credential.js'
+
 /**
  * Each socket's peer address, read from the socket once. Node's `socket.remoteAddress` is a
  * getter that reaches the socket's handle through three more getters (each a lookup V8 cannot
@@ -43,3 +46,39 @@ export function socketAddress(
   }
   return address
 }
+
+/**
+ * What a guard hands the core for one request: the headers, the raw header list, and the
+ * socket's address read only when a rule asks for it (a key's IP allowlist). Most decisions
+ * never do (a publishable key, a session, a secret key without an allowlist), and reading it
+ * costs a lookup on the request (`Reflect.get`, which an Express request needs: see its
+ * binding's `readRequest`) and one in the weak map above. `request` is the framework's Node
+ * request. Not for spreading into another object: the address is a getter on the prototype,
+ * which a spread leaves behind.
+ */
+export class GuardRequest implements AuthenticateRequest {
+  readonly headers: RequestHeaders
+  readonly rawHeaders: readonly string[] | undefined
+  readonly #request: object
+
+  constructor(headers: RequestHeaders, rawHeaders: readonly string[] | undefined, request: object) {
+    this.headers = headers
+    this.rawHeaders = rawHeaders
+    this.#request = request
+  }
+
+  get remoteAddress(): string | undefined {
+    return socketAddress(
+      Reflect.get(this.#request, 'socket') as Parameters<typeof socketAddress>[0],
+    )
+  }
+}
+
+/**
+ * One instance kept for the process's life. A request's instance is garbage as soon as it is
+ * decided, so at a full collection often none is alive; V8 holds the hidden classes the
+ * constructor builds only weakly (from the class, and from the code compiled against them), so
+ * they would die with the last instance, and the middleware compiled against them would be
+ * thrown away and compiled again after every full collection. This one keeps them.
+ */
+const _keptShape = new GuardRequest({}, undefined, {})

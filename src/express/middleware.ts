@@ -1,16 +1,14 @@
 import type { AuthContext } from '../core/auth-context.js'
-import { type AuthenticateRequest, isRefusal } from '../core/authenticate.js'
+import { type AuthenticateRequest, isRefusal, type Verdict } from '../core/authenticate.js'
 import {
   BOOLEAN_OPTION,
   checkAllowlist,
   checkGate,
   checkOptions,
-  createAllowlistGuard,
   createGuard,
   FUNCTION_OPTION,
   GUARD_OPTION_RULES,
   type GuardOptions,
-  type GuardResult,
   HTTP_ERROR_OPTION_RULES,
   isGate,
   mountedWithoutGate,
@@ -19,10 +17,10 @@ import {
   type SecretKeyGuardOptions,
 } from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
-import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
+import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { NodeHeaders } from '../core/read-credential.js'
-import { socketAddress } from '../core/socket-address.js'
+import { GuardRequest, socketAddress } from '../core/socket-address.js'
 import type { CredentialKind } from '../core/types.js'
 import { requestAuth, setRequestAuth } from './request-auth.js'
 
@@ -138,7 +136,6 @@ export function failedBareMount(
 
 function refuse(
   error: PortcullisError,
-  response: HttpErrorResponse,
   req: ExpressRequest,
   res: ExpressResponse,
   next: ExpressNext,
@@ -148,6 +145,7 @@ function refuse(
     next(error)
     return
   }
+  const response = toHttpError(error, options)
   if (options.onError !== undefined) {
     options.onError(error, req, res, next, response)
     return
@@ -175,29 +173,35 @@ function guard(
       : GUARD_OPTIONS) as OptionRules<ExpressSecretKeyOptions>,
     usage,
   )
-  const check = createGuard(gate, credential, options, usage)
+  const decide = createGuard(gate, credential, options, usage)
   const finish = (
-    result: GuardResult,
+    verdict: Verdict,
     req: ExpressRequest,
     res: ExpressResponse,
     next: ExpressNext,
   ): void => {
-    if (isRefusal(result)) {
-      refuse(result.error, result.response, req, res, next, options)
+    if (isRefusal(verdict)) {
+      refuse(verdict.error, req, res, next, options)
       return
     }
-    setRequestAuth(req, result)
+    setRequestAuth(req, verdict)
     next()
   }
   // Not async: a decision made from the cache goes on to next() without a promise tick.
   // Only a bug (or a throwing onError) reaches the catches; Express 4 would not catch a rejection.
   return function portcullis(req, res, next) {
     try {
-      const result = check(readRequest(req))
-      if (result instanceof Promise) {
-        return result.then((settled) => finish(settled, req, res, next)).catch(next)
+      const verdict = decide(
+        new GuardRequest(
+          Reflect.get(req, 'headers') as NodeHeaders,
+          Reflect.get(req, 'rawHeaders') as string[] | undefined,
+          req,
+        ),
+      )
+      if (verdict instanceof Promise) {
+        return verdict.then((settled) => finish(settled, req, res, next)).catch(next)
       }
-      finish(result, req, res, next)
+      finish(verdict, req, res, next)
     } catch (error) {
       next(error)
     }
@@ -315,12 +319,12 @@ export function ipAllowlist(
     ALLOWLIST_OPTIONS,
     'ipAllowlist(gate, list, options)',
   )
-  const check = createAllowlistGuard(gate, list, options)
+  const check = gate.allowlist(list)
   return async function portcullisAllowlist(req, res, next) {
     try {
       const result = check(readRequest(req))
       if (result.ok) return next()
-      refuse(result.error, result.response, req, res, next, options)
+      refuse(result.error, req, res, next, options)
     } catch (error) {
       next(error)
     }

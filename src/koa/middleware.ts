@@ -1,16 +1,14 @@
 import type { AuthContext } from '../core/auth-context.js'
-import { type AuthenticateRequest, isRefusal } from '../core/authenticate.js'
+import { type AuthenticateRequest, isRefusal, type Verdict } from '../core/authenticate.js'
 import {
   BOOLEAN_OPTION,
   checkAllowlist,
   checkGate,
   checkOptions,
-  createAllowlistGuard,
   createGuard,
   FUNCTION_OPTION,
   GUARD_OPTION_RULES,
   type GuardOptions,
-  type GuardResult,
   HTTP_ERROR_OPTION_RULES,
   isGate,
   mountedWithoutGate,
@@ -19,10 +17,10 @@ import {
   type SecretKeyGuardOptions,
 } from '../core/binding.js'
 import type { PortcullisError } from '../core/errors.js'
-import type { HttpErrorOptions, HttpErrorResponse } from '../core/http.js'
+import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { NodeHeaders } from '../core/read-credential.js'
-import { socketAddress } from '../core/socket-address.js'
+import { GuardRequest, socketAddress } from '../core/socket-address.js'
 import type { CredentialKind } from '../core/types.js'
 
 /** The part of a Koa (2 or 3) context the middleware reads and writes. */
@@ -115,11 +113,11 @@ export function failBareMount(name: string, usage: string, ctx: unknown, next: u
 
 async function refuse(
   error: PortcullisError,
-  response: HttpErrorResponse,
   ctx: KoaContext,
   options: KoaAllowlistOptions,
 ): Promise<void> {
   if (options.passErrors === true) throw error
+  const response = toHttpError(error, options)
   if (options.onError !== undefined) return options.onError(error, ctx, response)
   ctx.status = response.status
   ctx.set({ ...response.headers })
@@ -143,18 +141,19 @@ function guard(
       : GUARD_OPTIONS) as OptionRules<KoaSecretKeyOptions>,
     usage,
   )
-  const check = createGuard(gate, credential, options, usage)
-  const finish = (result: GuardResult, ctx: KoaContext, next: KoaNext): Promise<unknown> => {
-    if (isRefusal(result)) return refuse(result.error, result.response, ctx, options)
-    ;(ctx.state as { auth?: AuthContext }).auth = result
+  const decide = createGuard(gate, credential, options, usage)
+  const finish = (verdict: Verdict, ctx: KoaContext, next: KoaNext): Promise<unknown> => {
+    if (isRefusal(verdict)) return refuse(verdict.error, ctx, options)
+    ;(ctx.state as { auth?: AuthContext }).auth = verdict
     return next()
   }
   // Not async: a decision made from the cache goes on to next() without a promise tick.
   return function portcullis(ctx, next) {
-    const result = check(readRequest(ctx))
-    return result instanceof Promise
-      ? result.then((settled) => finish(settled, ctx, next))
-      : finish(result, ctx, next)
+    const { req } = ctx
+    const verdict = decide(new GuardRequest(ctx.request.headers, req.rawHeaders, req))
+    return verdict instanceof Promise
+      ? verdict.then((settled) => finish(settled, ctx, next))
+      : finish(verdict, ctx, next)
   }
 }
 
@@ -244,13 +243,13 @@ export function ipAllowlist(gate: unknown, list?: unknown, rawOptions?: unknown)
     ALLOWLIST_OPTIONS,
     'ipAllowlist(gate, list, options)',
   )
-  const check = createAllowlistGuard(gate, list, options)
+  const check = gate.allowlist(list)
   return async function portcullisAllowlist(ctx, next) {
     const result = check(readRequest(ctx))
     if (result.ok) {
       await next()
       return
     }
-    await refuse(result.error, result.response, ctx, options)
+    await refuse(result.error, ctx, options)
   }
 }
