@@ -495,6 +495,46 @@ describe('a decision made from the cache', () => {
     await settled
   })
 
+  it('works over any object with an authenticate method, one promise per request', async () => {
+    const { gate, headers } = await warmGate()
+    const seen: unknown[] = []
+    const wrapper = {
+      authenticate: (...args: Parameters<typeof gate.authenticate>) => {
+        seen.push(args[1])
+        return gate.authenticate(...args)
+      },
+    }
+    const res = { status: () => res, setHeader: () => res, json: () => res }
+    const req = { headers, socket: { remoteAddress: '127.0.0.1' } }
+    let passed = 0
+    const returned = forExpress.requireSecretKey(wrapper as never, { mode: 'test' })(
+      req,
+      res,
+      () => {
+        passed++
+      },
+    )
+    expect(returned).toBeInstanceOf(Promise)
+    await returned
+    expect(passed).toBe(1)
+    expect(forExpress.getAuth(req as never).projectId).toBe('proj_sync')
+    const ctx = {
+      request: { headers: {} },
+      req: { socket: { remoteAddress: '127.0.0.1' } },
+      state: {} as { auth?: unknown },
+      status: 404,
+      body: undefined as unknown,
+      set: () => {},
+    }
+    await forKoa.requireSecretKey(wrapper as never)(ctx, async () => {
+      passed++
+    })
+    expect(ctx.status).toBe(401)
+    expect(passed).toBe(1)
+    // The guard's options, as the core takes them.
+    expect(seen).toEqual([{ credential: 'secret', mode: 'test' }, { credential: 'secret' }])
+  })
+
   it("reads the socket's address only for a key with an IP allowlist", async () => {
     const { gate } = makeGate()
     const { test } = await gate.projects.provision('proj_peer')
