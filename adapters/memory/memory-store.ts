@@ -18,12 +18,19 @@ import {
 import { frozenJsonCopy } from '../stored-json.js'
 import { type MemoryStoreOptions, resolveMemoryStoreOptions } from './memory-store-options.js'
 import { SessionIndex } from './session-index.js'
+import { TextPool } from './text-pool.js'
 
 export type { MemoryStoreOptions } from './memory-store-options.js'
 
-function freezeKey(key: StoredKey): StoredKey {
+/**
+ * The store's own frozen copy of `key`. Its project id, prefix and allowlist entries are the
+ * copies `pool` already holds when another record has the same text.
+ */
+function freezeKey(key: StoredKey, pool: TextPool): StoredKey {
   return recordOf(key, key.lastUsedAt, {
-    allowedIps: Object.freeze([...key.allowedIps]),
+    projectId: pool.share(key.projectId),
+    prefix: pool.share(key.prefix),
+    allowedIps: Object.freeze(key.allowedIps.map(pool.share)),
     permissions: frozenJsonCopy(key.permissions),
     metadata: frozenJsonCopy(key.metadata),
     clientRestrictions: frozenJsonCopy(key.clientRestrictions),
@@ -39,19 +46,23 @@ function withLastUsedAt(key: StoredKey, lastUsedAt: number): StoredKey {
   return recordOf(key, lastUsedAt, key)
 }
 
-type NestedParts = Pick<StoredKey, 'allowedIps' | 'permissions' | 'metadata' | 'clientRestrictions'>
+/** The parts of a record that are the store's own copies (frozen, or pooled texts). */
+type OwnParts = Pick<
+  StoredKey,
+  'projectId' | 'prefix' | 'allowedIps' | 'permissions' | 'metadata' | 'clientRestrictions'
+>
 
-function recordOf(key: StoredKey, lastUsedAt: number | null, parts: NestedParts): StoredKey {
+function recordOf(key: StoredKey, lastUsedAt: number | null, parts: OwnParts): StoredKey {
   // Every field named, in one order: a literal shares one hidden class across all records,
   // where `{ ...key }` gave each record its own (about 600 bytes per key, measured).
   return Object.freeze({
     id: key.id,
-    projectId: key.projectId,
+    projectId: parts.projectId,
     type: key.type,
     mode: key.mode,
     name: key.name,
     hash: key.hash,
-    prefix: key.prefix,
+    prefix: parts.prefix,
     last4: key.last4,
     allowedIps: parts.allowedIps,
     permissions: parts.permissions,
@@ -107,6 +118,7 @@ export class MemoryStore implements PortcullisStore {
   readonly #clock: () => number
   readonly #retentionMs: number
   readonly #listeners = new ChangeListeners()
+  readonly #texts = new TextPool()
   #timer: NodeJS.Timeout | null = null
 
   constructor(options: MemoryStoreOptions = {}) {
@@ -141,7 +153,7 @@ export class MemoryStore implements PortcullisStore {
         throw new StoreCapacityError(`MemoryStore holds its maximum of ${this.#maxKeys} keys`)
       }
     }
-    this.#putKey(freezeKey(key))
+    this.#putKey(freezeKey(key, this.#texts))
   }
 
   async findKeyByHash(hash: string): Promise<StoredKey | null> {
@@ -162,7 +174,7 @@ export class MemoryStore implements PortcullisStore {
   async updateKey(id: string, changes: KeyChanges): Promise<StoredKey | null> {
     const key = this.#keys.get(id)
     if (key === undefined) return null
-    const updated = freezeKey({ ...key, ...presentChanges(changes) })
+    const updated = freezeKey({ ...key, ...presentChanges(changes) }, this.#texts)
     this.#keys.set(id, updated)
     this.#announce({ type: 'key', keyId: id, hash: key.hash })
     return updated
@@ -176,14 +188,17 @@ export class MemoryStore implements PortcullisStore {
     if (this.#keys.has(replacement.id) || this.#keyIdByHash.has(replacement.hash)) {
       throw new ConflictError('conflict', 'A key with this id or hash already exists')
     }
-    const previous = freezeKey({
-      ...old,
-      rolledToId: replacement.id,
-      expiresAt:
-        old.expiresAt === null ? roll.oldExpiresAt : Math.min(old.expiresAt, roll.oldExpiresAt),
-    })
+    const previous = freezeKey(
+      {
+        ...old,
+        rolledToId: replacement.id,
+        expiresAt:
+          old.expiresAt === null ? roll.oldExpiresAt : Math.min(old.expiresAt, roll.oldExpiresAt),
+      },
+      this.#texts,
+    )
     // Inherited fields come from the record as it stands now, not from the caller's copy.
-    const stored = freezeKey({ ...replacement, ...inheritedFrom(old) })
+    const stored = freezeKey({ ...replacement, ...inheritedFrom(old) }, this.#texts)
     this.#keys.set(old.id, previous)
     this.#putKey(stored)
     this.#announce({ type: 'key', keyId: old.id, hash: old.hash })
