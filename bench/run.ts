@@ -232,6 +232,9 @@ interface RoundSample {
   /** `cpuMicros` split: user mode, and the kernel on the server's behalf. */
   readonly userMicros: number
   readonly systemMicros: number
+  /** The same CPU time by thread: the main one, and all the others (NaN off Linux). */
+  readonly mainThreadMicros: number
+  readonly otherThreadsMicros: number
   readonly requests: number
   /** Garbage collections over the measured run (see ServerReply). */
   readonly scavenges: number
@@ -338,6 +341,8 @@ async function measure(
       cpuMicros: cpu.cpuMicros ?? Number.NaN,
       userMicros: cpu.userMicros ?? Number.NaN,
       systemMicros: cpu.systemMicros ?? Number.NaN,
+      mainThreadMicros: cpu.mainThreadMicros ?? Number.NaN,
+      otherThreadsMicros: cpu.otherThreadsMicros ?? Number.NaN,
       requests: cpu.requests ?? Number.NaN,
       scavenges: cpu.scavenges ?? Number.NaN,
       fullCollections: cpu.fullCollections ?? Number.NaN,
@@ -778,6 +783,20 @@ function pairedSplit(visits: readonly PairedVisit[]): string {
   })
 }
 
+/**
+ * The same CPU per request split by thread, in µs: the main thread (JavaScript, the parser,
+ * scavenges and the full collections' pauses) and the others (concurrent marking and sweeping,
+ * optimizing compilation, libuv's pool).
+ */
+function pairedThreads(visits: readonly PairedVisit[]): string {
+  return toyThenVariant(visits, (samples) => {
+    const requests = pooled(samples, (sample) => sample.requests)
+    const main = pooled(samples, (sample) => sample.mainThreadMicros)
+    const others = pooled(samples, (sample) => sample.otherThreadsMicros)
+    return `${fixed(main / requests, 1)} + ${fixed(others / requests, 1)}`
+  })
+}
+
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
 function pairedReport(groups: readonly PairedGroup[]): string {
   const remeasured = remeasuredIn(
@@ -831,6 +850,7 @@ function pairedReport(groups: readonly PairedGroup[]): string {
         `${times(Math.min(...perCycle))}–${times(Math.max(...perCycle))}`,
         times(median(rates)),
         pairedSplit(mine),
+        pairedThreads(mine),
         pairedGc(mine),
         isControl ? '' : '≥ 0.95×',
         verdict,
@@ -848,12 +868,13 @@ function pairedReport(groups: readonly PairedGroup[]): string {
       'single cycles',
       'req/s ratio (median run)',
       'server CPU µs/req, user + system, toy → variant',
+      'the same by thread, main + others, toy → variant',
       'scavenges per 1,000 req; full collections (µs/req), toy → variant',
       'goal',
       'by CPU',
     ],
     rows,
-    'llrrrrrrrrll',
+    'llrrrrrrrrrll',
   )
   const perVariant = PAIRED_PROCESSES
   return `### The key targets, paired (\`npm run bench\`, second phase)
@@ -881,12 +902,15 @@ variant's processes; "single processes" is the ratio process by process, "median
 identical servers score. Latency is not reported here: a stopped server's requests wait. The
 CPU time per request is then given as such, pooled the same way, split into user mode and the
 kernel's work on the server's behalf (\`process.cpuUsage()\`): a gap in the first is the server's
-own work, in the second its system calls. The last columns but two count garbage collections
+own work, in the second its system calls; and split by thread (Linux's scheduler statistics):
+the main thread, which runs the JavaScript, the scavenges and the full collections' pauses, and
+all the others, where V8 marks and sweeps concurrently and compiles optimized code. The last
+columns but two count garbage collections
 over the measured runs, pooled the same way:
 scavenges per 1,000 requests (how much each side allocates), and full collections with their
 main-thread pauses per request. Scavenge pauses are not shown: they are timed by the wall clock,
 and a turn's SIGSTOP that lands in one adds the stopped time to it. Concurrent marking and
-sweeping run on helper threads, in the CPU time but in neither column.
+sweeping run on the other threads, in the CPU time but in neither of these columns.
 ${remeasured} paired run${remeasured === 1 ? ' was' : 's were'} measured again because other processes used more than ${MAX_OTHER_CPU}% of a core.
 
 ${table}

@@ -6,7 +6,7 @@
  * It builds the variant, listens on 127.0.0.1, writes its clients' credentials to a file and
  * reports `ready` over IPC. Between `measure-start` and `measure-stop` it counts requests and
  * the process's CPU time (user + system, every thread: GC included), which the runner turns
- * into CPU µs per request.
+ * into CPU µs per request, and the same time split between the main thread and the others.
  */
 import { writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks'
 import type { ServerCommand, ServerReady, ServerReply } from './support/ipc.js'
+import { threadSplit, threadTimes } from './support/thread-cpu.js'
 import { VARIANTS } from './variants.js'
 
 const [variantId, runDirectory, redisPrefix, instance = '0'] = process.argv.slice(2)
@@ -42,6 +43,7 @@ writeFileSync(credentialFile, JSON.stringify(credentials))
 send({ type: 'ready', port, credentialFile, setupMs: Math.round(performance.now() - started) })
 
 let cpuAtStart = process.cpuUsage()
+let threadsAtStart = threadTimes()
 let servedAtStart = 0
 
 // Garbage collections while measuring: how many scavenges, and how many full collections with
@@ -76,10 +78,12 @@ process.on('message', async (message: ServerCommand) => {
       fullCollections = 0
       fullCollectionMicros = 0
       cpuAtStart = process.cpuUsage()
+      threadsAtStart = threadTimes()
       send({ type: 'reply', id: message.id })
       return
     case 'measure-stop': {
       const cpu = process.cpuUsage(cpuAtStart)
+      const threads = threadSplit(threadsAtStart, threadTimes())
       countCollections(collections.takeRecords())
       measuredFrom = Number.POSITIVE_INFINITY
       send({
@@ -88,6 +92,9 @@ process.on('message', async (message: ServerCommand) => {
         cpuMicros: cpu.user + cpu.system,
         userMicros: cpu.user,
         systemMicros: cpu.system,
+        ...(threads === undefined
+          ? {}
+          : { mainThreadMicros: threads.mainMicros, otherThreadsMicros: threads.otherMicros }),
         requests: served - servedAtStart,
         heapUsedBytes: process.memoryUsage().heapUsed,
         scavenges,

@@ -24,6 +24,12 @@ export interface ServerReply {
   /** The same CPU time split: user mode, and the kernel on the server's behalf. */
   readonly userMicros?: number
   readonly systemMicros?: number
+  /**
+   * The same CPU time by thread (Linux only, from the scheduler's statistics): the main
+   * thread's, and all the others' (V8's helpers, which mark, sweep and compile concurrently).
+   */
+  readonly mainThreadMicros?: number
+  readonly otherThreadsMicros?: number
   readonly requests?: number
   readonly heapUsedBytes?: number
   /**
