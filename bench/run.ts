@@ -770,32 +770,32 @@ function pairedGc(visits: readonly PairedVisit[]): string {
   })
 }
 
-/**
- * Server CPU per request on each side of some visits, pooled and split into user mode and the
- * kernel, in µs: where a gap between the two lies (the server's own work, or its system calls).
- */
-function pairedSplit(visits: readonly PairedVisit[]): string {
-  return toyThenVariant(visits, (samples) => {
-    const requests = pooled(samples, (sample) => sample.requests)
-    const user = pooled(samples, (sample) => sample.userMicros)
-    const system = pooled(samples, (sample) => sample.systemMicros)
-    return `${fixed(user / requests, 1)} + ${fixed(system / requests, 1)}`
-  })
-}
+type SampleField = (sample: RoundSample) => number
 
 /**
- * The same CPU per request split by thread, in µs: the main thread (JavaScript, the parser,
- * scavenges and the full collections' pauses) and the others (concurrent marking and sweeping,
- * optimizing compilation, libuv's pool).
+ * Server CPU per request on each side of some visits, pooled, as two parts in µs ("a + b",
+ * toy → variant): user mode and the kernel, where a gap lies in the server's own work or in its
+ * system calls (`USER_SYSTEM`); or the main thread (JavaScript, scavenges, the full
+ * collections' pauses) and all the others (concurrent marking and sweeping, optimizing
+ * compilation, libuv's pool) (`MAIN_OTHERS`).
  */
-function pairedThreads(visits: readonly PairedVisit[]): string {
+function pairedParts(
+  visits: readonly PairedVisit[],
+  [first, second]: readonly [SampleField, SampleField],
+) {
   return toyThenVariant(visits, (samples) => {
     const requests = pooled(samples, (sample) => sample.requests)
-    const main = pooled(samples, (sample) => sample.mainThreadMicros)
-    const others = pooled(samples, (sample) => sample.otherThreadsMicros)
-    return `${fixed(main / requests, 1)} + ${fixed(others / requests, 1)}`
+    return `${fixed(pooled(samples, first) / requests, 1)} + ${fixed(pooled(samples, second) / requests, 1)}`
   })
 }
+const USER_SYSTEM: readonly [SampleField, SampleField] = [
+  (s) => s.userMicros,
+  (s) => s.systemMicros,
+]
+const MAIN_OTHERS: readonly [SampleField, SampleField] = [
+  (s) => s.mainThreadMicros,
+  (s) => s.otherThreadsMicros,
+]
 
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
 function pairedReport(groups: readonly PairedGroup[]): string {
@@ -849,8 +849,8 @@ function pairedReport(groups: readonly PairedGroup[]): string {
         times(median(perCycle)),
         `${times(Math.min(...perCycle))}–${times(Math.max(...perCycle))}`,
         times(median(rates)),
-        pairedSplit(mine),
-        pairedThreads(mine),
+        pairedParts(mine, USER_SYSTEM),
+        pairedParts(mine, MAIN_OTHERS),
         pairedGc(mine),
         isControl ? '' : '≥ 0.95×',
         verdict,
