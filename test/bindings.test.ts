@@ -428,6 +428,24 @@ describe('ipAllowlist configuration', () => {
   })
 })
 
+/**
+ * The part of a Koa context the guards touch, for calling a guard directly (no server): the
+ * request's headers, the Node request's socket, the state the auth is hung on, the response.
+ */
+function koaContext(
+  headers: Record<string, string>,
+  socket: object = { remoteAddress: '127.0.0.1' },
+) {
+  return {
+    request: { headers },
+    req: { socket },
+    state: {} as { auth?: { projectId: string } },
+    status: 404,
+    body: undefined as unknown,
+    set: () => {},
+  }
+}
+
 describe('a decision made from the cache', () => {
   async function warmGate() {
     const { gate } = makeGate()
@@ -478,14 +496,7 @@ describe('a decision made from the cache', () => {
   it('lets Koa go on to next() in the same tick', async () => {
     const { gate, headers } = await warmGate()
     const guard = forKoa.requireSecretKey(gate)
-    const ctx = {
-      request: { headers },
-      req: { socket: { remoteAddress: '127.0.0.1' } },
-      state: {} as { auth?: { projectId: string } },
-      status: 404,
-      body: undefined as unknown,
-      set: () => {},
-    }
+    const ctx = koaContext(headers)
     let reached = false
     const settled = guard(ctx, async () => {
       reached = true
@@ -518,14 +529,7 @@ describe('a decision made from the cache', () => {
     await returned
     expect(passed).toBe(1)
     expect(forExpress.getAuth(req as never).projectId).toBe('proj_sync')
-    const ctx = {
-      request: { headers: {} },
-      req: { socket: { remoteAddress: '127.0.0.1' } },
-      state: {} as { auth?: unknown },
-      status: 404,
-      body: undefined as unknown,
-      set: () => {},
-    }
+    const ctx = koaContext({})
     await forKoa.requireSecretKey(wrapper as never)(ctx, async () => {
       passed++
     })
@@ -574,14 +578,7 @@ describe('a decision made from the cache', () => {
       address: string,
     ) => {
       const socket = peer(address)
-      const ctx = {
-        request: { headers: { authorization: `Bearer ${key}` } },
-        req: { socket },
-        state: {},
-        status: 404,
-        body: undefined as unknown,
-        set: () => {},
-      }
+      const ctx = koaContext({ authorization: `Bearer ${key}` }, socket)
       let passed = false
       await guard(ctx, async () => {
         passed = true
@@ -648,14 +645,7 @@ describe('a decision made from the cache', () => {
     forExpress.requireSecretKey(gate)(req, res, () => {})
     expect(forExpress.getAuth(req as never)).toBe(first.auth)
 
-    const ctx = {
-      request: { headers },
-      req: { socket: { remoteAddress: '127.0.0.1' } },
-      state: {} as { auth?: unknown },
-      status: 404,
-      body: undefined as unknown,
-      set: () => {},
-    }
+    const ctx = koaContext(headers)
     await forKoa.requireSecretKey(gate)(ctx, async () => {})
     expect(ctx.state.auth).toBe(first.auth)
     // A refusal still reaches the binding as one, with its rendering.
