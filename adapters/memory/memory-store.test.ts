@@ -365,3 +365,26 @@ describe('MemoryStore usage writes', () => {
     await store.close()
   })
 })
+
+describe('MemoryStore texts shared among records', () => {
+  it("keeps each tenant's records its own when they share a prefix and allowlist entries", async () => {
+    const store = new MemoryStore()
+    const now = Date.now()
+    const shared = ['203.0.113.0/24', '127.0.0.1']
+    const a = makeKey(now, { projectId: 'proj_a', allowedIps: [...shared] })
+    const b = makeKey(now, { projectId: 'proj_b', allowedIps: [...shared] })
+    await store.insertKey(a)
+    await store.insertKey(b)
+
+    // One tenant changes its allowlist: the other's record, holding the same texts, does not move.
+    await store.updateKey(a.id, { allowedIps: ['198.51.100.0/24'] })
+    expect((await store.getKey(a.id))?.allowedIps).toEqual(['198.51.100.0/24'])
+    expect((await store.getKey(b.id))?.allowedIps).toEqual(shared)
+    expect((await store.getKey(b.id))?.prefix).toBe('sk_test')
+
+    // Each project lists its own key only.
+    expect((await store.listKeys('proj_a')).map((key) => key.id)).toEqual([a.id])
+    expect((await store.listKeys('proj_b')).map((key) => key.id)).toEqual([b.id])
+    expect(Object.isFrozen((await store.getKey(b.id))?.allowedIps)).toBe(true)
+  })
+})
