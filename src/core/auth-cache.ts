@@ -1,10 +1,8 @@
 import { LRUCache } from 'lru-cache'
 import type { AuthContext } from './auth-context.js'
-import { KeyEntry } from './key-entry.js'
+import { type KeyDetail, KeyTable, MISSING, REFRESHING } from './key-table.js'
 import { optionalCount, optionalMilliseconds } from './option-checks.js'
-import { SecondChanceCache } from './second-chance-cache.js'
 import type { SessionClaims } from './session-token.js'
-import { EPOCH_SPAN_MS, smallInteger } from './small-integer.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
 
 /** Options of the in-process cache of verified credentials. */
@@ -28,9 +26,6 @@ export interface CacheOptions {
    */
   maxMisses?: number
 }
-
-/** The answer for a hash known to match no key (or none of the type and mode its token says). */
-const MISSING = Object.freeze(new KeyEntry(null, 0))
 
 export interface SessionEntry {
   readonly claims: SessionClaims
@@ -67,8 +62,8 @@ const HOT_GET: LRUCache.GetOptions<string, never, unknown> = {}
  * Store failures are never cached. `apply` drops what a {@link StoreChange} made stale.
  */
 export class AuthCache {
-  /** @internal Verified keys only: the hottest map, so a hit costs one `Map.get`. */
-  readonly keys: SecondChanceCache<KeyEntry>
+  /** @internal Verified keys only, by slot: a hit costs one `Map.get` and array reads. */
+  readonly keys: KeyTable
   /** @internal Hashes that matched no usable key, and until when that answer holds. */
   readonly misses: LRUCache<string, number>
   /** @internal Verified tokens' sessions, by a digest of the token. */
@@ -88,8 +83,6 @@ export class AuthCache {
    * after it: callers note the generation before reading and cache only if it is unchanged.
    */
   generation = 0
-  /** What entries' `validUntil` counts from: set by the first entry, moved on a day later. */
-  #epoch = Number.NaN
 
   constructor(options: CacheOptions) {
     for (const name of Object.keys(options)) {
@@ -108,7 +101,7 @@ export class AuthCache {
       Math.max(100, Math.ceil(max / 10)),
       'cache.maxMisses',
     )
-    this.keys = new SecondChanceCache(max)
+    this.keys = new KeyTable(max)
     this.misses = new LRUCache({ max: maxMisses })
     this.sessions = new LRUCache({
       max,
@@ -121,14 +114,14 @@ export class AuthCache {
   }
 
   /**
-   * The cached answer for a hash: a verified key's entry, an entry without a record when the
-   * hash is known to match no usable key, or undefined when unknown or too old. An entry past
-   * its ttl stays in the map (undefined is returned for it all the same) until the store's
-   * next answer for its hash renews, replaces or drops it.
+   * The cached answer for a hash: a verified key's slot in {@link keys}, {@link MISSING} when
+   * the hash is known to match no usable key, or undefined when unknown or too old. An entry
+   * past its ttl stays in the table (undefined is returned for it all the same) until the
+   * store's next answer for its hash renews, replaces or drops it.
    */
-  key(hash: string, now: number): KeyEntry | undefined {
-    const entry = this.keys.get(hash)
-    if (entry !== undefined) return now - this.#epoch < entry.validUntil ? entry : undefined
+  key(hash: string, now: number): number | undefined {
+    const slot = this.keys.get(hash)
+    if (slot !== undefined) return now < (this.keys.validUntil[slot] as number) ? slot : undefined
     const missUntil = this.misses.get(hash, HOT_GET)
     if (missUntil === undefined) return undefined
     if (now < missUntil) return MISSING
@@ -137,7 +130,7 @@ export class AuthCache {
   }
 
   /**
-   * How long before an entry's `validUntil` a request that uses it also starts re-reading its
+   * How long before a slot's `validUntil` a request that uses it also starts re-reading its
    * record in the background: a quarter of the ttl. A key in steady use is then renewed before
    * it lapses, and no request waits for the store.
    */
@@ -145,54 +138,42 @@ export class AuthCache {
     return this.ttlMs / 4
   }
 
-  /** Whether a request at `now` that uses `entry` should start re-reading its record. */
-  refreshDue(entry: KeyEntry, now: number): boolean {
-    return now - this.#epoch >= entry.validUntil - this.refreshAheadMs
+  /** Whether a request at `now` that uses the key in `slot` should start re-reading its record. */
+  refreshDue(slot: number, now: number): boolean {
+    return now >= (this.keys.validUntil[slot] as number) - this.refreshAheadMs
   }
 
-  /** When `entry` lapses, on the gate's clock. */
-  validUntil(entry: KeyEntry): number {
-    return this.#epoch + entry.validUntil
+  /** When the key in `slot` lapses, on the gate's clock. */
+  validUntil(slot: number): number {
+    return this.keys.validUntil[slot] as number
   }
 
   /**
-   * Caches a store answer read at `now`: a verified record, or null for "no usable key". When
-   * the entry held for the hash has a record equal to this one in everything but `lastUsedAt`,
-   * that entry is renewed in place (holding the newer read) and returned: what was derived from
-   * it (the compiled allowlist, the acceptance, its usage mark) stays valid, and nothing is
-   * allocated.
+   * Caches a store answer read at `now`: a verified record, or null for "no usable key", and
+   * returns its slot. When the slot held for the hash has a record equal to this one in
+   * everything but `lastUsedAt`, it is renewed in place (holding the newer read): what was
+   * derived from it (the compiled allowlist, the acceptance, its pending use) stays valid, and
+   * nothing is allocated.
    */
-  rememberKey(hash: string, record: StoredKey | null, now: number): KeyEntry {
+  rememberKey(hash: string, record: StoredKey | null, now: number): number {
+    const { keys } = this
     if (record === null) {
-      this.keys.delete(hash)
+      keys.delete(hash)
       this.misses.set(hash, now + this.negativeTtlMs)
       return MISSING
     }
-    const until = this.#offset(now + this.ttlMs, now)
-    const held = this.keys.peek(record.hash)
-    if (held?.detail.record != null && sameKeyRecord(held.detail.record, record)) {
-      held.detail.record = record
-      held.validUntil = Math.max(held.validUntil, until)
-      held.refreshing = false
+    const until = now + this.ttlMs
+    const held = keys.peek(record.hash)
+    const heldRecord = held === undefined ? null : keys.record(held)
+    if (held !== undefined && heldRecord !== null && sameKeyRecord(heldRecord, record)) {
+      ;(keys.detail[held] as KeyDetail).record = record
+      keys.validUntil[held] = Math.max(keys.validUntil[held] as number, until)
+      keys.flag(held, REFRESHING, false)
       return held
     }
-    const entry = new KeyEntry(record, until)
     // Keyed by the record's own copy of the hash (the caller checked they are equal): the
     // request's copy is then young garbage, not one more long-lived string per cached key.
-    this.keys.set(record.hash, entry)
-    return entry
-  }
-
-  /** `at` as an offset from the epoch; the epoch first moves to `now` if a day has passed. */
-  #offset(at: number, now: number): number {
-    if (!(Math.abs(now - this.#epoch) < EPOCH_SPAN_MS)) {
-      const shift = Number.isNaN(this.#epoch) ? 0 : now - this.#epoch
-      this.#epoch = now
-      for (const entry of this.keys.values()) {
-        entry.validUntil = smallInteger(entry.validUntil - shift)
-      }
-    }
-    return smallInteger(at - this.#epoch)
+    return keys.set(record.hash, record, until)
   }
 
   /** The cached state of a verified token, by the token's digest. */

@@ -8,7 +8,19 @@ import type { ClientRestrictions } from './client-restrictions.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AllowlistRanges, compileRanges, inRanges } from './ip.js'
-import { HAS_RECORD, KeyEntry, REFRESHING } from './key-entry.js'
+import {
+  ALLOWED,
+  CHECKS_ADDRESS,
+  EXPIRES,
+  HAS_RECORD,
+  type KeyDetail,
+  KeyTable,
+  MISSING,
+  modeOf,
+  REFRESHING,
+  RESTRICTS_CLIENT,
+  typeOf,
+} from './key-table.js'
 import { metadataOf } from './metadata.js'
 import type { GateCore } from './options.js'
 import { grants, type Permissions, type RequiredPermission } from './permissions.js'
@@ -43,67 +55,91 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     return ranges
   }
 
+  /** Where decisions are made: the cache's key table, or one of scratch slots without it. */
+  const table = core.cache?.keys ?? new KeyTable(0)
+
   /**
-   * The stored key for a hash after a cache miss: one store round trip, then cached. A store
-   * answer is trusted only for exactly this hash (compared in constant time: a defence against
-   * a store that matched loosely, by prefix or case-insensitive collation) and only when it is
-   * of the type and mode the token itself names; anything else is cached as "no such key", so
-   * the cached path can never admit what this full path refuses.
+   * The stored key for a hash after a cache miss: one store round trip, then cached, and
+   * `decide` called on its slot in the same turn (a slot number is not held across an await:
+   * the table may reuse it). A store answer is trusted only for exactly this hash (compared in
+   * constant time: a defence against a store that matched loosely, by prefix or
+   * case-insensitive collation) and only when it is of the type and mode the token itself
+   * names; anything else is cached as "no such key", so the cached path can never admit what
+   * this full path refuses.
    */
-  async function findInStore(hash: string, type: KeyType, mode: Mode, now: number) {
+  function readKey<R>(
+    hash: string,
+    type: KeyType,
+    mode: Mode,
+    now: number,
+    decide: (slot: number) => R,
+  ): Promise<R> {
     const { cache } = core
     const generation = cache?.generation
-    const found = await core.call(() => core.store.findKeyByHash(hash))
-    const record =
-      found !== null &&
-      timingSafeEqualString(found.hash, hash) &&
-      found.type === type &&
-      found.mode === mode
-        ? found
-        : null
-    // A change announced while the read was in flight may have made it stale already.
-    if (cache !== null && cache.generation === generation) {
-      return cache.rememberKey(hash, record, now)
-    }
-    // No cache: the entry serves this one request, and its ttl is never read.
-    return new KeyEntry(record, 0)
+    return core
+      .call(() => core.store.findKeyByHash(hash))
+      .then((found) => {
+        const record =
+          found !== null &&
+          timingSafeEqualString(found.hash, hash) &&
+          found.type === type &&
+          found.mode === mode
+            ? found
+            : null
+        // A change announced while the read was in flight may have made it stale already.
+        if (cache !== null && cache.generation === generation) {
+          return decide(cache.rememberKey(hash, record, now))
+        }
+        if (record === null) return decide(MISSING)
+        // Not cached: a slot for this one decision.
+        const slot = table.scratch(record)
+        try {
+          return decide(slot)
+        } finally {
+          table.release(slot)
+        }
+      })
   }
 
   /**
    * The cached answer for a hash, as `AuthCache.key` gives it. A verified key in the last
    * quarter of its ttl also has its record re-read in the background: the store answer renews
-   * the entry in place when nothing changed (see `AuthCache.rememberKey`), and replaces or drops
-   * it otherwise. The request that started it goes on with the entry, which is still within its
-   * ttl. A failure goes to `onError`; the entry then lapses at its ttl and the next request
+   * the slot in place when nothing changed (see `AuthCache.rememberKey`), and replaces or drops
+   * it otherwise. The request that started it goes on with the slot, which is still within its
+   * ttl. A failure goes to `onError`; the slot then lapses at its ttl and the next request
    * reads the store itself (and fails closed if it is still down).
    */
-  function cached(hash: string, now: number): KeyEntry | undefined {
+  function cached(hash: string, now: number): number | undefined {
     const { cache } = core
     if (cache === null) return undefined
-    const entry = cache.key(hash, now)
-    if (entry === undefined) return undefined
-    // The flags, not the record: its holder (the entry's detail) is not read on a warm hit.
-    // Tested here rather than through an accessor, which is not always inlined this deep.
-    if ((entry.bits & (HAS_RECORD | REFRESHING)) === HAS_RECORD && cache.refreshDue(entry, now)) {
-      const record = entry.record as StoredKey
-      entry.refreshing = true
-      findInStore(record.hash, record.type, record.mode, now).catch(core.onError)
+    const slot = cache.key(hash, now)
+    if (slot === undefined) return undefined
+    // The flags, not the record: the slot's detail is not read on a warm hit.
+    if (
+      ((table.bits[slot] as number) & (HAS_RECORD | REFRESHING)) === HAS_RECORD &&
+      cache.refreshDue(slot, now)
+    ) {
+      const record = table.record(slot) as StoredKey
+      table.flag(slot, REFRESHING, true)
+      readKey(record.hash, record.type, record.mode, now, ignore).catch(core.onError)
     }
-    return entry
+    return slot
   }
 
   /**
-   * The entry for a key's hash: synchronous (no await) on a cache hit. Its record, if any, is
-   * of the type and mode the parsed token names: only such records are cached, under the hash
-   * of exactly that token.
+   * `decide` on the slot for a key's hash: synchronously (no await) on a cache hit. Its record,
+   * if any, is of the type and mode the parsed token names: only such records are cached, under
+   * the hash of exactly that token.
    */
-  function lookUp(
+  function lookUp<R>(
     hash: string,
     type: KeyType,
     mode: Mode,
     now: number,
-  ): KeyEntry | Promise<KeyEntry> {
-    return cached(hash, now) ?? findInStore(hash, type, mode, now)
+    decide: (slot: number) => R,
+  ): R | Promise<R> {
+    const slot = cached(hash, now)
+    return slot === undefined ? readKey(hash, type, mode, now, decide) : decide(slot)
   }
 
   function authenticate(
@@ -122,9 +158,9 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       usual = header.usual(request)
       if (usual !== undefined) {
         usualHash = core.hash(usual)
-        const entry = cached(usualHash, now)
-        if (entry?.hasRecord === true) {
-          return admit(entry, request, wanted, requiredMode, required, now)
+        const slot = cached(usualHash, now)
+        if (slot !== undefined && ((table.bits[slot] as number) & HAS_RECORD) !== 0) {
+          return admit(slot, request, wanted, requiredMode, required, now)
         }
       }
     }
@@ -139,40 +175,44 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if (!serves(parsed.type, wanted)) return wrongType(TYPE_LABEL[parsed.type], wanted)
     // Usually the token read is the one hashed above: hash it once.
     const hash = read.token === usual ? usualHash : core.hash(read.token)
-    const found = lookUp(hash, parsed.type, parsed.mode, now)
-    return found instanceof Promise
-      ? concludeLater(found, request, wanted, requiredMode, required, now)
-      : conclude(found, request, wanted, requiredMode, required, now)
+    const slot = cached(hash, now)
+    return slot === undefined
+      ? concludeLater(hash, parsed.type, parsed.mode, request, wanted, requiredMode, required, now)
+      : conclude(slot, request, wanted, requiredMode, required, now)
   }
 
   /** The decision once the store has answered for the key: its rules, or no such key. */
   function conclude(
-    entry: KeyEntry,
+    slot: number,
     request: AuthenticateRequest,
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
     required: readonly RequiredPermission[],
     now: number,
   ): Verdict {
-    return entry.hasRecord
-      ? admit(entry, request, wanted, requiredMode, required, now)
+    return ((table.bits[slot] as number) & HAS_RECORD) !== 0
+      ? admit(slot, request, wanted, requiredMode, required, now)
       : fail('api_key_invalid')
   }
 
   /**
-   * {@link conclude} once the store's answer arrives. A function of its own: a closure made in
+   * {@link conclude} once the store has answered. A function of its own: a closure made in
    * `authenticate` over its arguments would have V8 allocate their context on every call, on
    * the cached path too.
    */
   function concludeLater(
-    found: Promise<KeyEntry>,
+    hash: string,
+    type: KeyType,
+    mode: Mode,
     request: AuthenticateRequest,
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
     required: readonly RequiredPermission[],
     now: number,
   ): Promise<Verdict> {
-    return found.then((entry) => conclude(entry, request, wanted, requiredMode, required, now))
+    return readKey(hash, type, mode, now, (slot) =>
+      conclude(slot, request, wanted, requiredMode, required, now),
+    )
   }
 
   /**
@@ -182,46 +222,47 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
    * key's permissions, or the first acceptance.
    */
   function admit(
-    entry: KeyEntry,
+    slot: number,
     request: AuthenticateRequest,
     wanted: 'secret' | 'publishable',
     requiredMode: Mode | undefined,
     required: readonly RequiredPermission[],
     now: number,
   ): Verdict {
-    const type = entry.type as KeyType
+    const bits = table.bits[slot] as number
+    const type = typeOf(bits) as KeyType
     if (leakedToBrowser(type, request)) return fail('secret_key_from_browser')
     if (type !== wanted && !serves(type, wanted)) {
       return wrongType(TYPE_LABEL[type], wanted)
     }
     // The allowlist comes first: a caller outside it learns nothing more about the key (not
     // whether it expired, was rolled, or belongs to the other mode).
-    if (entry.checksAddress && !allowed(entry, request)) {
+    if ((bits & CHECKS_ADDRESS) !== 0 && !allowed(slot, request)) {
       return fail('ip_not_allowed')
     }
-    if (entry.expires && (entry.detail.expiresAt as number) <= now) {
+    if ((bits & EXPIRES) !== 0 && ((table.detail[slot] as KeyDetail).expiresAt as number) <= now) {
       return fail(
         'api_key_expired',
-        (entry.detail.record as StoredKey).rolledToId === null
+        (table.record(slot) as StoredKey).rolledToId === null
           ? 'This API key has expired.'
           : 'This API key was rolled and has expired.',
       )
     }
-    if (requiredMode !== undefined && entry.mode !== requiredMode) {
+    if (requiredMode !== undefined && modeOf(bits) !== requiredMode) {
       return fail(
         'mode_mismatch',
-        `This route requires a ${requiredMode} mode key; a ${entry.mode} mode key was sent.`,
+        `This route requires a ${requiredMode} mode key; a ${modeOf(bits)} mode key was sent.`,
       )
     }
     // A restricted key only where the route names what it needs, and only with all of it.
     if (type === 'restricted') {
-      const record = entry.detail.record as StoredKey
+      const record = table.record(slot) as StoredKey
       const denied = deniedPermission(record, required)
       if (denied !== undefined) return permissionDenied(record, denied)
     }
     // Before the usage mark: a refused request does not count as a use.
-    if (entry.restrictsClient) {
-      const { detail } = entry
+    if ((bits & RESTRICTS_CLIENT) !== 0) {
+      const detail = table.detail[slot] as KeyDetail
       const refusal = checkClient(
         core,
         detail,
@@ -230,12 +271,16 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       )
       if (refusal !== null) return refusal
     }
-    core.usage.note(entry, now)
-    entry.auth ??= acceptance(entry.detail.record as StoredKey, wanted)
-    return entry.auth
+    core.usage.note(table, slot, now)
+    let auth = table.auth[slot]
+    if (auth === undefined) {
+      auth = acceptance(table.record(slot) as StoredKey, wanted)
+      table.auth[slot] = auth
+    }
+    return auth
   }
 
-  /** The auth a key's entry hands every request it admits, made on its first. */
+  /** The auth a key's slot hands every request it admits, made on its first. */
   function acceptance(record: StoredKey, wanted: 'secret' | 'publishable'): AuthContext {
     return accept(null, () => ({
       mode: record.mode,
@@ -250,24 +295,24 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
   }
 
   /**
-   * The key's allowlist against the client address. The last answer is kept on the entry, by
+   * The key's allowlist against the client address. The last answer is kept in the slot, by
    * the socket address when no proxy is trusted (the address is then the socket's, whatever
    * the headers say), else by the resolved address.
    */
-  function allowed(entry: KeyEntry, request: AuthenticateRequest): boolean {
+  function allowed(slot: number, request: AuthenticateRequest): boolean {
     const peer = request.remoteAddress
-    if (core.trust === null && peer !== undefined && peer === entry.lastPeer) {
-      return entry.lastAllowed
+    if (core.trust === null && peer !== undefined && peer === table.lastPeer[slot]) {
+      return ((table.bits[slot] as number) & ALLOWED) !== 0
     }
     const address = requestClientAddress(request, core.trust)
-    const { detail } = entry
+    const detail = table.detail[slot] as KeyDetail
     if (address !== detail.lastAddress) {
       detail.ranges ??= rangesOf((detail.record as StoredKey).allowedIps)
-      entry.lastAllowed = inRanges(detail.ranges, address)
+      table.flag(slot, ALLOWED, inRanges(detail.ranges, address))
       detail.lastAddress = address
     }
-    entry.lastPeer = core.trust === null ? peer : undefined
-    return entry.lastAllowed
+    table.lastPeer[slot] = core.trust === null ? peer : undefined
+    return ((table.bits[slot] as number) & ALLOWED) !== 0
   }
 
   /** A secret or restricted key that a web browser sent: it has leaked into a page. */
@@ -279,8 +324,11 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     )
   }
 
-  return { authenticate, lookUp, leakedToBrowser }
+  return { authenticate, lookUp, leakedToBrowser, table }
 }
+
+/** A decision nobody waits for: a background re-read's. */
+function ignore(): void {}
 
 /** Whether a key of `type` may serve where `wanted` is required: a restricted key is a server key. */
 function serves(type: KeyType, wanted: 'secret' | 'publishable'): boolean {

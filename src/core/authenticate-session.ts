@@ -3,7 +3,6 @@ import { type AuthenticateRequest, type Decision, isRefusal, type Verdict } from
 import type { KeyAuthenticator } from './authenticate-key.js'
 import { CredentialHeader, SESSION_CODES } from './credential-header.js'
 import { digestToken } from './hashing.js'
-import type { KeyEntry } from './key-entry.js'
 import type { GateCore } from './options.js'
 import { type Acceptor, fail, TYPE_LABEL, wrongType } from './refusal.js'
 import type { SessionClaims } from './session-token.js'
@@ -176,24 +175,28 @@ export function createSessionAuthenticator(
       )
     }
     const now = core.clock()
-    const conclude = (entry: KeyEntry): Verdict => {
-      const { record } = entry
+    const { table } = keys
+    const conclude = (slot: number): Verdict => {
+      const record = table.record(slot)
       if (record === null || record.clientId === null) return fail('session_invalid')
       if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
-      core.usage.note(entry, now)
-      const clientId = record.clientId
-      entry.auth ??= accept(null, () => ({
-        mode: record.mode,
-        livemode: false,
-        projectId: record.projectId,
-        credential: 'session',
-        keyId: record.id,
-        clientId,
-      }))
-      return entry.auth
+      core.usage.note(table, slot, now)
+      let auth = table.auth[slot]
+      if (auth === undefined) {
+        const clientId = record.clientId
+        auth = accept(null, () => ({
+          mode: record.mode,
+          livemode: false,
+          projectId: record.projectId,
+          credential: 'session',
+          keyId: record.id,
+          clientId,
+        }))
+        table.auth[slot] = auth
+      }
+      return auth
     }
-    const found = keys.lookUp(core.hash(token), 'client', mode, now)
-    return found instanceof Promise ? found.then(conclude) : conclude(found)
+    return keys.lookUp(core.hash(token), 'client', mode, now, conclude)
   }
 
   return { authenticate }

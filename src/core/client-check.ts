@@ -1,6 +1,6 @@
 import type { AuthenticateRequest } from './authenticate.js'
 import { type ClientRestrictions, canonicalFingerprint } from './client-restrictions.js'
-import type { KeyDetail } from './key-entry.js'
+import type { KeyDetail } from './key-table.js'
 import type { GateCore } from './options.js'
 import { compileOriginMatcher, requestOrigin } from './origins.js'
 import { readHeader } from './read-credential.js'

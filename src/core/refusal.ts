@@ -63,7 +63,7 @@ export function permissionDenied(
  * this gate: only those may create sessions.
  *
  * With `source` the auth is remembered for that object, so that every acceptance of it shares
- * one auth. Key entries keep their own (`KeyEntry.auth`) and pass null: one weak-map entry
+ * one auth. Cached keys keep their own (`KeyTable.auth`) and pass null: one weak-map entry
  * fewer per cached key for the collector to trace.
  */
 export function createAcceptor(core: GateCore) {

@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest'
+import { makeKey } from '../testing/fixtures.js'
+import { KeyTable, PENDING } from './key-table.js'
 import type { KeyUsage } from './store.js'
 import { UsageRecorder } from './usage-recorder.js'
+
+/** A key table holding keys of these ids, and each one's slot. */
+function tableOf(...ids: string[]) {
+  const table = new KeyTable(ids.length)
+  const slots = ids.map((id) => {
+    const key = Object.freeze({ ...makeKey(0), id })
+    return table.set(key.hash, key, 0)
+  })
+  return { table, slots }
+}
 
 const DAY = 86_400_000
 
@@ -36,42 +48,88 @@ describe('UsageRecorder', () => {
   it('writes the newest use of each key, whatever order uses were noted in', async () => {
     const start = Date.UTC(2026, 0, 1)
     const { usage, written } = recorder(start)
-    const a = usage.mark('key_a')
-    usage.note(a, start + 500)
-    usage.note(a, start + 200)
+    const { table, slots } = tableOf('key_a')
+    const a = slots[0] as number
+    usage.note(table, a, start + 500)
+    usage.note(table, a, start + 200)
     usage.record('key_b', start + 300)
     expect(usage.latest('key_a', start)).toBe(start + 500)
     expect(usage.latest('key_a', start + 900)).toBe(start + 900)
     await usage.flush()
-    expect(written).toEqual([
-      [
-        { id: 'key_a', lastUsedAt: start + 500 },
-        { id: 'key_b', lastUsedAt: start + 300 },
-      ],
-    ])
+    expect(written).toHaveLength(1)
+    expect(new Map(written[0]?.map(({ id, lastUsedAt }) => [id, lastUsedAt]))).toEqual(
+      new Map([
+        ['key_a', start + 500],
+        ['key_b', start + 300],
+      ]),
+    )
+    expect((table.bits[a] as number) & PENDING).toBe(0)
     expect(usage.latest('key_a', null)).toBeNull()
     await usage.close()
   })
 
-  it('keeps marks as small integers, and exact times across days of uptime', async () => {
+  it('gives exact times across days of uptime', async () => {
     const start = Date.UTC(2026, 0, 1)
     const { usage, written, set } = recorder(start)
-    const mark = usage.mark('key_a')
-    // Used every 6 hours for 40 days, flushed each time: offsets never reach 2^31 ms.
+    const { table, slots } = tableOf('key_a')
+    const slot = slots[0] as number
     for (let at = start; at <= start + 40 * DAY; at += DAY / 4) {
       set(at)
-      usage.note(mark, at)
-      expect(Number.isInteger(mark.at) && Math.abs(mark.at) < 2 ** 31).toBe(true)
+      usage.note(table, slot, at)
       await usage.flush()
       expect(written.at(-1)).toEqual([{ id: 'key_a', lastUsedAt: at }])
     }
-    // A quiet spell of a year: the next use still comes out exact, as a small offset.
-    const later = start + 365 * DAY + 123
+    const later = start + 365 * DAY + 123.5
     set(later)
-    usage.note(mark, later)
-    expect(Number.isInteger(mark.at) && Math.abs(mark.at) < 2 ** 31).toBe(true)
+    usage.note(table, slot, later)
     await usage.flush()
     expect(written.at(-1)).toEqual([{ id: 'key_a', lastUsedAt: later }])
+    await usage.close()
+  })
+
+  it('keeps the use of a slot freed before the next batch, by id', async () => {
+    const start = Date.UTC(2026, 0, 1)
+    const { usage, written } = recorder(start)
+    const { table, slots } = tableOf('key_a', 'key_b')
+    const [a, b] = slots as [number, number]
+    usage.note(table, a, start + 10)
+    usage.note(table, b, start + 20)
+    // key_a's slot is freed (evicted, revoked): its use is kept all the same.
+    table.delete((table.record(a) as { hash: string }).hash)
+    expect(usage.latest('key_a', null)).toBe(start + 10)
+    // A use noted by id while the key has a pending slot goes to the slot.
+    usage.record('key_b', start + 30)
+    await usage.flush()
+    expect(written).toHaveLength(1)
+    expect(new Map(written[0]?.map(({ id, lastUsedAt }) => [id, lastUsedAt]))).toEqual(
+      new Map([
+        ['key_a', start + 10],
+        ['key_b', start + 30],
+      ]),
+    )
+    await usage.close()
+  })
+
+  it('merges two slots of one key into one use', async () => {
+    const start = Date.UTC(2026, 0, 1)
+    const { usage, written } = recorder(start)
+    const { table, slots } = tableOf('key_a')
+    const cached = slots[0] as number
+    const scratch = table.scratch(table.record(cached) as Parameters<KeyTable['scratch']>[0])
+    usage.note(table, cached, start + 50)
+    usage.note(table, scratch, start + 40)
+    table.release(scratch)
+    await usage.flush()
+    expect(written).toEqual([[{ id: 'key_a', lastUsedAt: start + 50 }]])
+    await usage.close()
+  })
+
+  it('serves the slots of one key table only', async () => {
+    const { usage } = recorder(Date.UTC(2026, 0, 1))
+    const first = tableOf('key_a')
+    const second = tableOf('key_b')
+    usage.note(first.table, first.slots[0] as number, 1)
+    expect(() => usage.note(second.table, second.slots[0] as number, 2)).toThrow(/second key table/)
     await usage.close()
   })
 

@@ -1,36 +1,28 @@
-import { EPOCH_SPAN_MS, smallInteger } from './small-integer.js'
+import { type KeyTable, PENDING } from './key-table.js'
 import type { KeyUsage } from './store.js'
-
-/**
- * The newest use of one key, held by whoever records uses of it often (a cached key entry), so
- * that a request costs a field write rather than a map update.
- */
-export interface UsageMark {
-  readonly id: string
-  /**
-   * The newest use, in milliseconds after the recorder's epoch (meaningful while `pending`). An
-   * offset rather than a timestamp: it stays a small integer, which V8 keeps in the object
-   * itself, where a timestamp would be a separate number box, one more memory read per request.
-   */
-  at: number
-  /** Whether the recorder holds this mark for its next batch. */
-  pending: boolean
-}
 
 /**
  * Keeps `lastUsedAt` without a store write per request: uses are collected in memory and
  * written as one batch at most every `flushIntervalMs` (and on `flush()`), so the stored value
  * lags by at most that interval plus one write. A failed batch is kept for the next one.
+ *
+ * A cached key's newest use is kept in its slot of the gate's {@link KeyTable} (its `at`, and
+ * the {@link PENDING} flag), so that a request costs an array write rather than a map update;
+ * the recorder indexes those slots by key id once per batch. A use noted by id alone, a slot
+ * freed while pending, and a batch that failed are kept by id.
  */
 export class UsageRecorder {
-  readonly #pending = new Map<string, UsageMark>()
+  /** Newest uses of keys that have no pending slot, by key id. */
+  readonly #byId = new Map<string, number>()
+  /** The pending slots of {@link #table}, by key id. */
+  readonly #slots = new Map<string, number>()
+  /** The key table whose slots the recorder reads (one per gate). */
+  #table: KeyTable | null = null
   readonly #write: (usage: readonly KeyUsage[]) => Promise<void>
   readonly #clock: () => number
   readonly #flushIntervalMs: number
   readonly #onError: (error: unknown) => void
   #lastFlushAt: number
-  /** What marks' `at` counts from; moved on at a flush, when no mark is pending. */
-  #epoch: number
   #inFlight: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
 
@@ -45,34 +37,22 @@ export class UsageRecorder {
     this.#flushIntervalMs = options.flushIntervalMs
     this.#onError = options.onError
     this.#lastFlushAt = options.clock()
-    this.#epoch = this.#lastFlushAt
-  }
-
-  /** A mark for a key's uses, to pass to {@link note}; it holds no use yet. */
-  mark(keyId: string): UsageMark {
-    return { id: keyId, at: 0, pending: false }
   }
 
   /** Notes a use of a key by id. */
   record(keyId: string, at: number): void {
-    this.note(this.#pending.get(keyId) ?? this.mark(keyId), at)
+    this.#keep(keyId, at)
+    this.#schedule(at)
   }
 
-  /** Notes a use on a mark; starts a background flush when the interval has passed. */
-  note(mark: UsageMark, at: number): void {
-    let offset = smallInteger(at - this.#epoch)
-    if (!mark.pending) {
-      // After a long quiet spell nothing is pending either: move the epoch here.
-      if (this.#pending.size === 0 && Math.abs(offset) >= EPOCH_SPAN_MS) {
-        this.#epoch = at
-        offset = 0
-      }
-      // Its last use is written or being written: this one starts the next batch.
-      mark.at = offset
-      this.#hold(mark)
-    } else if (offset > mark.at) {
-      mark.at = offset
-    }
+  /** Notes a use of the key in a slot of `table`; starts a background flush when due. */
+  note(table: KeyTable, slot: number, at: number): void {
+    if (((table.bits[slot] as number) & PENDING) === 0) this.#hold(table, slot, at)
+    else if (at > (table.at[slot] as number)) table.at[slot] = at
+    this.#schedule(at)
+  }
+
+  #schedule(at: number): void {
     if (at - this.#lastFlushAt >= this.#flushIntervalMs) {
       void this.flush()
     } else if (this.#timer === null) {
@@ -85,50 +65,88 @@ export class UsageRecorder {
     }
   }
 
-  /** Puts a mark in the next batch, taking over (and merging) another mark of the same key. */
-  #hold(mark: UsageMark): void {
-    const other = this.#pending.get(mark.id)
-    if (other !== undefined) {
-      if (other.at > mark.at) mark.at = other.at
-      other.pending = false
+  /**
+   * Puts a slot in the next batch, taking over (and merging) any other use of the same key
+   * held: by id, or in another slot (a key read again while a change was announced is decided
+   * on a slot of its own).
+   */
+  #hold(table: KeyTable, slot: number, at: number): void {
+    if (this.#table !== table) this.#bind(table)
+    const id = table.idOf(slot)
+    let newest = at
+    const byId = this.#byId.get(id)
+    if (byId !== undefined) {
+      if (byId > newest) newest = byId
+      this.#byId.delete(id)
     }
-    mark.pending = true
-    this.#pending.set(mark.id, mark)
+    const other = this.#slots.get(id)
+    if (other !== undefined) {
+      const otherAt = table.at[other] as number
+      if (otherAt > newest) newest = otherAt
+      table.flag(other, PENDING, false)
+    }
+    table.at[slot] = newest
+    table.flag(slot, PENDING, true)
+    this.#slots.set(id, slot)
+  }
+
+  #bind(table: KeyTable): void {
+    if (this.#table !== null) throw new Error('UsageRecorder: slots of a second key table')
+    this.#table = table
+    table.onReleasePending = (slot) => {
+      // The slot is about to be freed: its use is kept by id.
+      const id = table.idOf(slot)
+      if (this.#slots.get(id) === slot) {
+        this.#slots.delete(id)
+        this.#keep(id, table.at[slot] as number)
+      }
+      table.flag(slot, PENDING, false)
+    }
+  }
+
+  /** Keeps `at` as the newest use of `keyId` if it is newer than the one held. */
+  #keep(keyId: string, at: number): void {
+    const slot = this.#slots.get(keyId)
+    const table = this.#table
+    if (slot !== undefined && table !== null) {
+      if (at > (table.at[slot] as number)) table.at[slot] = at
+      return
+    }
+    const held = this.#byId.get(keyId)
+    if (held === undefined || at > held) this.#byId.set(keyId, at)
   }
 
   /** The newest known use of a key: the pending one if newer than the stored one. */
   latest(keyId: string, stored: number | null): number | null {
-    const mark = this.#pending.get(keyId)
-    if (mark === undefined) return stored
-    const pending = this.#epoch + mark.at
+    const slot = this.#slots.get(keyId)
+    const pending =
+      slot !== undefined && this.#table !== null
+        ? (this.#table.at[slot] as number)
+        : this.#byId.get(keyId)
+    if (pending === undefined) return stored
     return stored === null || pending > stored ? pending : stored
   }
 
   /** Writes everything pending. Resolves when written; never rejects (errors go to onError). */
   async flush(): Promise<void> {
     while (this.#inFlight !== null) await this.#inFlight
-    if (this.#pending.size === 0) return
+    if (this.#byId.size === 0 && this.#slots.size === 0) return
     const batch: KeyUsage[] = []
-    for (const mark of this.#pending.values()) {
-      batch.push({ id: mark.id, lastUsedAt: this.#epoch + mark.at })
-      mark.pending = false
+    for (const [id, lastUsedAt] of this.#byId) batch.push({ id, lastUsedAt })
+    this.#byId.clear()
+    const table = this.#table
+    if (table !== null) {
+      for (const [id, slot] of this.#slots) {
+        batch.push({ id, lastUsedAt: table.at[slot] as number })
+        table.flag(slot, PENDING, false)
+      }
     }
-    this.#pending.clear()
+    this.#slots.clear()
     this.#lastFlushAt = this.#clock()
-    // Nothing is pending: offsets can count from now on, staying far from V8's small-integer
-    // limit (2^31 ms) however long the process runs.
-    if (Math.abs(this.#lastFlushAt - this.#epoch) >= EPOCH_SPAN_MS) {
-      this.#epoch = this.#lastFlushAt
-    }
     this.#inFlight = this.#write(batch).then(
       () => undefined,
       (error: unknown) => {
-        for (const { id, lastUsedAt } of batch) {
-          const offset = smallInteger(lastUsedAt - this.#epoch)
-          const newer = this.#pending.get(id)
-          if (newer === undefined) this.#pending.set(id, { id, at: offset, pending: true })
-          else if (newer.at < offset) newer.at = offset
-        }
+        for (const { id, lastUsedAt } of batch) this.#keep(id, lastUsedAt)
         this.#onError(error)
       },
     )
