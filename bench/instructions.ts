@@ -272,11 +272,11 @@ async function profileVariant(variant: VariantId, bundle: string, directory: str
         ...top(profile.self),
         '  inclusive (with what it calls; frames enclosing the whole loop left out):',
         ...top(profile.inclusive),
-        `  (callgrind file: ${measurement.segmentFile}${flags.keep ? '' : ', removed at the end; --keep keeps it'})`,
+        `  (callgrind file: ${measurement.segmentFile}${flags.keep ? `, V8's code map ${perfMap}` : ', removed at the end; --keep keeps it'})`,
       ].join('\n'),
     )
   } finally {
-    rmSync(perfMap, { force: true })
+    if (!flags.keep) rmSync(perfMap, { force: true })
   }
 }
 
