@@ -303,6 +303,47 @@ describe('renewing cached keys', () => {
     await gate.close()
   })
 
+  it('decides a read that a change overtook on its own answer, caches none of it, and keeps its use', async () => {
+    let held: (() => void) | undefined
+    const { gate, clock, lookups } = countingGate({ cache: { ttlMs: TTL_MS } }, (store) => {
+      const find = store.findKeyByHash.bind(store)
+      return new Proxy(store, {
+        get(target, property) {
+          if (property !== 'findKeyByHash') {
+            const value = Reflect.get(target, property)
+            return typeof value === 'function' ? value.bind(target) : value
+          }
+          // Each read waits until the test lets it answer.
+          return async (hash: string) => {
+            await new Promise<void>((resolve) => {
+              held = resolve
+            })
+            return find(hash)
+          }
+        },
+      })
+    })
+    const { test } = await gate.projects.provision('proj_race')
+    const { key, record } = test.secretKey
+    const pending = code(gate, key, 'secret')
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(held).toBeDefined()
+    // Another key of the project changes while the read is in flight.
+    await gate.keys.update(test.publishableKey.record.id, { name: 'renamed' })
+    held?.()
+    expect(await pending).toBe('ok')
+    expect(lookups()).toBe(1)
+    // Nothing was cached: the next request reads the store again.
+    const again = code(gate, key, 'secret')
+    await new Promise((resolve) => setImmediate(resolve))
+    held?.()
+    expect(await again).toBe('ok')
+    expect(lookups()).toBe(2)
+    // Both uses count, the first made on a slot of its own that is gone by now.
+    expect((await gate.keys.get(record.id))?.lastUsedAt).toBe(clock.now())
+    await gate.close()
+  })
+
   it('hands gate.authenticate() callers a plain { ok, auth }, and a binding the same auth', async () => {
     const { gate } = makeGate()
     const { test } = await gate.projects.provision('proj_plain')

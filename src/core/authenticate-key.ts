@@ -87,8 +87,11 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
             ? found
             : null
         // A change announced while the read was in flight may have made it stale already.
-        if (cache !== null && cache.generation === generation) {
-          return decide(cache.rememberKey(hash, record, now))
+        if (cache !== null) {
+          if (cache.generation === generation) return decide(cache.rememberKey(hash, record, now))
+          // Not cached: a re-read this started may be tried again by the next request.
+          const held = table.peek(hash)
+          if (held !== undefined) table.flag(held, REFRESHING, false)
         }
         if (record === null) return decide(MISSING)
         // Not cached: a slot for this one decision.
@@ -271,12 +274,14 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       )
       if (refusal !== null) return refusal
     }
-    core.usage.note(table, slot, now)
     let auth = table.auth[slot]
     if (auth === undefined) {
       auth = acceptance(table.record(slot) as StoredKey, wanted)
       table.auth[slot] = auth
     }
+    // Last: a usage flush it starts calls the store, which may announce a change at once,
+    // and the slot is not to be read after that.
+    core.usage.note(table, slot, now)
     return auth
   }
 

@@ -180,7 +180,6 @@ export function createSessionAuthenticator(
       const record = table.record(slot)
       if (record === null || record.clientId === null) return fail('session_invalid')
       if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
-      core.usage.note(table, slot, now)
       let auth = table.auth[slot]
       if (auth === undefined) {
         const clientId = record.clientId
@@ -194,6 +193,8 @@ export function createSessionAuthenticator(
         }))
         table.auth[slot] = auth
       }
+      // Last, as for other keys: a usage flush may have the slot freed (see admit).
+      core.usage.note(table, slot, now)
       return auth
     }
     return keys.lookUp(core.hash(token), 'client', mode, now, conclude)

@@ -239,6 +239,34 @@ describe('KeyTable slots', () => {
     expect(table.at[slot]).toBe(NOW + 5)
   })
 
+  it('hands a pending use over when a held hash is refilled with another key', () => {
+    const table = new KeyTable(2)
+    const released: string[] = []
+    table.onReleasePending = (slot) => {
+      released.push(table.idOf(slot))
+      table.flag(slot, PENDING, false)
+    }
+    const slot = table.set('h', record('key_a'), NOW)
+    table.flag(slot, PENDING, true)
+    expect(table.set('h', record('key_b'), NOW)).toBe(slot)
+    expect(released).toEqual(['key_a'])
+    expect((table.bits[slot] as number) & PENDING).toBe(0)
+  })
+
+  it('refuses a malformed record before it changes anything', () => {
+    const table = new KeyTable(1)
+    const slot = table.set('a', record('key_a'), NOW)
+    const malformed = { ...record('key_b'), allowedIps: null } as unknown as StoredKey
+    expect(() => table.set('b', malformed, NOW)).toThrow(TypeError)
+    expect(() => table.set('a', malformed, NOW)).toThrow(TypeError)
+    expect(() => table.scratch(malformed)).toThrow(TypeError)
+    expect(table.size).toBe(1)
+    expect(table.peek('a')).toBe(slot)
+    expect(table.record(slot)?.id).toBe('key_a')
+    // The next scratch slot is the first past the cached ones: none leaked.
+    expect(table.scratch(record('key_c'))).toBe(slot + 1)
+  })
+
   it('hands a pending use over before freeing its slot, and reuses freed slots', () => {
     const table = new KeyTable(2)
     const released: string[] = []

@@ -82,7 +82,18 @@ export class KeyDetail {
   }
 }
 
-const NO_DETAIL = new KeyDetail(null)
+/** The detail of {@link MISSING} and of free slots: frozen, so that a stray write throws. */
+const NO_DETAIL = Object.freeze(new KeyDetail(null))
+
+/** A record's flags, as a slot holds them. */
+function bitsOf(record: StoredKey): number {
+  let bits = HAS_RECORD | (TYPES.indexOf(record.type) << TYPE_SHIFT)
+  if (record.mode === 'live') bits |= LIVE
+  if (record.allowedIps.length > 0) bits |= CHECKS_ADDRESS
+  if (record.expiresAt !== null) bits |= EXPIRES
+  if (record.clientRestrictions !== null) bits |= RESTRICTS_CLIENT
+  return bits
+}
 
 /**
  * The verified keys an instance holds, laid out by slot: a `Map` from each key's stored hash to
@@ -168,31 +179,38 @@ export class KeyTable {
 
   /**
    * Caches `record` under `hash` as the newest entry, trusted until `validUntil`, and returns
-   * its slot. A hash already held keeps its slot (and a use pending on it), with everything
-   * derived from the older record dropped; a new one takes a free slot, evicting first when the
-   * table is full.
+   * its slot. A hash already held keeps its slot (and a use pending on it, if the record is of
+   * the same key), with everything derived from the older record dropped; a new one takes a free
+   * slot, evicting first when the table is full.
    */
   set(hash: string, record: StoredKey, validUntil: number): number {
     if (this.max === 0) throw new Error('KeyTable: a table of scratch slots caches nothing')
+    // Read first: a malformed record throws before the table changes.
+    const bits = bitsOf(record)
     const slots = this.#slots
     let slot = slots.get(hash)
     if (slot !== undefined) {
       slots.delete(hash)
       this.#hand = undefined
+      // A use pending on the slot stays only for the same key.
+      if (((this.bits[slot] as number) & PENDING) !== 0 && this.idOf(slot) !== record.id) {
+        this.onReleasePending?.(slot)
+      }
     } else {
       if (slots.size >= this.max) this.#evictOne()
       else this.#hand = undefined
       slot = this.#allocate()
     }
-    this.#fill(slot, record, validUntil, 0)
+    this.#fill(slot, record, bits, validUntil)
     slots.set(hash, slot)
     return slot
   }
 
   /** A slot outside the cache for `record`, to be given back with {@link release}. */
   scratch(record: StoredKey): number {
+    const bits = bitsOf(record) | SCRATCH
     const slot = this.#allocate()
-    this.#fill(slot, record, Number.NEGATIVE_INFINITY, SCRATCH)
+    this.#fill(slot, record, bits, Number.NEGATIVE_INFINITY)
     return slot
   }
 
@@ -231,13 +249,9 @@ export class KeyTable {
     return (this.detail[slot] as KeyDetail).id
   }
 
-  #fill(slot: number, record: StoredKey, validUntil: number, extra: number): void {
-    let bits = HAS_RECORD | extra | (TYPES.indexOf(record.type) << TYPE_SHIFT)
-    if (record.mode === 'live') bits |= LIVE
-    if (record.allowedIps.length > 0) bits |= CHECKS_ADDRESS
-    if (record.expiresAt !== null) bits |= EXPIRES
-    if (record.clientRestrictions !== null) bits |= RESTRICTS_CLIENT
-    // A use pending on the slot stays: a hash is always the same key.
+  /** Puts `record` in `slot`, with everything derived from an earlier record dropped. */
+  #fill(slot: number, record: StoredKey, bits: number, validUntil: number): void {
+    // A use pending on the slot stays: `set` handed over one of another key.
     this.bits[slot] = bits | ((this.bits[slot] as number) & PENDING)
     this.validUntil[slot] = validUntil
     this.lastPeer[slot] = undefined

@@ -137,7 +137,7 @@ describe('UsageRecorder', () => {
     const start = Date.UTC(2026, 0, 1)
     let fail = true
     const written: KeyUsage[][] = []
-    // Flushed by hand only: the first flush, two days on, also moves the recorder's epoch.
+    // A 10-day interval: only the test's own flush() calls write.
     const { usage, errors, set } = recorder(
       start,
       async (batch) => {
@@ -161,6 +161,35 @@ describe('UsageRecorder', () => {
         ['key_b', start + 2 * DAY + 7],
       ]),
     )
+    await usage.close()
+  })
+
+  it('merges a failed batch into a slot pending again meanwhile', async () => {
+    const start = Date.UTC(2026, 0, 1)
+    let fail = true
+    const written: KeyUsage[][] = []
+    const { usage, errors } = recorder(
+      start,
+      async (batch) => {
+        await Promise.resolve()
+        if (fail) throw new Error('store down')
+        written.push([...batch])
+      },
+      10 * DAY,
+    )
+    const { table, slots } = tableOf('key_a')
+    const slot = slots[0] as number
+    usage.note(table, slot, start + 50)
+    const failing = usage.flush()
+    // A use while the batch is being written (and then fails): an older time, noted on the slot.
+    usage.note(table, slot, start + 20)
+    await failing
+    expect(errors).toHaveLength(1)
+    expect(usage.latest('key_a', null)).toBe(start + 50)
+    expect((table.bits[slot] as number) & PENDING).toBe(PENDING)
+    fail = false
+    await usage.flush()
+    expect(written).toEqual([[{ id: 'key_a', lastUsedAt: start + 50 }]])
     await usage.close()
   })
 
