@@ -178,6 +178,17 @@ describe('KeyTable eviction (second chance)', () => {
   })
 })
 
+/** A table whose pending uses, when handed over, are recorded by key id (as the recorder keeps them). */
+function tableRecordingReleases(max: number) {
+  const table = new KeyTable(max)
+  const released: string[] = []
+  table.onReleasePending = (slot) => {
+    released.push(table.idOf(slot))
+    table.flag(slot, PENDING, false)
+  }
+  return { table, released }
+}
+
 describe('KeyTable slots', () => {
   it("packs a record's flags into its slot, and answers MISSING with none", () => {
     const table = new KeyTable(4)
@@ -240,12 +251,7 @@ describe('KeyTable slots', () => {
   })
 
   it('hands a pending use over when a held hash is refilled with another key', () => {
-    const table = new KeyTable(2)
-    const released: string[] = []
-    table.onReleasePending = (slot) => {
-      released.push(table.idOf(slot))
-      table.flag(slot, PENDING, false)
-    }
+    const { table, released } = tableRecordingReleases(2)
     const slot = table.set('h', record('key_a'), NOW)
     table.flag(slot, PENDING, true)
     expect(table.set('h', record('key_b'), NOW)).toBe(slot)
@@ -268,12 +274,7 @@ describe('KeyTable slots', () => {
   })
 
   it('hands a pending use over before freeing its slot, and reuses freed slots', () => {
-    const table = new KeyTable(2)
-    const released: string[] = []
-    table.onReleasePending = (slot) => {
-      released.push(table.idOf(slot))
-      table.flag(slot, PENDING, false)
-    }
+    const { table, released } = tableRecordingReleases(2)
     const [a, b, c] = ['key_a', 'key_b', 'key_c'].map(record) as [StoredKey, StoredKey, StoredKey]
     const slotA = table.set('a', a, NOW)
     table.set('b', b, NOW)
