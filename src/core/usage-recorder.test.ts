@@ -44,6 +44,10 @@ function recorder(
   }
 }
 
+/** A written batch as key id → lastUsedAt: the order of a batch is not part of the contract. */
+const byId = (batch: readonly KeyUsage[] | undefined) =>
+  new Map(batch?.map(({ id, lastUsedAt }) => [id, lastUsedAt]))
+
 describe('UsageRecorder', () => {
   it('writes the newest use of each key, whatever order uses were noted in', async () => {
     const start = Date.UTC(2026, 0, 1)
@@ -57,7 +61,7 @@ describe('UsageRecorder', () => {
     expect(usage.latest('key_a', start + 900)).toBe(start + 900)
     await usage.flush()
     expect(written).toHaveLength(1)
-    expect(new Map(written[0]?.map(({ id, lastUsedAt }) => [id, lastUsedAt]))).toEqual(
+    expect(byId(written[0])).toEqual(
       new Map([
         ['key_a', start + 500],
         ['key_b', start + 300],
@@ -101,7 +105,7 @@ describe('UsageRecorder', () => {
     usage.record('key_b', start + 30)
     await usage.flush()
     expect(written).toHaveLength(1)
-    expect(new Map(written[0]?.map(({ id, lastUsedAt }) => [id, lastUsedAt]))).toEqual(
+    expect(byId(written[0])).toEqual(
       new Map([
         ['key_a', start + 10],
         ['key_b', start + 30],
@@ -155,7 +159,7 @@ describe('UsageRecorder', () => {
     fail = false
     await usage.flush()
     expect(written).toHaveLength(1)
-    expect(new Map(written[0]?.map(({ id, lastUsedAt }) => [id, lastUsedAt]))).toEqual(
+    expect(byId(written[0])).toEqual(
       new Map([
         ['key_a', start + 2 * DAY - 10],
         ['key_b', start + 2 * DAY + 7],
