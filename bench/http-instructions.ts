@@ -283,7 +283,9 @@ async function measure(variant: Variant, bundle: string, directory: string): Pro
       seconds: (performance.now() - started) / 1000,
     }
   } finally {
-    rmSync(perfMap, { force: true })
+    // --keep keeps V8's code map too, so that the kept files' generated code can be named.
+    if (flags.keep && flags.functions) console.log(`${variant.id}: V8's code map ${perfMap}`)
+    else rmSync(perfMap, { force: true })
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { socketAddress } from './socket-address.js'
+import { GuardRequest, NodeGuardRequest, socketAddress } from './socket-address.js'
 
 /** A socket whose address getter counts its reads. */
 function countingSocket(address: string | undefined) {
@@ -59,5 +59,30 @@ describe('socketAddress, across many addresses', () => {
     })
     // A new socket from an address seen before the table was emptied.
     expect(socketAddress(countingSocket('10.0.0.1'))).toBe('10.0.0.1')
+  })
+})
+
+describe('the requests the guards hand the core', () => {
+  it.each([
+    ['GuardRequest', GuardRequest],
+    ['NodeGuardRequest', NodeGuardRequest],
+  ])("%s reads the socket's address only when asked, and once per socket", (_, Request) => {
+    const socket = countingSocket('192.0.2.9')
+    const headers = { authorization: 'Bearer x' }
+    const raw = ['Authorization', 'Bearer x']
+    const first = new Request(headers, raw, { socket })
+    expect(first.headers).toBe(headers)
+    expect(first.rawHeaders).toBe(raw)
+    expect(socket.reads).toBe(0)
+    expect(first.remoteAddress).toBe('192.0.2.9')
+    expect(new Request(headers, raw, { socket }).remoteAddress).toBe('192.0.2.9')
+    expect(socket.reads).toBe(1)
+  })
+
+  it.each([
+    ['GuardRequest', GuardRequest],
+    ['NodeGuardRequest', NodeGuardRequest],
+  ])('%s answers undefined for a request without a socket', (_, Request) => {
+    expect(new Request({}, undefined, {}).remoteAddress).toBeUndefined()
   })
 })

@@ -51,10 +51,11 @@ export function socketAddress(
  * What a guard hands the core for one request: the headers, the raw header list, and the
  * socket's address read only when a rule asks for it (a key's IP allowlist). Most decisions
  * never do (a publishable key, a session, a secret key without an allowlist), and reading it
- * costs a lookup on the request (`Reflect.get`, which an Express request needs: see its
- * binding's `readRequest`) and one in the weak map above. `request` is the framework's Node
- * request. Not for spreading into another object: the address is a getter on the prototype,
- * which a spread leaves behind.
+ * costs a lookup on the request and one in the weak map above. `request` is the framework's
+ * Node request, read through `Reflect.get`, which an Express request needs (see its binding's
+ * `readRequest`); a request Node made and nobody re-prototyped takes {@link NodeGuardRequest}.
+ * Not for spreading into another object: the address is a getter on the prototype, which a
+ * spread leaves behind.
  */
 export class GuardRequest implements AuthenticateRequest {
   readonly headers: RequestHeaders
@@ -75,10 +76,36 @@ export class GuardRequest implements AuthenticateRequest {
 }
 
 /**
- * One instance kept for the process's life. A request's instance is garbage as soon as it is
+ * {@link GuardRequest} for a request as Node made it (Koa's `ctx.req`): its `socket` is an own
+ * property of one of a few hidden classes, which a plain load reads inline, where `Reflect.get`
+ * costs a call into V8's generic lookup (some 170 instructions a request over HTTP, counted by
+ * `npm run bench:http-instructions -- --functions`).
+ */
+export class NodeGuardRequest implements AuthenticateRequest {
+  readonly headers: RequestHeaders
+  readonly rawHeaders: readonly string[] | undefined
+  readonly #request: { readonly socket?: Parameters<typeof socketAddress>[0] }
+
+  constructor(
+    headers: RequestHeaders,
+    rawHeaders: readonly string[] | undefined,
+    request: { readonly socket?: Parameters<typeof socketAddress>[0] },
+  ) {
+    this.headers = headers
+    this.rawHeaders = rawHeaders
+    this.#request = request
+  }
+
+  get remoteAddress(): string | undefined {
+    return socketAddress(this.#request.socket)
+  }
+}
+
+/**
+ * One instance of each kept for the process's life. A request's instance is garbage as soon as it is
  * decided, so at a full collection often none is alive; V8 holds the hidden classes the
  * constructor builds only weakly (from the class, and from the code compiled against them), so
  * they would die with the last instance, and the middleware compiled against them would be
  * thrown away and compiled again after every full collection. This one keeps them.
  */
-const _keptShape = new GuardRequest({}, undefined, {})
+const _keptShapes = [new GuardRequest({}, undefined, {}), new NodeGuardRequest({}, undefined, {})]

@@ -20,7 +20,7 @@ import type { PortcullisError } from '../core/errors.js'
 import { type HttpErrorOptions, type HttpErrorResponse, toHttpError } from '../core/http.js'
 import type { Portcullis } from '../core/portcullis.js'
 import type { NodeHeaders } from '../core/read-credential.js'
-import { GuardRequest, socketAddress } from '../core/socket-address.js'
+import { NodeGuardRequest, socketAddress } from '../core/socket-address.js'
 import type { CredentialKind } from '../core/types.js'
 
 /** The part of a Koa (2 or 3) context the middleware reads and writes. */
@@ -36,7 +36,7 @@ export interface KoaContext {
 /**
  * What the core reads of a Koa request, for `ipAllowlist` and the routers, which spread it into
  * their own requests: the socket's address once per socket (see `socketAddress`). The guards
- * make the same reads into a `GuardRequest`, which reads the address only if a rule asks for it.
+ * make the same reads into a `NodeGuardRequest`, which reads the address only if a rule asks for it.
  */
 export function readRequest(ctx: KoaContext): AuthenticateRequest {
   return {
@@ -151,7 +151,7 @@ function guard(
   // Not async: a decision made from the cache goes on to next() without a promise tick.
   return function portcullis(ctx, next) {
     const { req } = ctx
-    const verdict = decide(new GuardRequest(ctx.request.headers, req.rawHeaders, req))
+    const verdict = decide(new NodeGuardRequest(ctx.request.headers, req.rawHeaders, req))
     return verdict instanceof Promise
       ? verdict.then((settled) => finish(settled, ctx, next))
       : finish(verdict, ctx, next)
