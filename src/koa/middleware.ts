@@ -36,7 +36,8 @@ export interface KoaContext {
 /**
  * What the core reads of a Koa request, for `ipAllowlist` and the routers, which spread it into
  * their own requests: the socket's address once per socket (see `socketAddress`). The guards
- * make the same reads into a `NodeGuardRequest`, which reads the address only if a rule asks for it.
+ * make the same reads into a `NodeGuardRequest`, which reads the address only if a rule asks
+ * for it.
  */
 export function readRequest(ctx: KoaContext): AuthenticateRequest {
   return {
