@@ -17,6 +17,7 @@ import {
   KeyTable,
   MISSING,
   modeOf,
+  NO_PEER,
   REFRESHING,
   RESTRICTS_CLIENT,
   typeOf,
@@ -316,7 +317,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       table.flag(slot, ALLOWED, inRanges(detail.ranges, address))
       detail.lastAddress = address
     }
-    table.lastPeer[slot] = core.trust === null ? peer : undefined
+    table.lastPeer[slot] = core.trust === null && peer !== undefined ? peer : NO_PEER
     return ((table.bits[slot] as number) & ALLOWED) !== 0
   }
 

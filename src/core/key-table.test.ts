@@ -10,6 +10,7 @@ import {
   LIVE,
   MISSING,
   modeOf,
+  NO_PEER,
   PENDING,
   RESTRICTS_CLIENT,
   typeOf,
@@ -243,7 +244,7 @@ describe('KeyTable slots', () => {
     const changed = Object.freeze({ ...first, allowedIps: ['203.0.113.7'] })
     expect(table.set(changed.hash, changed, NOW + 2000)).toBe(slot)
     expect(table.record(slot)).toBe(changed)
-    expect(table.lastPeer[slot]).toBeUndefined()
+    expect(table.lastPeer[slot]).toBe(NO_PEER)
     expect(table.auth[slot]).toBeUndefined()
     expect((table.bits[slot] as number) & ALLOWED).toBe(0)
     expect((table.bits[slot] as number) & PENDING).toBe(PENDING)

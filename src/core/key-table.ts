@@ -42,6 +42,13 @@ export const typeOf = (bits: number): KeyType | undefined => TYPES[bits >> TYPE_
 /** The mode that a slot's flags name, for a slot that holds a record. */
 export const modeOf = (bits: number): Mode => ((bits & LIVE) !== 0 ? 'live' : 'test')
 
+/**
+ * `lastPeer` of a slot without an answer kept by socket address. A string, not undefined: a
+ * comparison V8 has only seen made between strings compares two identical ones by reference,
+ * where one that has seen undefined calls a generic comparison on every request.
+ */
+export const NO_PEER = ''
+
 /** The slot that answers for a hash known to match no usable key. Never freed. */
 export const MISSING = 0
 
@@ -130,9 +137,9 @@ export class KeyTable {
   at = new Float64Array(INITIAL_SLOTS)
   /**
    * The socket address the last allowlist answer came from when no proxy is trusted (the answer
-   * is {@link ALLOWED}).
+   * is {@link ALLOWED}); {@link NO_PEER} when none is kept.
    */
-  readonly lastPeer: (string | undefined)[] = []
+  readonly lastPeer: string[] = []
   /** The frozen auth handed to every request the slot admits, made on its first. */
   readonly auth: (AuthContext | undefined)[] = []
   readonly detail: KeyDetail[] = []
@@ -254,7 +261,7 @@ export class KeyTable {
     // A use pending on the slot stays: `set` handed over one of another key.
     this.bits[slot] = bits | ((this.bits[slot] as number) & PENDING)
     this.validUntil[slot] = validUntil
-    this.lastPeer[slot] = undefined
+    this.lastPeer[slot] = NO_PEER
     this.auth[slot] = undefined
     this.detail[slot] = new KeyDetail(record)
   }
@@ -264,7 +271,7 @@ export class KeyTable {
     if (slot !== undefined) return slot
     const fresh = this.detail.length
     if (fresh === this.bits.length) this.#grow(2 * fresh)
-    this.lastPeer.push(undefined)
+    this.lastPeer.push(NO_PEER)
     this.auth.push(undefined)
     this.detail.push(NO_DETAIL)
     return fresh
@@ -286,7 +293,7 @@ export class KeyTable {
   #release(slot: number): void {
     if (((this.bits[slot] as number) & PENDING) !== 0) this.onReleasePending?.(slot)
     this.bits[slot] = 0
-    this.lastPeer[slot] = undefined
+    this.lastPeer[slot] = NO_PEER
     this.auth[slot] = undefined
     this.detail[slot] = NO_DETAIL
     this.#free.push(slot)

@@ -53,16 +53,22 @@ export class UsageRecorder {
   }
 
   #schedule(at: number): void {
-    if (at - this.#lastFlushAt >= this.#flushIntervalMs) {
+    if (at - this.#lastFlushAt >= this.#flushIntervalMs) void this.flush()
+    else if (this.#timer === null) this.#startTimer()
+  }
+
+  /**
+   * Real-time fallback so a last burst of traffic is written even if no request follows. A
+   * method of its own: the timer's callback is a closure over `this`, and V8 allocates the
+   * context a closure needs on every call of the function that makes it, so made in `#schedule`
+   * it would cost every decision an allocation.
+   */
+  #startTimer(): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = null
       void this.flush()
-    } else if (this.#timer === null) {
-      // Real-time fallback so a last burst of traffic is written even if no request follows.
-      this.#timer = setTimeout(() => {
-        this.#timer = null
-        void this.flush()
-      }, this.#flushIntervalMs)
-      this.#timer.unref()
-    }
+    }, this.#flushIntervalMs)
+    this.#timer.unref()
   }
 
   /**
