@@ -44,8 +44,9 @@ export const modeOf = (bits: number): Mode => ((bits & LIVE) !== 0 ? 'live' : 't
 
 /**
  * `lastPeer` of a slot without an answer kept by socket address. A string, not undefined: a
- * comparison V8 has only seen made between strings compares two identical ones by reference,
- * where one that has seen undefined calls a generic comparison on every request.
+ * comparison V8 has only seen made between strings is compiled as one (lengths, then its
+ * `StringEqual`, which finds two identical canonical strings equal at once), where one that has
+ * seen undefined calls V8's generic `StrictEqual` on every request.
  */
 export const NO_PEER = ''
 
