@@ -73,7 +73,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     type: KeyType,
     mode: Mode,
     now: number,
-    decide: (slot: number) => R,
+    decide: (slot: number, now: number) => R,
   ): Promise<R> {
     const { cache } = core
     const generation = cache?.generation
@@ -89,16 +89,18 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
             : null
         // A change announced while the read was in flight may have made it stale already.
         if (cache !== null) {
-          if (cache.generation === generation) return decide(cache.rememberKey(hash, record, now))
+          if (cache.generation === generation) {
+            return decide(cache.rememberKey(hash, record, now), now)
+          }
           // Not cached: a re-read this started may be tried again by the next request.
           const held = table.peek(hash)
           if (held !== undefined) table.flag(held, REFRESHING, false)
         }
-        if (record === null) return decide(MISSING)
+        if (record === null) return decide(MISSING, now)
         // Not cached: a slot for this one decision.
         const slot = table.scratch(record)
         try {
-          return decide(slot)
+          return decide(slot, now)
         } finally {
           table.release(slot)
         }
@@ -131,19 +133,20 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
   }
 
   /**
-   * `decide` on the slot for a key's hash: synchronously (no await) on a cache hit. Its record,
-   * if any, is of the type and mode the parsed token names: only such records are cached, under
-   * the hash of exactly that token.
+   * `decide` on the slot for a key's hash, and `now`: synchronously (no await) on a cache hit.
+   * Its record, if any, is of the type and mode the parsed token names: only such records are
+   * cached, under the hash of exactly that token. `now` is passed on so that `decide` can be a
+   * function made once, not a closure over it made on every request.
    */
   function lookUp<R>(
     hash: string,
     type: KeyType,
     mode: Mode,
     now: number,
-    decide: (slot: number) => R,
+    decide: (slot: number, now: number) => R,
   ): R | Promise<R> {
     const slot = cached(hash, now)
-    return slot === undefined ? readKey(hash, type, mode, now, decide) : decide(slot)
+    return slot === undefined ? readKey(hash, type, mode, now, decide) : decide(slot, now)
   }
 
   function authenticate(

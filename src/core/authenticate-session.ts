@@ -1,4 +1,5 @@
 import type { AuthCache, SessionEntry } from './auth-cache.js'
+import type { AuthContext } from './auth-context.js'
 import { type AuthenticateRequest, type Decision, isRefusal, type Verdict } from './authenticate.js'
 import type { KeyAuthenticator } from './authenticate-key.js'
 import { CredentialHeader, SESSION_CODES } from './credential-header.js'
@@ -6,7 +7,7 @@ import { digestToken } from './hashing.js'
 import type { GateCore } from './options.js'
 import { type Acceptor, fail, TYPE_LABEL, wrongType } from './refusal.js'
 import type { SessionClaims } from './session-token.js'
-import type { StoredSession } from './store.js'
+import type { StoredKey, StoredSession } from './store.js'
 import type { Mode } from './types.js'
 
 /**
@@ -174,30 +175,39 @@ export function createSessionAuthenticator(
         'This route requires a live mode session; a test mode client key was sent.',
       )
     }
-    const now = core.clock()
+    return keys.lookUp(core.hash(token), 'client', mode, core.clock(), concludeClientKey)
+  }
+
+  /**
+   * A development client key's decision on its slot. Made once, and without a closure of its
+   * own: V8 allocates the context of a closure on every call of the function that makes it,
+   * whether or not the closure is reached.
+   */
+  function concludeClientKey(slot: number, now: number): Verdict {
     const { table } = keys
-    const conclude = (slot: number): Verdict => {
-      const record = table.record(slot)
-      if (record === null || record.clientId === null) return fail('session_invalid')
-      if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
-      let auth = table.auth[slot]
-      if (auth === undefined) {
-        const clientId = record.clientId
-        auth = accept(null, () => ({
-          mode: record.mode,
-          livemode: false,
-          projectId: record.projectId,
-          credential: 'session',
-          keyId: record.id,
-          clientId,
-        }))
-        table.auth[slot] = auth
-      }
-      // Last, as for other keys: a usage flush may have the slot freed (see admit).
-      core.usage.note(table, slot, now)
-      return auth
+    const record = table.record(slot)
+    if (record === null || record.clientId === null) return fail('session_invalid')
+    if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
+    let auth = table.auth[slot]
+    if (auth === undefined) {
+      auth = clientKeyAcceptance(record, record.clientId)
+      table.auth[slot] = auth
     }
-    return keys.lookUp(core.hash(token), 'client', mode, now, conclude)
+    // Last, as for other keys: a usage flush may have the slot freed (see admit).
+    core.usage.note(table, slot, now)
+    return auth
+  }
+
+  /** The auth a client key's slot hands every request it admits, made on its first. */
+  function clientKeyAcceptance(record: StoredKey, clientId: string): AuthContext {
+    return accept(null, () => ({
+      mode: record.mode,
+      livemode: false,
+      projectId: record.projectId,
+      credential: 'session',
+      keyId: record.id,
+      clientId,
+    }))
   }
 
   return { authenticate }
