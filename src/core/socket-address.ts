@@ -23,8 +23,22 @@ function canonicalOf(address: string): string {
   const known = canonical.get(address)
   if (known !== undefined) return known
   if (canonical.size >= MAX_CANONICAL) canonical.clear()
-  canonical.set(address, address)
-  return address
+  const shared = internalized(address)
+  canonical.set(address, shared)
+  return shared
+}
+
+/**
+ * `text` as V8's internalized string of it: the one a property of that name is keyed by. A
+ * comparison that has only ever seen internalized strings on both sides is compiled as a
+ * comparison of references, where other strings cost a call that compares lengths and then
+ * characters (the allowlist's check of the kept peer, on every request of a key with an
+ * allowlist). An address text is never an array index (it has a dot or a colon), so it is a
+ * named property; anything else is still the same text, only compared the slower way.
+ */
+function internalized(text: string): string {
+  for (const key in { [text]: 0 }) return key
+  return text
 }
 
 /**
