@@ -8,20 +8,8 @@ import type { ClientRestrictions } from './client-restrictions.js'
 import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AllowlistRanges, compileRanges, inRanges } from './ip.js'
-import {
-  ALLOWED,
-  CHECKS_ADDRESS,
-  EXPIRES,
-  HAS_RECORD,
-  type KeyDetail,
-  KeyTable,
-  MISSING,
-  modeOf,
-  NO_PEER,
-  REFRESHING,
-  RESTRICTS_CLIENT,
-  typeOf,
-} from './key-table.js'
+import * as keyTable from './key-table.js'
+import { type KeyDetail, KeyTable, MISSING, modeOf } from './key-table.js'
 import { metadataOf } from './metadata.js'
 import type { GateCore } from './options.js'
 import { grants, type Permissions, type RequiredPermission } from './permissions.js'
@@ -29,6 +17,22 @@ import { type Acceptor, fail, permissionDenied, TYPE_LABEL, wrongType } from './
 import { looksLikeJws } from './session-token.js'
 import type { StoredKey } from './store.js'
 import type { KeyType, Mode } from './types.js'
+
+/**
+ * What of the key table a warm decision reads, as this module's own constants: V8 compiles a
+ * module's own `const` into the code that reads it, where it loads an imported binding from
+ * its cell, and checks it, at every use.
+ */
+const {
+  ALLOWED,
+  CHECKS_ADDRESS,
+  EXPIRES,
+  HAS_RECORD,
+  NO_PEER,
+  REFRESHING,
+  RESTRICTS_CLIENT,
+  typeOf,
+} = keyTable
 
 /**
  * Recently compiled allowlists, by their text: keys that share a list share its ranges, and a

@@ -1,5 +1,9 @@
-import { type KeyTable, PENDING } from './key-table.js'
+import type { KeyTable } from './key-table.js'
+import * as keyTable from './key-table.js'
 import type { KeyUsage } from './store.js'
+
+/** This module's own constant: V8 compiles it into the code, where it loads an imported one. */
+const { PENDING } = keyTable
 
 /**
  * Keeps `lastUsedAt` without a store write per request: uses are collected in memory and
