@@ -43,10 +43,10 @@ export const typeOf = (bits: number): KeyType | undefined => TYPES[bits >> TYPE_
 export const modeOf = (bits: number): Mode => ((bits & LIVE) !== 0 ? 'live' : 'test')
 
 /**
- * `lastPeer` of a slot without an answer kept by socket address. A string, not undefined: a
- * comparison V8 has only seen made between strings is compiled as one (lengths, then its
- * `StringEqual`, which finds two identical canonical strings equal at once), where one that has
- * seen undefined calls V8's generic `StrictEqual` on every request.
+ * `lastPeer` of a slot without an answer kept by socket address. A string, not undefined, and an
+ * internalized one, as the socket addresses are (see `socket-address.ts`): a comparison V8 has
+ * only seen made between internalized strings is compiled as a comparison of references, where
+ * one that has seen undefined calls V8's generic `StrictEqual` on every request.
  */
 export const NO_PEER = ''
 
