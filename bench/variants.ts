@@ -117,6 +117,33 @@ async function memoryGateWithKeys(
   return { gate, keys }
 }
 
+/**
+ * The held-keys control: a toy app built by `toy`, in a process that also holds what a
+ * `requireSecretKey` server holds, a gate over a MemoryStore with the 10,000 allowlisted secret
+ * keys, each authenticated once (so its cache entry is filled), which then serves no request.
+ * Beside the toy, it shows what holding those keys costs a request that never reads them.
+ */
+function withIdleGate(toy: Variant['build']): Variant['build'] {
+  return async (context) => {
+    const built = await toy(context)
+    const { gate, keys } = await memoryGateWithKeys('secret')
+    for (const key of keys) {
+      const result = await gate.authenticate(
+        { headers: { authorization: `Bearer ${key}` }, remoteAddress: '127.0.0.1' },
+        { credential: 'secret' },
+      )
+      if (!result.ok) throw new Error(`held-keys control: a key was refused (${result.error.code})`)
+    }
+    return {
+      ...built,
+      close: async () => {
+        await built.close()
+        await gate.close()
+      },
+    }
+  }
+}
+
 /** A gate over a RedisStore on a node-redis client set up as the README says. */
 async function redisGate(prefix: string) {
   const client = await connectRedis('bench store')
@@ -389,6 +416,13 @@ export const VARIANTS: readonly Variant[] = [
     build: expressToy,
   },
   {
+    id: 'express-toy-keys',
+    framework: 'express',
+    label: '+ SHA-256→Map, beside an idle gate holding the 10,000 secret keys (held-keys control)',
+    header: 'authorization',
+    build: withIdleGate(expressToy),
+  },
+  {
     id: 'express-passport',
     framework: 'express',
     label: '+ passport-headerapikey (SHA-256→Map)',
@@ -475,6 +509,13 @@ export const VARIANTS: readonly Variant[] = [
     build: koaToy,
   },
   {
+    id: 'koa-toy-keys',
+    framework: 'koa',
+    label: '+ SHA-256→Map, beside an idle gate holding the 10,000 secret keys (held-keys control)',
+    header: 'authorization',
+    build: withIdleGate(koaToy),
+  },
+  {
     id: 'koa-secret',
     framework: 'koa',
     label: '+ portcullis requireSecretKey (MemoryStore, allowlist)',
@@ -541,6 +582,7 @@ export const MEASUREMENT_ORDER: readonly string[] = [
   'express-publishable',
   'express-publishable-origins',
   'express-toy-2',
+  'express-toy-keys',
   'koa-bare',
   'koa-noop',
   'koa-session-redis',
@@ -551,4 +593,5 @@ export const MEASUREMENT_ORDER: readonly string[] = [
   'koa-publishable',
   'koa-publishable-origins',
   'koa-toy-2',
+  'koa-toy-keys',
 ]
