@@ -18,7 +18,13 @@ import { MemoryStore } from '../adapters/memory/index.js'
 // The id generator gate.sessions.create uses, so the ids have the real shape and string layout.
 import { newSessionId } from '../src/core/ids.js'
 import { type AuthContext, createPortcullis, type StoredSession } from '../src/index.js'
-import { BENCH_RESOURCES, createBenchKeys, modeOf, projectOf } from './support/fixtures.js'
+import {
+  BENCH_RESOURCES,
+  createBenchKeys,
+  modeOf,
+  projectOf,
+  warmSecretKeys,
+} from './support/fixtures.js'
 import { describeMachine } from './support/machine.js'
 import { markdownTable, RESULTS_FILE, writeResultsSection } from './support/results-file.js'
 import { fixed, grouped } from './support/stats.js'
@@ -153,13 +159,7 @@ async function measureKeys(count: number): Promise<KeyFootprint> {
   const emptyReserved = process.memoryUsage().heapTotal
   let plaintexts = await createBenchKeys(gate, 'secret', count)
   const stored = await settledHeap()
-  for (const key of plaintexts) {
-    const result = await gate.authenticate(
-      { headers: { authorization: `Bearer ${key}` }, remoteAddress: '127.0.0.1' },
-      { credential: 'secret' },
-    )
-    if (!result.ok) throw result.error
-  }
+  await warmSecretKeys(gate, plaintexts)
   const warm = await settledHeap()
   const warmReserved = process.memoryUsage().heapTotal
   plaintexts = []

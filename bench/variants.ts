@@ -32,6 +32,7 @@ import {
   issueSessions as issueSessionsOf,
   koaToyMiddleware,
   type ToyRecord,
+  warmSecretKeys,
 } from './support/fixtures.js'
 import {
   type BenchRedisClient,
@@ -127,13 +128,7 @@ function withIdleGate(toy: Variant['build']): Variant['build'] {
   return async (context) => {
     const built = await toy(context)
     const { gate, keys } = await memoryGateWithKeys('secret')
-    for (const key of keys) {
-      const result = await gate.authenticate(
-        { headers: { authorization: `Bearer ${key}` }, remoteAddress: '127.0.0.1' },
-        { credential: 'secret' },
-      )
-      if (!result.ok) throw new Error(`held-keys control: a key was refused (${result.error.code})`)
-    }
+    await warmSecretKeys(gate, keys)
     return {
       ...built,
       close: async () => {
