@@ -797,6 +797,13 @@ const MAIN_OTHERS: readonly [SampleField, SampleField] = [
   (s) => s.otherThreadsMicros,
 ]
 
+/** What a paired variant controls for, by its id; undefined for a guard, which has a goal. */
+function controlOf(id: string): 'A/A control' | 'held-keys control' | undefined {
+  if (id.endsWith('-toy-2')) return 'A/A control'
+  if (id.endsWith('-toy-keys')) return 'held-keys control'
+  return undefined
+}
+
 /** The paired phase's table: per variant, its server CPU per request against the toy's. */
 function pairedReport(groups: readonly PairedGroup[]): string {
   const remeasured = remeasuredIn(
@@ -830,19 +837,16 @@ function pairedReport(groups: readonly PairedGroup[]): string {
       const rates = mine.map(
         (visit) => visit.sample.requestsPerSecond / visit.baselineSample.requestsPerSecond,
       )
-      const isAA = variant.id.endsWith('-toy-2')
-      const isControl = isAA || variant.id.endsWith('-toy-keys')
-      const verdict = isAA
-        ? 'A/A control'
-        : isControl
-          ? 'held-keys control'
-          : !Number.isFinite(estimate)
-            ? 'not measured'
-            : estimate < 0.95
-              ? 'not met'
-              : interval.low >= 0.95
-                ? 'met, the whole interval above'
-                : 'met; the interval reaches below'
+      const control = controlOf(variant.id)
+      const verdict =
+        control ??
+        (!Number.isFinite(estimate)
+          ? 'not measured'
+          : estimate < 0.95
+            ? 'not met'
+            : interval.low >= 0.95
+              ? 'met, the whole interval above'
+              : 'met; the interval reaches below')
       return [
         framework,
         variant.label,
@@ -855,7 +859,7 @@ function pairedReport(groups: readonly PairedGroup[]): string {
         pairedParts(mine, USER_SYSTEM),
         pairedParts(mine, MAIN_OTHERS),
         pairedGc(mine),
-        isControl ? '' : '≥ 0.95×',
+        control === undefined ? '≥ 0.95×' : '',
         verdict,
       ]
     })
@@ -884,8 +888,9 @@ function pairedReport(groups: readonly PairedGroup[]): string {
 
 This machine's speed changes from second to second (the same toy server, measured 4 s apart,
 can cost 1.5× the CPU per request), so servers measured one after the other, as in the rounds
-above, carry that drift. Here each of the toy's second copy, \`requireSecretKey\`, \`requirePublishableKey\` and the
-held-keys control is measured together with the SHA-256→Map toy: each with its own
+above, carry that drift. Here each of the toy's second copy, \`requireSecretKey\`,
+\`requirePublishableKey\` and the held-keys control is measured together with the SHA-256→Map
+toy: each with its own
 ${CONNECTIONS} connections from the load generator, over the same seconds, the two servers taking
 turns on core 0 every ${PAIRED_SLICE_MS} ms (the other one stopped with SIGSTOP), so that each
 runs alone on its core as in the rounds and both see the same moments of the machine. Each
@@ -906,8 +911,8 @@ identical servers score. The held-keys control is the toy in a process that also
 what the \`requireSecretKey\` server holds: a gate over a MemoryStore with the same
 ${grouped(CREDENTIAL_COUNT)} allowlisted keys, each authenticated once, which serves no request.
 It shows what holding those keys costs a request that never reads them (a larger heap, its
-layout and its collections): that much of a guard's gap is not its code. Latency is not reported here: a stopped server's requests wait. The
-CPU time per request is then given as such, pooled the same way, split into user mode and the
+layout and its collections): that much of a guard's gap is not its code. Latency is not
+reported here: a stopped server's requests wait. The CPU time per request is then given as such, pooled the same way, split into user mode and the
 kernel's work on the server's behalf (\`process.cpuUsage()\`): a gap in the first is the server's
 own work, in the second its system calls; and split by thread (Linux's scheduler statistics):
 the main thread, which runs the JavaScript, the scavenges and the full collections' pauses, and

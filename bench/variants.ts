@@ -40,6 +40,7 @@ import {
   connectSubscriber,
   deleteByPrefix,
 } from './support/redis.js'
+import { grouped } from './support/stats.js'
 import { sha256 } from './support/toy-hash.js'
 
 /** How many distinct keys or sessions each credential-checking variant holds. */
@@ -120,7 +121,7 @@ async function memoryGateWithKeys(
 
 /**
  * The held-keys control: a toy app built by `toy`, in a process that also holds what a
- * `requireSecretKey` server holds, a gate over a MemoryStore with the 10,000 allowlisted secret
+ * `requireSecretKey` server holds, a gate over a MemoryStore with the same allowlisted secret
  * keys, each authenticated once (so its cache entry is filled), which then serves no request.
  * Beside the toy, it shows what holding those keys costs a request that never reads them.
  */
@@ -413,7 +414,7 @@ export const VARIANTS: readonly Variant[] = [
   {
     id: 'express-toy-keys',
     framework: 'express',
-    label: '+ SHA-256→Map, beside an idle gate holding the 10,000 secret keys (held-keys control)',
+    label: `+ SHA-256→Map, beside an idle gate holding the ${grouped(CREDENTIAL_COUNT)} secret keys (held-keys control)`,
     header: 'authorization',
     build: withIdleGate(expressToy),
   },
@@ -506,7 +507,7 @@ export const VARIANTS: readonly Variant[] = [
   {
     id: 'koa-toy-keys',
     framework: 'koa',
-    label: '+ SHA-256→Map, beside an idle gate holding the 10,000 secret keys (held-keys control)',
+    label: `+ SHA-256→Map, beside an idle gate holding the ${grouped(CREDENTIAL_COUNT)} secret keys (held-keys control)`,
     header: 'authorization',
     build: withIdleGate(koaToy),
   },
