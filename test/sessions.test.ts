@@ -57,6 +57,10 @@ describe('sessions.create', () => {
       credential: 'secret',
     }
     await expect(gate.sessions.create(forged, { clientId: 'u1' })).rejects.toThrow(TypeError)
+    // A hand-made object of another credential is refused as that credential.
+    await expect(
+      gate.sessions.create({ ...forged, credential: 'publishable' }, { clientId: 'u1' }),
+    ).rejects.toMatchObject({ code: 'wrong_key_type' })
     const elsewhere = makeGate()
     await expect(
       elsewhere.gate.sessions.create(await secretAuth(gate, test.secretKey.key), {

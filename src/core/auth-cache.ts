@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import type { AuthContext } from './auth-context.js'
-import { type KeyDetail, KeyTable, MISSING, REFRESHING } from './key-table.js'
+import { KeyTable, MISSING, REFRESHING } from './key-table.js'
 import { optionalCount, optionalMilliseconds } from './option-checks.js'
 import type { SessionClaims } from './session-token.js'
 import type { StoreChange, StoredKey, StoredSession } from './store.js'
@@ -166,7 +166,7 @@ export class AuthCache {
     const held = keys.peek(record.hash)
     const heldRecord = held === undefined ? null : keys.record(held)
     if (held !== undefined && heldRecord !== null && sameKeyRecord(heldRecord, record)) {
-      ;(keys.detail[held] as KeyDetail).record = record
+      keys.records[held] = record
       keys.validUntil[held] = Math.max(keys.validUntil[held] as number, until)
       keys.flag(held, REFRESHING, false)
       return held

@@ -9,7 +9,7 @@ import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AllowlistRanges, compileRanges, inRanges } from './ip.js'
 import * as keyTable from './key-table.js'
-import { type KeyDetail, KeyTable, MISSING, modeOf } from './key-table.js'
+import { ClientMemo, KeyTable, MISSING, modeOf } from './key-table.js'
 import { metadataOf } from './metadata.js'
 import type { GateCore } from './options.js'
 import { grants, type Permissions, type RequiredPermission } from './permissions.js'
@@ -124,7 +124,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if (cache === null) return undefined
     const slot = cache.key(hash, now)
     if (slot === undefined) return undefined
-    // The flags, not the record: the slot's detail is not read on a warm hit.
+    // The flags, not the record: a warm hit does not read the slot's record.
     if (
       ((table.bits[slot] as number) & (HAS_RECORD | REFRESHING)) === HAS_RECORD &&
       cache.refreshDue(slot, now)
@@ -251,7 +251,7 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if ((bits & CHECKS_ADDRESS) !== 0 && !allowed(slot, request)) {
       return fail('ip_not_allowed')
     }
-    if ((bits & EXPIRES) !== 0 && ((table.detail[slot] as KeyDetail).expiresAt as number) <= now) {
+    if ((bits & EXPIRES) !== 0 && ((table.record(slot) as StoredKey).expiresAt as number) <= now) {
       return fail(
         'api_key_expired',
         (table.record(slot) as StoredKey).rolledToId === null
@@ -273,13 +273,13 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     }
     // Before the usage mark: a refused request does not count as a use.
     if ((bits & RESTRICTS_CLIENT) !== 0) {
-      const detail = table.detail[slot] as KeyDetail
-      const refusal = checkClient(
-        core,
-        detail,
-        detail.clientRestrictions as ClientRestrictions,
-        request,
-      )
+      let memo = table.clientMemo[slot]
+      if (memo === undefined) {
+        memo = new ClientMemo()
+        table.clientMemo[slot] = memo
+      }
+      const restrictions = (table.record(slot) as StoredKey).clientRestrictions
+      const refusal = checkClient(core, memo, restrictions as ClientRestrictions, request)
       if (refusal !== null) return refusal
     }
     let auth = table.auth[slot]
@@ -318,11 +318,14 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
       return ((table.bits[slot] as number) & ALLOWED) !== 0
     }
     const address = requestClientAddress(request, core.trust)
-    const detail = table.detail[slot] as KeyDetail
-    if (address !== detail.lastAddress) {
-      detail.ranges ??= rangesOf((detail.record as StoredKey).allowedIps)
-      table.flag(slot, ALLOWED, inRanges(detail.ranges, address))
-      detail.lastAddress = address
+    if (address !== table.lastAddress[slot]) {
+      let ranges = table.ranges[slot]
+      if (ranges === undefined) {
+        ranges = rangesOf((table.record(slot) as StoredKey).allowedIps)
+        table.ranges[slot] = ranges
+      }
+      table.flag(slot, ALLOWED, inRanges(ranges, address))
+      table.lastAddress[slot] = address
     }
     table.lastPeer[slot] = core.trust === null && peer !== undefined ? peer : NO_PEER
     return ((table.bits[slot] as number) & ALLOWED) !== 0

@@ -1,6 +1,6 @@
 import type { AuthenticateRequest } from './authenticate.js'
 import { type ClientRestrictions, canonicalFingerprint } from './client-restrictions.js'
-import type { KeyDetail } from './key-table.js'
+import type { ClientMemo } from './key-table.js'
 import type { GateCore } from './options.js'
 import { compileOriginMatcher, requestOrigin } from './origins.js'
 import { readHeader } from './read-credential.js'
@@ -17,7 +17,7 @@ const NO_ORIGIN =
  */
 export function checkClient(
   core: GateCore,
-  entry: KeyDetail,
+  entry: ClientMemo,
   restrictions: ClientRestrictions,
   request: AuthenticateRequest,
 ): Failure | null {

@@ -151,6 +151,15 @@ describe('base62', () => {
     }
   })
 
+  it('randomBase62 puts a prefix before the random characters', () => {
+    for (const length of [0, 1, 24, 300]) {
+      const text = randomBase62(length, 'key_')
+      expect(text).toHaveLength(4 + length)
+      expect(text).toMatch(/^key_[0-9A-Za-z]*$/)
+    }
+    expect(() => randomBase62(4, 'clé_')).toThrow(/printable ASCII/)
+  })
+
   it('randomBase62 does not repeat itself', () => {
     const seen = new Set<string>()
     for (let i = 0; i < 1000; i++) seen.add(randomBase62(22))

@@ -1,5 +1,4 @@
 import type { AuthContext } from './auth-context.js'
-import type { ClientRestrictions } from './client-restrictions.js'
 import type { AllowlistRanges, IpAddress } from './ip.js'
 import type { Origin } from './origins.js'
 import type { Failure } from './refusal.js'
@@ -13,15 +12,15 @@ export const USED = 1
 export const REFRESHING = 2
 /** The usage recorder holds the slot's `at` for its next batch. */
 export const PENDING = 4
-/** The last allowlist answer (for `lastPeer`, or for the detail's `lastAddress`). */
+/** The last allowlist answer (for `lastPeer`, or for `lastAddress`). */
 export const ALLOWED = 8
 /** The slot holds a record (slot {@link MISSING} holds none: "no such key"). */
 export const HAS_RECORD = 16
 /** The record has an IP allowlist to check. */
 export const CHECKS_ADDRESS = 32
-/** The record has an expiry (then in the detail's `expiresAt`). */
+/** The record has an expiry (its `expiresAt`). */
 export const EXPIRES = 64
-/** The record limits the clients it serves (then in the detail's `clientRestrictions`). */
+/** The record limits the clients it serves (its `clientRestrictions`). */
 export const RESTRICTS_CLIENT = 128
 export const LIVE = 256
 /** The slot is outside the cache: it serves one decision and is then released. */
@@ -57,41 +56,15 @@ export const MISSING = 0
 const INITIAL_SLOTS = 64
 
 /**
- * What of a cached key only a first use, a refusal, a renewal or a key with expiry or client
- * restrictions reads: kept out of the table's arrays, so that a warm decision does not bring it
- * into the processor's cache.
+ * What a key limited to certain clients keeps of its last answer: the compiled origin patterns,
+ * and the last `Origin` (or `Referer`) header's text with the answer it got. Made on the key's
+ * first client check; the other keys hold none.
  */
-export class KeyDetail {
-  /**
-   * The record as last read. A renewal in place swaps in the newer, equal read (see
-   * `AuthCache.rememberKey`), so that the cache does not keep an older copy alive beside the one
-   * a store replaced when it wrote `lastUsedAt`.
-   */
-  record: StoredKey | null
-  /** The record's client restrictions (origins, apps), if any. */
-  readonly clientRestrictions: ClientRestrictions | null
-  /** A publishable key's compiled origin patterns, and its last answer by header text. */
+export class ClientMemo {
   originMatcher: ((origin: Origin) => boolean) | undefined = undefined
   lastOriginHeader: string | undefined = undefined
   lastOriginRefusal: Failure | null = null
-  /** The record's `expiresAt` (null: the key does not expire). */
-  readonly expiresAt: number | null
-  readonly id: string
-  /** The record's compiled allowlist. */
-  ranges: AllowlistRanges | undefined = undefined
-  /** The last client address checked against `ranges` (parsed addresses are shared). */
-  lastAddress: IpAddress | null | undefined = undefined
-
-  constructor(record: StoredKey | null) {
-    this.record = record
-    this.clientRestrictions = record?.clientRestrictions ?? null
-    this.expiresAt = record?.expiresAt ?? null
-    this.id = record?.id ?? ''
-  }
 }
-
-/** The detail of {@link MISSING} and of free slots: frozen, so that a stray write throws. */
-const NO_DETAIL = Object.freeze(new KeyDetail(null))
 
 /** A record's flags, as a slot holds them. */
 function bitsOf(record: StoredKey): number {
@@ -109,8 +82,11 @@ function bitsOf(record: StoredKey): number {
  * (`bits`: type, mode, whether an allowlist, an expiry or client restrictions apply, the last
  * allowlist answer, the eviction, refresh and usage flags), until when it is trusted
  * (`validUntil`), its newest use not yet written (`at`), the socket address of the last allowlist
- * answer (`lastPeer`) and the auth it hands every request it admits (`auth`); everything else is
- * in its {@link KeyDetail}, read only when a flag says it is needed.
+ * answer (`lastPeer`) and the auth it hands every request it admits (`auth`); then what only a
+ * flag sends a decision to: the record itself, its compiled allowlist and the last address
+ * checked against it, and a client-limited key's {@link ClientMemo}. Arrays rather than an
+ * object per key: a held key is then a few array elements, not one more object for the
+ * collector to trace at every full collection.
  *
  * Why slots and not an object per key: with thousands of keys in use, each per-key object a
  * decision reads is likely a cache miss, and each it writes a dirtied line. Ten thousand keys'
@@ -143,7 +119,18 @@ export class KeyTable {
   readonly lastPeer: string[] = []
   /** The frozen auth handed to every request the slot admits, made on its first. */
   readonly auth: (AuthContext | undefined)[] = []
-  readonly detail: KeyDetail[] = []
+  /**
+   * The record as last read (null for {@link MISSING} and free slots). A renewal in place swaps
+   * in the newer, equal read (see `AuthCache.rememberKey`), so that the cache does not keep an
+   * older copy alive beside the one a store replaced when it wrote `lastUsedAt`.
+   */
+  readonly records: (StoredKey | null)[] = []
+  /** The record's compiled allowlist, made on its first check. */
+  readonly ranges: (AllowlistRanges | undefined)[] = []
+  /** The last client address checked against `ranges` (parsed addresses are shared). */
+  readonly lastAddress: (IpAddress | null | undefined)[] = []
+  /** A client-limited key's memo, made on its first client check. */
+  readonly clientMemo: (ClientMemo | undefined)[] = []
   /** Called before a {@link PENDING} slot is freed, to keep its use (see `UsageRecorder`). */
   onReleasePending: ((slot: number) => void) | null = null
   readonly #slots = new Map<string, number>()
@@ -249,12 +236,12 @@ export class KeyTable {
 
   /** The record a slot holds (null for {@link MISSING}). */
   record(slot: number): StoredKey | null {
-    return (this.detail[slot] as KeyDetail).record
+    return this.records[slot] as StoredKey | null
   }
 
-  /** The id of the key a slot holds. */
+  /** The id of the key a slot holds ('' for {@link MISSING}). */
   idOf(slot: number): string {
-    return (this.detail[slot] as KeyDetail).id
+    return this.records[slot]?.id ?? ''
   }
 
   /** Puts `record` in `slot`, with everything derived from an earlier record dropped. */
@@ -262,19 +249,30 @@ export class KeyTable {
     // A use pending on the slot stays: `set` handed over one of another key.
     this.bits[slot] = bits | ((this.bits[slot] as number) & PENDING)
     this.validUntil[slot] = validUntil
+    this.#reset(slot, record)
+  }
+
+  /** Drops everything a slot held or derived, and gives it `record`. */
+  #reset(slot: number, record: StoredKey | null): void {
     this.lastPeer[slot] = NO_PEER
     this.auth[slot] = undefined
-    this.detail[slot] = new KeyDetail(record)
+    this.records[slot] = record
+    this.ranges[slot] = undefined
+    this.lastAddress[slot] = undefined
+    this.clientMemo[slot] = undefined
   }
 
   #allocate(): number {
     const slot = this.#free.pop()
     if (slot !== undefined) return slot
-    const fresh = this.detail.length
+    const fresh = this.records.length
     if (fresh === this.bits.length) this.#grow(2 * fresh)
     this.lastPeer.push(NO_PEER)
     this.auth.push(undefined)
-    this.detail.push(NO_DETAIL)
+    this.records.push(null)
+    this.ranges.push(undefined)
+    this.lastAddress.push(undefined)
+    this.clientMemo.push(undefined)
     return fresh
   }
 
@@ -294,9 +292,7 @@ export class KeyTable {
   #release(slot: number): void {
     if (((this.bits[slot] as number) & PENDING) !== 0) this.onReleasePending?.(slot)
     this.bits[slot] = 0
-    this.lastPeer[slot] = NO_PEER
-    this.auth[slot] = undefined
-    this.detail[slot] = NO_DETAIL
+    this.#reset(slot, null)
     this.#free.push(slot)
   }
 

@@ -59,8 +59,8 @@ export function permissionDenied(
 /**
  * The frozen auth this gate issues for a record, which is also its acceptance (see
  * `Verdict`). Its fields never change for a given record object, and cached records are
- * reused, so the steady state allocates nothing here. Every auth is registered as issued by
- * this gate: only those may create sessions.
+ * reused, so the steady state allocates nothing here. Every server key's auth is registered as
+ * issued by this gate: only those may create sessions.
  *
  * With `source` the auth is remembered for that object, so that every acceptance of it shares
  * one auth. Cached keys keep their own (`KeyTable.auth`) and pass null: one weak-map entry
@@ -72,7 +72,9 @@ export function createAcceptor(core: GateCore) {
     let auth = source === null ? undefined : issuedFor.get(source)
     if (auth === undefined) {
       auth = Object.freeze(make())
-      core.issued.add(auth)
+      // Only a server key's auth can act on sessions, so only those are registered: one
+      // weak-set entry fewer per publishable key and session for the collector to trace.
+      if (auth.credential === 'secret') core.issued.add(auth)
       if (source !== null) issuedFor.set(source, auth)
     }
     return auth

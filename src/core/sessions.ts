@@ -30,6 +30,9 @@ const CLIENT_SESSIONS_READ: RequiredPermission = Object.freeze({
   text: `${CLIENT_SESSIONS}:read`,
 })
 
+const notIssued = () =>
+  new TypeError('auth must be the object returned by gate.authenticate() (req.auth)')
+
 export function createSessionOperations(core: GateCore) {
   /**
    * The caller must hold a server-key authentication issued by this very gate: a secret key,
@@ -37,15 +40,16 @@ export function createSessionOperations(core: GateCore) {
    * revoke; read to list).
    */
   function checkSecretAuth(auth: AuthContext, level: 'read' | 'write' = 'write'): AuthContext {
-    if (typeof auth !== 'object' || auth === null || !core.issued.has(auth)) {
-      throw new TypeError('auth must be the object returned by gate.authenticate() (req.auth)')
-    }
+    if (typeof auth !== 'object' || auth === null) throw notIssued()
+    // Any other credential is refused as such, whoever made the object; a server key's must
+    // be one this gate issued (only those are registered).
     if (auth.credential !== 'secret') {
       throw new AuthenticationError(
         'wrong_key_type',
         'Client session tokens are created, refreshed and revoked with a secret key.',
       )
     }
+    if (!core.issued.has(auth)) throw notIssued()
     if (auth.keyType === 'restricted') {
       const needed = level === 'write' ? CLIENT_SESSIONS_WRITE : CLIENT_SESSIONS_READ
       if (!grants(auth.permissions ?? {}, needed)) throw permissionDenied(null, needed).error

@@ -101,7 +101,7 @@ describe('UsageRecorder', () => {
     // key_a's slot is freed (evicted, revoked): its use is kept all the same.
     table.delete((table.record(a) as { hash: string }).hash)
     expect(usage.latest('key_a', null)).toBe(start + 10)
-    // A use noted by id while the key has a pending slot goes to the slot.
+    // A use noted by id while the key has a pending slot is merged with it in the batch.
     usage.record('key_b', start + 30)
     await usage.flush()
     expect(written).toHaveLength(1)
@@ -125,6 +125,39 @@ describe('UsageRecorder', () => {
     table.release(scratch)
     await usage.flush()
     expect(written).toEqual([[{ id: 'key_a', lastUsedAt: start + 50 }]])
+    await usage.close()
+  })
+
+  it('answers latest() from pending slots, also while the set of them changes', async () => {
+    const start = Date.UTC(2026, 0, 1)
+    const { usage, written } = recorder(start)
+    const { table, slots } = tableOf('key_a', 'key_b')
+    const [a, b] = slots as [number, number]
+    expect(usage.latest('key_a', start)).toBe(start)
+    usage.note(table, a, start + 10)
+    expect(usage.latest('key_a', null)).toBe(start + 10)
+    expect(usage.latest('key_b', start + 1)).toBe(start + 1)
+    // A slot flagged after the answer above is seen by the next one.
+    usage.note(table, b, start + 20)
+    expect(usage.latest('key_b', null)).toBe(start + 20)
+    // A later use of a slot already pending is read where it is kept.
+    usage.note(table, a, start + 30)
+    expect(usage.latest('key_a', null)).toBe(start + 30)
+    // The same key pending in a second slot: the newer of the two is the answer.
+    const scratch = table.scratch(table.record(a) as Parameters<KeyTable['scratch']>[0])
+    usage.note(table, scratch, start + 40)
+    expect(usage.latest('key_a', null)).toBe(start + 40)
+    expect(usage.latest('key_a', start + 50)).toBe(start + 50)
+    table.release(scratch)
+    expect(usage.latest('key_a', null)).toBe(start + 40)
+    await usage.flush()
+    expect(byId(written[0])).toEqual(
+      new Map([
+        ['key_a', start + 40],
+        ['key_b', start + 20],
+      ]),
+    )
+    expect(usage.latest('key_a', null)).toBeNull()
     await usage.close()
   })
 

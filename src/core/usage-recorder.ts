@@ -12,16 +12,23 @@ const { PENDING } = keyTable
  *
  * A cached key's newest use is kept in its slot of the gate's {@link KeyTable} (its `at`, and
  * the {@link PENDING} flag), so that a request costs an array write rather than a map update;
- * the recorder indexes those slots by key id once per batch. A use noted by id alone, a slot
- * freed while pending, and a batch that failed are kept by id.
+ * a batch collects the pending slots by scanning the table's flags, merging the slots and
+ * uses of one key. A use noted by id alone, a slot freed while pending, and a batch that
+ * failed are kept by id. Nothing is held per key beside the table: an index of the pending
+ * slots by id is built only when {@link latest} is asked, and dropped when they change.
  */
 export class UsageRecorder {
-  /** Newest uses of keys that have no pending slot, by key id. */
+  /** Newest uses kept by key id (noted by id alone, of freed slots, of failed batches). */
   readonly #byId = new Map<string, number>()
-  /** The pending slots of {@link #table}, by key id. */
-  readonly #slots = new Map<string, number>()
   /** The key table whose slots the recorder reads (one per gate). */
   #table: KeyTable | null = null
+  /** Slots flagged {@link PENDING} since the last batch (some may have been freed since). */
+  #pendingSlots = 0
+  /**
+   * The pending slots by key id, for {@link latest}: built on demand, null once a slot is
+   * flagged or unflagged. A key pending in two slots (rare) maps to -1, and is looked up.
+   */
+  #index: Map<string, number> | null = null
   readonly #write: (usage: readonly KeyUsage[]) => Promise<void>
   readonly #clock: () => number
   readonly #flushIntervalMs: number
@@ -75,29 +82,13 @@ export class UsageRecorder {
     this.#timer.unref()
   }
 
-  /**
-   * Puts a slot in the next batch, taking over (and merging) any other use of the same key
-   * held: by id, or in another slot (a key read again while a change was announced is decided
-   * on a slot of its own).
-   */
+  /** Puts a slot in the next batch. Other uses of the same key are merged when it is written. */
   #hold(table: KeyTable, slot: number, at: number): void {
     if (this.#table !== table) this.#bind(table)
-    const id = table.idOf(slot)
-    let newest = at
-    const byId = this.#byId.get(id)
-    if (byId !== undefined) {
-      if (byId > newest) newest = byId
-      this.#byId.delete(id)
-    }
-    const other = this.#slots.get(id)
-    if (other !== undefined) {
-      const otherAt = table.at[other] as number
-      if (otherAt > newest) newest = otherAt
-      table.flag(other, PENDING, false)
-    }
-    table.at[slot] = newest
+    table.at[slot] = at
     table.flag(slot, PENDING, true)
-    this.#slots.set(id, slot)
+    this.#pendingSlots++
+    this.#index = null
   }
 
   #bind(table: KeyTable): void {
@@ -105,53 +96,77 @@ export class UsageRecorder {
     this.#table = table
     table.onReleasePending = (slot) => {
       // The slot is about to be freed: its use is kept by id.
-      const id = table.idOf(slot)
-      if (this.#slots.get(id) === slot) {
-        this.#slots.delete(id)
-        this.#keep(id, table.at[slot] as number)
-      }
+      this.#keep(table.idOf(slot), table.at[slot] as number)
       table.flag(slot, PENDING, false)
+      this.#index = null
     }
   }
 
-  /** Keeps `at` as the newest use of `keyId` if it is newer than the one held. */
+  /** Keeps `at` as the newest use of `keyId` by id, if it is newer than the one held. */
   #keep(keyId: string, at: number): void {
-    const slot = this.#slots.get(keyId)
-    const table = this.#table
-    if (slot !== undefined && table !== null) {
-      if (at > (table.at[slot] as number)) table.at[slot] = at
-      return
-    }
     const held = this.#byId.get(keyId)
     if (held === undefined || at > held) this.#byId.set(keyId, at)
   }
 
   /** The newest known use of a key: the pending one if newer than the stored one. */
   latest(keyId: string, stored: number | null): number | null {
-    const slot = this.#slots.get(keyId)
-    const pending =
-      slot !== undefined && this.#table !== null
-        ? (this.#table.at[slot] as number)
-        : this.#byId.get(keyId)
-    if (pending === undefined) return stored
-    return stored === null || pending > stored ? pending : stored
+    let newest = stored
+    const byId = this.#byId.get(keyId)
+    if (byId !== undefined && (newest === null || byId > newest)) newest = byId
+    const table = this.#table
+    if (table === null || this.#pendingSlots === 0) return newest
+    const index = this.#indexOf(table)
+    const slot = index.get(keyId)
+    if (slot === undefined) return newest
+    if (slot >= 0) {
+      const at = table.at[slot] as number
+      return newest === null || at > newest ? at : newest
+    }
+    for (let each = 0; each < table.bits.length; each++) {
+      if (((table.bits[each] as number) & PENDING) !== 0 && table.idOf(each) === keyId) {
+        const at = table.at[each] as number
+        if (newest === null || at > newest) newest = at
+      }
+    }
+    return newest
+  }
+
+  #indexOf(table: KeyTable): Map<string, number> {
+    if (this.#index !== null) return this.#index
+    const index = new Map<string, number>()
+    const { bits } = table
+    for (let slot = 0; slot < bits.length; slot++) {
+      if (((bits[slot] as number) & PENDING) === 0) continue
+      const id = table.idOf(slot)
+      index.set(id, index.has(id) ? -1 : slot)
+    }
+    this.#index = index
+    return index
   }
 
   /** Writes everything pending. Resolves when written; never rejects (errors go to onError). */
   async flush(): Promise<void> {
     while (this.#inFlight !== null) await this.#inFlight
-    if (this.#byId.size === 0 && this.#slots.size === 0) return
-    const batch: KeyUsage[] = []
-    for (const [id, lastUsedAt] of this.#byId) batch.push({ id, lastUsedAt })
+    if (this.#byId.size === 0 && this.#pendingSlots === 0) return
+    // One entry per key: the newest of its uses kept by id and in every slot pending for it.
+    const newest = new Map(this.#byId)
     this.#byId.clear()
     const table = this.#table
-    if (table !== null) {
-      for (const [id, slot] of this.#slots) {
-        batch.push({ id, lastUsedAt: table.at[slot] as number })
-        table.flag(slot, PENDING, false)
+    if (table !== null && this.#pendingSlots > 0) {
+      const { bits, at } = table
+      for (let slot = 0; slot < bits.length; slot++) {
+        if (((bits[slot] as number) & PENDING) === 0) continue
+        const id = table.idOf(slot)
+        const held = newest.get(id)
+        const used = at[slot] as number
+        if (held === undefined || used > held) newest.set(id, used)
+        bits[slot] = (bits[slot] as number) & ~PENDING
       }
     }
-    this.#slots.clear()
+    this.#pendingSlots = 0
+    this.#index = null
+    const batch: KeyUsage[] = []
+    for (const [id, lastUsedAt] of newest) batch.push({ id, lastUsedAt })
     this.#lastFlushAt = this.#clock()
     this.#inFlight = this.#write(batch).then(
       () => undefined,
