@@ -246,7 +246,7 @@ export class KeyTable {
 
   /** Puts `record` in `slot`, with everything derived from an earlier record dropped. */
   #fill(slot: number, record: StoredKey, bits: number, validUntil: number): void {
-    // A use pending on the slot stays: `set` handed over one of another key.
+    // A use pending for the same key stays (`set` has handed over one of another key).
     this.bits[slot] = bits | ((this.bits[slot] as number) & PENDING)
     this.validUntil[slot] = validUntil
     this.#reset(slot, record)

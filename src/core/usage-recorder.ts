@@ -15,7 +15,8 @@ const { PENDING } = keyTable
  * a batch collects the pending slots by scanning the table's flags, merging the slots and
  * uses of one key. A use noted by id alone, a slot freed while pending, and a batch that
  * failed are kept by id. Nothing is held per key beside the table: an index of the pending
- * slots by id is built only when {@link latest} is asked, and dropped when they change.
+ * slots by id is built only when {@link latest} is asked (the key listings), then kept up to
+ * date as slots are flagged, and dropped when one is unflagged.
  */
 export class UsageRecorder {
   /** Newest uses kept by key id (noted by id alone, of freed slots, of failed batches). */
@@ -25,8 +26,9 @@ export class UsageRecorder {
   /** Slots flagged {@link PENDING} since the last batch (some may have been freed since). */
   #pendingSlots = 0
   /**
-   * The pending slots by key id, for {@link latest}: built on demand, null once a slot is
-   * flagged or unflagged. A key pending in two slots (rare) maps to -1, and is looked up.
+   * The pending slots by key id, for {@link latest}: built on demand, kept up to date as slots
+   * are flagged, dropped (null) when one is unflagged. A key pending in two slots (rare) maps
+   * to -1, and is looked up.
    */
   #index: Map<string, number> | null = null
   readonly #write: (usage: readonly KeyUsage[]) => Promise<void>
@@ -88,7 +90,12 @@ export class UsageRecorder {
     table.at[slot] = at
     table.flag(slot, PENDING, true)
     this.#pendingSlots++
-    this.#index = null
+    const index = this.#index
+    if (index !== null) {
+      // Another entry for the id is another pending slot: a freed one would have dropped it.
+      const id = table.idOf(slot)
+      index.set(id, index.has(id) ? -1 : slot)
+    }
   }
 
   #bind(table: KeyTable): void {
