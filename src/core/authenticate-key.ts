@@ -9,7 +9,7 @@ import { API_KEY_CODES, CredentialHeader } from './credential-header.js'
 import { timingSafeEqualString } from './hashing.js'
 import { type AllowlistRanges, compileRanges, inRanges } from './ip.js'
 import * as keyTable from './key-table.js'
-import { ClientMemo, KeyTable, MISSING, modeOf } from './key-table.js'
+import { KeyTable, MISSING, modeOf } from './key-table.js'
 import { metadataOf } from './metadata.js'
 import type { GateCore } from './options.js'
 import { grants, type Permissions, type RequiredPermission } from './permissions.js'
@@ -273,12 +273,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     }
     // Before the usage mark: a refused request does not count as a use.
     if ((bits & RESTRICTS_CLIENT) !== 0) {
-      let memo = table.clientMemo[slot]
-      if (memo === undefined) {
-        memo = new ClientMemo()
-        table.clientMemo[slot] = memo
-      }
       const restrictions = (table.record(slot) as StoredKey).clientRestrictions
+      const memo = table.clientMemoOf(slot)
       const refusal = checkClient(core, memo, restrictions as ClientRestrictions, request)
       if (refusal !== null) return refusal
     }

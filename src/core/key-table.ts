@@ -239,6 +239,16 @@ export class KeyTable {
     return this.records[slot] as StoredKey | null
   }
 
+  /** The {@link ClientMemo} of a client-limited key's slot, made on first use. */
+  clientMemoOf(slot: number): ClientMemo {
+    let memo = this.clientMemo[slot]
+    if (memo === undefined) {
+      memo = new ClientMemo()
+      this.clientMemo[slot] = memo
+    }
+    return memo
+  }
+
   /** The id of the key a slot holds ('' for {@link MISSING}). */
   idOf(slot: number): string {
     return this.records[slot]?.id ?? ''

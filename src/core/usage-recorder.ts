@@ -117,23 +117,14 @@ export class UsageRecorder {
 
   /** The newest known use of a key: the pending one if newer than the stored one. */
   latest(keyId: string, stored: number | null): number | null {
-    let newest = stored
-    const byId = this.#byId.get(keyId)
-    if (byId !== undefined && (newest === null || byId > newest)) newest = byId
+    let newest = newer(stored, this.#byId.get(keyId))
     const table = this.#table
     if (table === null || this.#pendingSlots === 0) return newest
-    const index = this.#indexOf(table)
-    const slot = index.get(keyId)
+    const slot = this.#indexOf(table).get(keyId)
     if (slot === undefined) return newest
-    if (slot >= 0) {
-      const at = table.at[slot] as number
-      return newest === null || at > newest ? at : newest
-    }
-    for (let each = 0; each < table.bits.length; each++) {
-      if (((table.bits[each] as number) & PENDING) !== 0 && table.idOf(each) === keyId) {
-        const at = table.at[each] as number
-        if (newest === null || at > newest) newest = at
-      }
+    if (slot >= 0) return newer(newest, table.at[slot])
+    for (const each of pendingSlots(table)) {
+      if (table.idOf(each) === keyId) newest = newer(newest, table.at[each])
     }
     return newest
   }
@@ -141,9 +132,7 @@ export class UsageRecorder {
   #indexOf(table: KeyTable): Map<string, number> {
     if (this.#index !== null) return this.#index
     const index = new Map<string, number>()
-    const { bits } = table
-    for (let slot = 0; slot < bits.length; slot++) {
-      if (((bits[slot] as number) & PENDING) === 0) continue
+    for (const slot of pendingSlots(table)) {
       const id = table.idOf(slot)
       index.set(id, index.has(id) ? -1 : slot)
     }
@@ -160,14 +149,10 @@ export class UsageRecorder {
     this.#byId.clear()
     const table = this.#table
     if (table !== null && this.#pendingSlots > 0) {
-      const { bits, at } = table
-      for (let slot = 0; slot < bits.length; slot++) {
-        if (((bits[slot] as number) & PENDING) === 0) continue
+      for (const slot of pendingSlots(table)) {
         const id = table.idOf(slot)
-        const held = newest.get(id)
-        const used = at[slot] as number
-        if (held === undefined || used > held) newest.set(id, used)
-        bits[slot] = (bits[slot] as number) & ~PENDING
+        newest.set(id, newer(newest.get(id) ?? null, table.at[slot]) as number)
+        table.flag(slot, PENDING, false)
       }
     }
     this.#pendingSlots = 0
@@ -195,4 +180,16 @@ export class UsageRecorder {
     this.#timer = null
     await this.flush()
   }
+}
+
+/** The slots of `table` flagged {@link PENDING}, in order (read as the flags stand then). */
+function* pendingSlots(table: KeyTable): Generator<number> {
+  for (let slot = 0; slot < table.bits.length; slot++) {
+    if (((table.bits[slot] as number) & PENDING) !== 0) yield slot
+  }
+}
+
+/** The later of a known use (or none) and another (or none). */
+function newer(known: number | null, other: number | undefined): number | null {
+  return other !== undefined && (known === null || other > known) ? other : known
 }
