@@ -161,7 +161,8 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
   ): Decision {
     const repeated = header.repeated(request)
     if (repeated !== null) return repeated
-    const now = core.clock()
+    // For the cache's ttl and the key's last use; an expiry reads the gate's clock (`admit`).
+    const now = core.recentClock()
     let usual: string | undefined
     let usualHash = ''
     if (core.cache !== null) {
@@ -251,7 +252,11 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     if ((bits & CHECKS_ADDRESS) !== 0 && !allowed(slot, request)) {
       return fail('ip_not_allowed')
     }
-    if ((bits & EXPIRES) !== 0 && ((table.record(slot) as StoredKey).expiresAt as number) <= now) {
+    // The gate's clock, read now: `now` may be a few milliseconds old (see `recentClock`).
+    if (
+      (bits & EXPIRES) !== 0 &&
+      ((table.record(slot) as StoredKey).expiresAt as number) <= core.clock()
+    ) {
       return fail(
         'api_key_expired',
         (table.record(slot) as StoredKey).rolledToId === null

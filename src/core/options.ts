@@ -7,6 +7,7 @@ import { createKeyFormat, type KeyFormat } from './key-format.js'
 import { createKeySealer, type KeySealer } from './key-seal.js'
 import { optionalMilliseconds } from './option-checks.js'
 import { createPermissionCatalog } from './permissions.js'
+import { currentTime, recentNow } from './recent-clock.js'
 import {
   createSessionTokenCodec,
   GENERATE_SECRET,
@@ -35,7 +36,11 @@ export interface PortcullisOptions {
    * anything else is refused, at key creation and when a route names it. Default: none.
    */
   resources?: readonly string[]
-  /** Current time in epoch milliseconds. Default `Date.now`. */
+  /**
+   * Current time in epoch milliseconds, read on every decision. Default `Date.now()`, which a
+   * warm key decision reads at most once every 10 ms for the cache's ttl and `lastUsedAt`
+   * (an expiry is always checked against a fresh reading): see docs/caching.md.
+   */
   clock?: () => number
   /** A session dies this long after its last authenticated use. Default 24 h. */
   idleTimeoutMs?: number
@@ -100,6 +105,12 @@ export interface GateCore {
   /** The resources permissions may name: `options.resources` and `client_sessions`. */
   readonly resources: ReadonlySet<string>
   readonly clock: () => number
+  /**
+   * The clock a warm key decision reads for the cache's ttl and a key's last use: `clock` when
+   * one was given, else `Date.now` as read within the last few milliseconds (`recent-clock.ts`).
+   * Never for an expiry.
+   */
+  readonly recentClock: () => number
   readonly call: <T>(operation: () => Promise<T>) => Promise<T>
   readonly format: KeyFormat
   readonly hash: SecretHasher
@@ -211,7 +222,7 @@ export function resolveOptions(options: PortcullisOptions): GateCore {
       `options.sessionSecret is required: at least 32 random bytes that sign Client Session Tokens (keep it secret, the same on every instance). ${GENERATE_SECRET}`,
     )
   }
-  const clock = options.clock ?? Date.now
+  const clock = options.clock ?? currentTime
   if (typeof clock !== 'function') throw new TypeError('options.clock must be a function')
   const idleTimeoutMs = optionalMilliseconds(options.idleTimeoutMs, DAY_MS, 'idleTimeoutMs', 1)
   const maxLifetimeMs = optionalMilliseconds(options.maxLifetimeMs, 7 * DAY_MS, 'maxLifetimeMs', 1)
@@ -239,6 +250,7 @@ export function resolveOptions(options: PortcullisOptions): GateCore {
     store,
     resources: createPermissionCatalog(options.resources),
     clock,
+    recentClock: options.clock ?? recentNow,
     call,
     format: createKeyFormat(options.keyPrefix),
     hash: createSecretHasher(options.pepper),
