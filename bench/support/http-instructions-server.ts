@@ -3,9 +3,9 @@
  * callgrind: `node --predictable <bundle> <variant id> <run directory> <time scale>`.
  *
  * Under callgrind a request takes some 150 times longer than natively, so the process runs on a
- * clock slowed by `<time scale>`: `Date.now` (the gate's default clock, read when the gate is
- * made) and `setTimeout` (the usage recorder's fallback flush) both scaled, so that cache ttls,
- * refreshes and usage flushes fall as often per request as at full speed. Node's own timers
+ * clock slowed by `<time scale>`: `Date.now` (the gate's default clock, looked up at each call)
+ * and `setTimeout` (the recent clock's timer, the usage recorder's fallback flush) both scaled,
+ * so that cache ttls, refreshes and usage flushes fall as often per request as at full speed. Node's own timers
  * (keep-alive, the Date header) are not slowed.
  *
  * It builds the variant, listens on 127.0.0.1, writes its port and credentials to

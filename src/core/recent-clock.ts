@@ -3,13 +3,13 @@
  * cache's ttl, the refresh ahead of it and the key's last use, when the gate runs on the default
  * clock.
  *
- * Reading the clock is cheap in a loop (some 60 ns here) and not on a server: `Date.now` goes
- * from JavaScript into V8's C++ runtime, Node's platform and the kernel's vDSO, and between two
- * requests the framework and Node run through enough code of their own that all of it has left
- * the processor's caches. Measured with that code evicted between calls, one `Date.now()` cost
- * some 1.7–2 µs (`docs/performance.md`, "The clock, once per turn"), against a Koa request of
- * some 50–90 µs. So the time is read once, kept, and forgotten by a timer: the first read after
- * the timer has run reads the clock again and re-arms it. Under load that is one read and one
+ * Reading the clock is cheap in a loop and not on a server: `Date.now` goes from JavaScript into
+ * V8's C++ runtime, Node's platform and the kernel's vDSO, and between two requests the framework
+ * and Node run through enough code of their own that all of it has left the processor's caches.
+ * With that code evicted between calls, one `Date.now()` cost some 1.4 µs here against 50–60 ns
+ * warm (`npx tsx bench/cold-clock.ts`; `docs/performance.md`, "The clock, read once per 10 ms"),
+ * next to a Koa request of some 50–90 µs. So the time is read once, kept, and forgotten by a
+ * timer: the first read after the timer has run reads the clock again and re-arms it. Under load that is one read and one
  * timer per {@link RECENT_MS}; idle, nothing runs (the timer fires once, and is not re-armed
  * until the next read). The timer is unref'd: it never keeps a process alive.
  *
