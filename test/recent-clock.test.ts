@@ -1,8 +1,9 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryStore } from '../adapters/memory/index.js'
-import { RECENT_MS, recentNow } from '../src/core/recent-clock.js'
+import { RECENT_MS, RECENT_USES, recentNow } from '../src/core/recent-clock.js'
 import { createPortcullis } from '../src/index.js'
 import { bearer, spyOn } from './helpers.js'
 
@@ -25,6 +26,31 @@ describe('recentNow', () => {
     await lapse()
     expect(recentNow()).toBe(2_000)
     expect(now).toHaveBeenCalledTimes(2)
+  })
+
+  it('reads the clock again after RECENT_USES reads, though no timer could run', async () => {
+    await lapse()
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_000)
+    expect(recentNow()).toBe(1_000)
+    now.mockReturnValue(2_000)
+    // A loop that settles in microtasks never lets the timer run: the count bounds it instead.
+    for (let read = 1; read < RECENT_USES; read++) await Promise.resolve(recentNow())
+    expect(recentNow()).toBe(2_000)
+    expect(now).toHaveBeenCalledTimes(2)
+  })
+
+  it('makes its timer outside the request that first reads it', async () => {
+    vi.resetModules()
+    const storage = new AsyncLocalStorage<string>()
+    const seen: (string | undefined)[] = []
+    const real = globalThis.setTimeout
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((callback: () => void, ms?: number) => {
+      seen.push(storage.getStore())
+      return real(callback, ms)
+    }) as typeof setTimeout)
+    const fresh = await import('../src/core/recent-clock.js')
+    storage.run('request 1', () => fresh.recentNow())
+    expect(seen).toEqual([undefined])
   })
 
   it('keeps nothing where timers cannot be re-armed in place', async () => {
