@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { SignJWT, UnsecuredJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../adapters/memory/index.js'
 import {
   type AuthResult,
   createPortcullis,
@@ -8,6 +9,7 @@ import {
   StoreUnavailableError,
   toHttpError,
 } from '../src/index.js'
+import { createManualClock } from '../src/testing/index.js'
 import {
   bearer,
   DAY_MS,
@@ -486,6 +488,37 @@ describe('authenticate: development client keys', () => {
       await gate.authenticate(bearer(key), { credential: 'session', mode: 'live' }),
       'mode_mismatch',
       403,
+    )
+  })
+
+  it('is refused once it expired while its record was being read', async () => {
+    const clock = createManualClock()
+    const memory = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
+    // A slow store: the key expires between the request and the store's answer.
+    const slow = new Proxy(memory, {
+      get(target, property) {
+        if (property === 'findKeyByHash') {
+          return async (hash: string) => {
+            clock.advance(2_000)
+            return target.findKeyByHash(hash)
+          }
+        }
+        const value = Reflect.get(target, property)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const gate = createPortcullis({ store: slow, sessionSecret: randomBytes(32), clock: clock.now })
+    const { key } = await gate.keys.create({
+      projectId: 'proj_a',
+      type: 'client',
+      mode: 'test',
+      clientId: 'dev_1',
+      expiresAt: clock.now() + 1_000,
+    })
+    expectError(
+      await gate.authenticate(bearer(key), { credential: 'session' }),
+      'session_expired',
+      401,
     )
   })
 

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks'
+import { AsyncLocalStorage, createHook } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -51,6 +51,50 @@ describe('recentNow', () => {
     const fresh = await import('../src/core/recent-clock.js')
     storage.run('request 1', () => fresh.recentNow())
     expect(seen).toEqual([undefined])
+  })
+
+  it('re-arms its timer outside the request that reads it, after the timer has run', async () => {
+    await lapse()
+    recentNow()
+    // The timer runs: the next read re-arms a Timeout that has run, which takes a new context.
+    await lapse()
+    const storage = new AsyncLocalStorage<string>()
+    const seen: (string | undefined)[] = []
+    let watching = false
+    const hook = createHook({
+      init(_id, type) {
+        if (watching && type === 'Timeout') seen.push(storage.getStore())
+      },
+    }).enable()
+    try {
+      storage.run('request 2', () => {
+        watching = true
+        recentNow()
+        watching = false
+      })
+    } finally {
+      hook.disable()
+    }
+    expect(seen).toEqual([undefined])
+  })
+
+  it('makes a new timer when the count runs out first (a timer that never runs)', async () => {
+    vi.resetModules()
+    const made: { refresh: () => unknown; unref: () => unknown }[] = []
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation((() => {
+      const timer = { refresh: () => timer, unref: () => timer }
+      made.push(timer)
+      return timer
+    }) as unknown as typeof setTimeout)
+    const cleared = vi.spyOn(globalThis, 'clearTimeout').mockImplementation(() => {})
+    const fresh = await import('../src/core/recent-clock.js')
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1)
+    expect(fresh.recentNow()).toBe(1)
+    now.mockReturnValue(2)
+    for (let read = 1; read < fresh.RECENT_USES; read++) expect(fresh.recentNow()).toBe(1)
+    expect(fresh.recentNow()).toBe(2)
+    expect(made).toHaveLength(2)
+    expect(cleared).toHaveBeenCalledWith(made[0])
   })
 
   it('keeps nothing where timers cannot be re-armed in place', async () => {
@@ -113,6 +157,40 @@ describe('a gate on the default clock', () => {
     expect(reads()).toBe(1)
     now.mockReturnValue(start + 6_000)
     await lapse()
+    expect((await gate.authenticate(bearer(key), { credential: 'secret' })).ok).toBe(true)
+    expect(reads()).toBe(2)
+    await gate.close()
+  })
+
+  it('checks the ttl on the clock read then while the store has no change feed', async () => {
+    const plain = new MemoryStore({ sweepIntervalMs: 0 })
+    // The store without watch(): the cache's ttl is then the only bound on others' changes.
+    const spied = spyOn(
+      new Proxy(plain, {
+        get: (target, property) => {
+          if (property === 'watch') return undefined
+          const value = Reflect.get(target, property)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      }),
+    )
+    const gate = createPortcullis({
+      store: spied.store,
+      sessionSecret: randomBytes(32),
+      cache: { ttlMs: 5_000 },
+      onError: () => {},
+    })
+    const { key } = await gate.keys.create({
+      projectId: 'proj_clock',
+      type: 'secret',
+      mode: 'test',
+    })
+    const reads = () => spied.calls.filter((call) => call === 'findKeyByHash').length
+    const start = Date.now()
+    expect((await gate.authenticate(bearer(key), { credential: 'secret' })).ok).toBe(true)
+    expect(reads()).toBe(1)
+    // Within the kept reading's turn: only a fresh reading sees the ttl lapse.
+    vi.spyOn(Date, 'now').mockReturnValue(start + 6_000)
     expect((await gate.authenticate(bearer(key), { credential: 'secret' })).ok).toBe(true)
     expect(reads()).toBe(2)
     await gate.close()

@@ -76,6 +76,11 @@ export class AuthCache {
   readonly #tokensByClient = new Map<string, Set<string>>()
   /** The ttl in force: the configured one, else the default for the feed's state. */
   ttlMs: number
+  /**
+   * The store's change feed has started: changes reach the cache through it, and the ttl only
+   * backs it up. Until then the ttl is the only bound on another instance's change.
+   */
+  watched = false
   readonly negativeTtlMs: number
   readonly #configuredTtlMs: number | undefined
   /**
@@ -190,6 +195,7 @@ export class AuthCache {
 
   /** The store's change feed is subscribed: entries may live longer (unless ttlMs was set). */
   feedOpened(): void {
+    this.watched = true
     this.ttlMs = this.#configuredTtlMs ?? WATCHED_TTL_MS
   }
 

@@ -162,7 +162,9 @@ export function createKeyAuthenticator(core: GateCore, accept: Acceptor) {
     const repeated = header.repeated(request)
     if (repeated !== null) return repeated
     // For the cache's ttl and the key's last use; an expiry reads the gate's clock (`admit`).
-    const now = core.recentClock()
+    // A reading a few milliseconds old (`recentClock`) only while a change feed bounds what the
+    // cache may miss: without one, the ttl is that bound, and is checked on the clock read now.
+    const now = core.cache === null || core.cache.watched ? core.recentClock() : core.clock()
     let usual: string | undefined
     let usualHash = ''
     if (core.cache !== null) {

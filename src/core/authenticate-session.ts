@@ -187,7 +187,9 @@ export function createSessionAuthenticator(
     const { table } = keys
     const record = table.record(slot)
     if (record === null || record.clientId === null) return fail('session_invalid')
-    if (record.expiresAt !== null && record.expiresAt <= now) return fail('session_expired')
+    // The clock read now: `now` was read before the store's answer, if one was awaited.
+    if (record.expiresAt !== null && record.expiresAt <= core.clock())
+      return fail('session_expired')
     let auth = table.auth[slot]
     if (auth === undefined) {
       auth = clientKeyAcceptance(record, record.clientId)

@@ -38,8 +38,9 @@ export interface PortcullisOptions {
   resources?: readonly string[]
   /**
    * Current time in epoch milliseconds, read on every decision. Default `Date.now()`, which a
-   * warm key decision reads at most once every 10 ms for the cache's ttl and `lastUsedAt`
-   * (an expiry is always checked against a fresh reading): see docs/caching.md.
+   * warm key decision reads about once per 10 ms for the cache's ttl and `lastUsedAt` while the
+   * store's change feed is live (an expiry is always checked against a fresh reading): see
+   * docs/caching.md.
    */
   clock?: () => number
   /** A session dies this long after its last authenticated use. Default 24 h. */

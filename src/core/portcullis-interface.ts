@@ -227,7 +227,7 @@ export interface Portcullis {
    * `client_sessions`), for permission pickers and for validating a route's `permission`.
    */
   readonly resources: readonly string[]
-  /** The gate's time source (epoch ms): `options.clock`, or `Date.now`. */
+  /** The gate's time source (epoch ms): `options.clock`, or `Date.now()` (looked up at each call). */
   readonly clock: () => number
   readonly projects: ProjectOperations
   readonly keys: KeyOperations

@@ -11,14 +11,16 @@ import { AsyncResource } from 'node:async_hooks'
  * With that code evicted between calls, one `Date.now()` cost some 1.4 µs here against 50–60 ns
  * warm (`npx tsx bench/cold-clock.ts`; `docs/performance.md`, "The clock, read once per 10 ms"),
  * next to a Koa request of some 50–90 µs. So the time is read once and kept, until a timer has
- * run or {@link RECENT_USES} reads have used it; the next read then reads the clock again and
- * re-arms the timer. Under load that is one read and one timer per {@link RECENT_MS}; idle,
+ * run (10 ms, or the rest of an event-loop turn that runs longer) or {@link RECENT_USES} reads
+ * have used it; the next read then reads the clock again and re-arms the timer. Under load that is one read and one timer per {@link RECENT_MS}; idle,
  * nothing runs (the timer fires once, and is not re-armed until the next read). The timer is
  * unref'd: it never keeps a process alive.
  *
  * What the value may be used for: anything a few milliseconds early is harmless for (a cache
  * entry trusted until `now + ttl` then lapses that much sooner; a key's `lastUsedAt` is that much
- * earlier). Never for a key's expiry: that is compared with the gate's own clock, read then. A
+ * earlier). Never for a key's expiry: that is compared with the gate's own clock, read then; nor
+ * for the cache's ttl while it is the only bound on another instance's change (no change feed:
+ * see `authenticate-key.ts`). A
  * test that moves time by stubbing `Date.now` moves expiries at once and the rest within
  * {@link RECENT_MS}; one that passes the gate a `clock` moves everything at once.
  */
@@ -31,7 +33,11 @@ export function currentTime(): number {
   return Date.now()
 }
 
-/** How long a reading is used: at most this, or {@link RECENT_USES} reads, whichever comes first. */
+/**
+ * How long a reading is used: until a timer of this many milliseconds has run, which happens
+ * between two turns of the event loop (so a turn that runs longer keeps the reading longer), or
+ * until {@link RECENT_USES} reads have used it, whichever comes first.
+ */
 export const RECENT_MS = 10
 
 /**
@@ -78,15 +84,27 @@ function arm(): boolean {
   return true
 }
 
+function rearm(): void {
+  ;(timer as { refresh(): unknown }).refresh()
+}
+
 /** `Date.now()`, as read within the last {@link RECENT_MS} (see above). */
 export function recentNow(): number {
-  if (fresh && --uses > 0) return recent
+  if (fresh) {
+    if (--uses > 0) return recent
+    // The count ran out before the timer: a long turn, or a timer that no longer runs (fake
+    // timers, uninstalled since they made it). A new one, to be sure.
+    if (timer) clearTimeout(timer as unknown as ReturnType<typeof setTimeout>)
+    timer = undefined
+  }
   recent = Date.now()
   uses = RECENT_USES
   if (timer === undefined) {
     fresh = arm()
   } else if (timer !== null) {
-    timer.refresh()
+    // Re-armed in the detached scope too: a `Timeout` that has run takes the async context of
+    // whoever re-arms it.
+    detached.runInAsyncScope(rearm)
     fresh = true
   }
   return recent
