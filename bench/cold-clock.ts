@@ -8,6 +8,7 @@
  * nothing, in ns. Pin it to one core (`taskset -c 0`) on a quiet machine.
  */
 import { recentNow } from '../src/core/recent-clock.js'
+import { median } from './support/stats.js'
 
 const ROUNDS = 4000
 const SKIPPED = 200
@@ -48,12 +49,9 @@ function measure(cold: boolean): Map<string, number> {
       if (round >= SKIPPED) samples.get(name)?.push(Number(took))
     }
   }
-  const median = (name: string) => {
-    const sorted = (samples.get(name) as number[]).sort((a, b) => a - b)
-    return sorted[sorted.length >> 1] as number
-  }
-  const base = median('nothing')
-  return new Map(Object.keys(reads).map((name) => [name, median(name) - base]))
+  const middle = (name: string) => median(samples.get(name) as number[])
+  const base = middle('nothing')
+  return new Map(Object.keys(reads).map((name) => [name, middle(name) - base]))
 }
 
 const warm = measure(false)

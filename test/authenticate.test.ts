@@ -17,6 +17,7 @@ import {
   HOUR_MS,
   hung,
   makeGate,
+  overriding,
   refused,
   secretAuth,
 } from './helpers.js'
@@ -495,16 +496,10 @@ describe('authenticate: development client keys', () => {
     const clock = createManualClock()
     const memory = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
     // A slow store: the key expires between the request and the store's answer.
-    const slow = new Proxy(memory, {
-      get(target, property) {
-        if (property === 'findKeyByHash') {
-          return async (hash: string) => {
-            clock.advance(2_000)
-            return target.findKeyByHash(hash)
-          }
-        }
-        const value = Reflect.get(target, property)
-        return typeof value === 'function' ? value.bind(target) : value
+    const slow = overriding(memory, {
+      findKeyByHash: async (hash) => {
+        clock.advance(2_000)
+        return memory.findKeyByHash(hash)
       },
     })
     const gate = createPortcullis({ store: slow, sessionSecret: randomBytes(32), clock: clock.now })

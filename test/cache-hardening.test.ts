@@ -4,7 +4,7 @@ import { MemoryStore } from '../adapters/memory/index.js'
 import { createKeyFormat } from '../src/core/key-format.js'
 import { createPortcullis, type PortcullisStore, type StoredKey } from '../src/index.js'
 import { createManualClock } from '../src/testing/index.js'
-import { bearer, makeGate } from './helpers.js'
+import { bearer, makeGate, overriding } from './helpers.js'
 
 const codeOf = (result: { ok: boolean; error?: { code: string } }) =>
   result.ok ? 'ok' : result.error?.code
@@ -62,16 +62,10 @@ describe('the cached path admits only what the full path admits', () => {
   /** A store that answers a key's lookup with the record of another type or mode. */
   function lyingStore(lie: (key: StoredKey) => StoredKey): PortcullisStore {
     const store = new MemoryStore({ sweepIntervalMs: 0 })
-    return new Proxy(store, {
-      get(target, property) {
-        if (property === 'findKeyByHash') {
-          return async (hash: string) => {
-            const found = await target.findKeyByHash(hash)
-            return found === null ? null : lie(found)
-          }
-        }
-        const value = Reflect.get(target, property)
-        return typeof value === 'function' ? value.bind(target) : value
+    return overriding(store, {
+      findKeyByHash: async (hash) => {
+        const found = await store.findKeyByHash(hash)
+        return found === null ? null : lie(found)
       },
     })
   }
@@ -99,13 +93,7 @@ describe('a roll forgets the old key on the rolling instance', () => {
     const clock = createManualClock()
     const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
     // No watch(): only the roll itself can tell this instance's cache.
-    const deaf = new Proxy(store, {
-      get(target, property) {
-        if (property === 'watch') return undefined
-        const value = Reflect.get(target, property)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-    })
+    const deaf = overriding(store, { watch: undefined })
     const gate = createPortcullis({
       store: deaf,
       sessionSecret: randomBytes(32),
@@ -134,17 +122,11 @@ describe('the change feed starting after keys were cached', () => {
     })
     let subscribed: Promise<unknown> = Promise.resolve()
     // watch() resolves only once released, and hears nothing before that.
-    const slowFeed = new Proxy(store, {
-      get(target, property) {
-        if (property === 'watch') {
-          return (listener: Parameters<MemoryStore['watch']>[0]) => {
-            const opened = released.then(() => target.watch(listener))
-            subscribed = opened
-            return opened
-          }
-        }
-        const value = Reflect.get(target, property)
-        return typeof value === 'function' ? value.bind(target) : value
+    const slowFeed = overriding(store, {
+      watch: (listener) => {
+        const opened = released.then(() => store.watch(listener))
+        subscribed = opened
+        return opened
       },
     })
     const gate = createPortcullis({

@@ -9,20 +9,9 @@ import {
   type PortcullisStore,
 } from '../src/index.js'
 import { createManualClock } from '../src/testing/index.js'
-import { bearer, faultyStore, HOUR_MS, makeGate, refused, spyOn } from './helpers.js'
+import { bearer, faultyStore, HOUR_MS, makeGate, overriding, refused, spyOn } from './helpers.js'
 
 const TTL_MS = 5000
-
-/** The store with its `watch` replaced: taken away (undefined) or swapped for another. */
-function replacingWatch(store: PortcullisStore, watch: PortcullisStore['watch']): PortcullisStore {
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'watch') return watch
-      const value = Reflect.get(target, property)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
-}
 
 /** Two app instances sharing one store, on one manual clock. */
 function twoInstances({
@@ -32,7 +21,7 @@ function twoInstances({
   const clock = createManualClock()
   const shared = new MemoryStore({ clock: clock.now, sweepIntervalMs: 0 })
   // Without watch() an instance only learns of other instances' changes when its entries age out.
-  const store = watch === false ? replacingWatch(shared, undefined) : shared
+  const store = watch === false ? overriding(shared, { watch: undefined }) : shared
   const sessionSecret = randomBytes(32)
   const make = () =>
     createPortcullis({
@@ -307,19 +296,13 @@ describe('renewing cached keys', () => {
     let held: (() => void) | undefined
     const { gate, clock, lookups } = countingGate({ cache: { ttlMs: TTL_MS } }, (store) => {
       const find = store.findKeyByHash.bind(store)
-      return new Proxy(store, {
-        get(target, property) {
-          if (property !== 'findKeyByHash') {
-            const value = Reflect.get(target, property)
-            return typeof value === 'function' ? value.bind(target) : value
-          }
-          // Each read waits until the test lets it answer.
-          return async (hash: string) => {
-            await new Promise<void>((resolve) => {
-              held = resolve
-            })
-            return find(hash)
-          }
+      return overriding(store, {
+        // Each read waits until the test lets it answer.
+        findKeyByHash: async (hash) => {
+          await new Promise<void>((resolve) => {
+            held = resolve
+          })
+          return find(hash)
         },
       })
     })
@@ -403,10 +386,10 @@ describe('the in-process cache and the store', () => {
     }
     // 3/4 of 30 s; 3/4 of 5 s is 3,750 ms, first reached at the 500 ms step of 4,000.
     expect(await rereadAfter((store) => store)).toBe(22_500)
-    expect(await rereadAfter((store) => replacingWatch(store, undefined))).toBe(4000)
+    expect(await rereadAfter((store) => overriding(store, { watch: undefined }))).toBe(4000)
     // A store whose watch() fails keeps the short bound.
     const failing = () => Promise.reject(new Error('no subscription'))
-    expect(await rereadAfter((store) => replacingWatch(store, failing))).toBe(4000)
+    expect(await rereadAfter((store) => overriding(store, { watch: failing }))).toBe(4000)
   })
 
   it('writes a session touch at most once per touchIntervalMs and keeps the idle expiry within it', async () => {

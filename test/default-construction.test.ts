@@ -37,6 +37,7 @@ import {
   StoreUnavailableError,
 } from '../src/index.js'
 import { randomProjectId } from '../src/testing/index.js'
+import { overriding } from './helpers.js'
 import { serviceAvailable, serviceUrls } from './support/services.js'
 
 /** The bound every store's default construction must meet. */
@@ -346,14 +347,7 @@ for (const backend of BACKENDS) {
 
 /** A MemoryStore whose `watch` is taken away or replaced. */
 function withWatch(watch: PortcullisStore['watch']): PortcullisStore {
-  const store = new MemoryStore({ sweepIntervalMs: 0 })
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'watch') return watch
-      const value: unknown = Reflect.get(target, property, target)
-      return typeof value === 'function' ? value.bind(target) : value
-    },
-  })
+  return overriding(new MemoryStore({ sweepIntervalMs: 0 }), { watch })
 }
 
 const codeOf = (value: unknown) => (value as { code?: unknown }).code

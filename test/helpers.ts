@@ -6,6 +6,23 @@ import { createManualClock } from '../src/testing/index.js'
 export const HOUR_MS = 60 * 60 * 1000
 export const DAY_MS = 24 * HOUR_MS
 
+/**
+ * `store` with some of its methods replaced, or taken away (`undefined`), and every other one
+ * bound to it: a store that lies, waits or lacks a feature, for one test.
+ */
+export function overriding<S extends object>(
+  store: S,
+  overrides: { readonly [M in keyof PortcullisStore]?: PortcullisStore[M] | undefined },
+): S {
+  return new Proxy(store, {
+    get(target, property) {
+      if (Object.hasOwn(overrides, property)) return overrides[property as keyof PortcullisStore]
+      const value = Reflect.get(target, property)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
 /** Wraps a store so tests can count the calls the core makes. */
 export function spyOn(store: PortcullisStore): { store: PortcullisStore; calls: string[] } {
   const calls: string[] = []

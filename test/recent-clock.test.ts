@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryStore } from '../adapters/memory/index.js'
 import { RECENT_MS, RECENT_USES, recentNow } from '../src/core/recent-clock.js'
 import { createPortcullis } from '../src/index.js'
-import { bearer, spyOn } from './helpers.js'
+import { bearer, overriding, spyOn } from './helpers.js'
 
 /** Long enough for the recent clock's timer to have run: its next read is a fresh one. */
 const lapse = () => sleep(3 * RECENT_MS)
@@ -163,17 +163,8 @@ describe('a gate on the default clock', () => {
   })
 
   it('checks the ttl on the clock read then while the store has no change feed', async () => {
-    const plain = new MemoryStore({ sweepIntervalMs: 0 })
     // The store without watch(): the cache's ttl is then the only bound on others' changes.
-    const spied = spyOn(
-      new Proxy(plain, {
-        get: (target, property) => {
-          if (property === 'watch') return undefined
-          const value = Reflect.get(target, property)
-          return typeof value === 'function' ? value.bind(target) : value
-        },
-      }),
-    )
+    const spied = spyOn(overriding(new MemoryStore({ sweepIntervalMs: 0 }), { watch: undefined }))
     const gate = createPortcullis({
       store: spied.store,
       sessionSecret: randomBytes(32),

@@ -12,17 +12,17 @@ import { AsyncResource } from 'node:async_hooks'
  * warm (`npx tsx bench/cold-clock.ts`; `docs/performance.md`, "The clock, read once per 10 ms"),
  * next to a Koa request of some 50–90 µs. So the time is read once and kept, until a timer has
  * run (10 ms, or the rest of an event-loop turn that runs longer) or {@link RECENT_USES} reads
- * have used it; the next read then reads the clock again and re-arms the timer. Under load that is one read and one timer per {@link RECENT_MS}; idle,
- * nothing runs (the timer fires once, and is not re-armed until the next read). The timer is
- * unref'd: it never keeps a process alive.
+ * have used it; the next read then reads the clock again and re-arms the timer. Under load that
+ * is one read and one timer per {@link RECENT_MS}; idle, nothing runs (the timer fires once, and
+ * is not re-armed until the next read). The timer is unref'd: it never keeps a process alive.
  *
  * What the value may be used for: anything a few milliseconds early is harmless for (a cache
  * entry trusted until `now + ttl` then lapses that much sooner; a key's `lastUsedAt` is that much
  * earlier). Never for a key's expiry: that is compared with the gate's own clock, read then; nor
  * for the cache's ttl while it is the only bound on another instance's change (no change feed:
- * see `authenticate-key.ts`). A
- * test that moves time by stubbing `Date.now` moves expiries at once and the rest within
- * {@link RECENT_MS}; one that passes the gate a `clock` moves everything at once.
+ * see `authenticate-key.ts`). A test that moves time by stubbing `Date.now` moves expiries at
+ * once and the rest within {@link RECENT_MS}; one that passes the gate a `clock` moves
+ * everything at once.
  */
 
 /**
