@@ -4,9 +4,10 @@
  *
  * Under callgrind a request takes some 150 times longer than natively, so the process runs on a
  * clock slowed by `<time scale>`: `Date.now` (the gate's default clock, looked up at each call)
- * and `setTimeout` (the recent clock's timer, the usage recorder's fallback flush) both scaled,
- * so that cache ttls, refreshes and usage flushes fall as often per request as at full speed. Node's own timers
- * (keep-alive, the Date header) are not slowed.
+ * `setTimeout` (the recent clock's timer, the usage recorder's fallback flush) and `setInterval`
+ * (MemoryStore's sweep of expired records, which walks every key) all scaled, so that cache ttls,
+ * refreshes, usage flushes and sweeps fall as often per request as at full speed. Node's own
+ * timers (keep-alive, the Date header) are not slowed.
  *
  * It builds the variant, listens on 127.0.0.1, writes its port and credentials to
  * `<run directory>/<variant id>.json` and prints `ready`. Each SIGUSR2 calls
@@ -40,6 +41,12 @@ globalThis.setTimeout = ((
   ms?: number,
   ...rest: unknown[]
 ) => realSetTimeout(callback, (ms ?? 0) * scale, ...rest)) as typeof setTimeout
+const realSetInterval = globalThis.setInterval as typeof realSetTimeout
+globalThis.setInterval = ((
+  callback: (...args: unknown[]) => void,
+  ms?: number,
+  ...rest: unknown[]
+) => realSetInterval(callback, (ms ?? 0) * scale, ...rest)) as typeof setInterval
 
 const built = await variant.build({
   redisPrefix: `portcullis-bench-http-instructions:${process.pid}:`,
