@@ -31,22 +31,19 @@ if (variant === undefined || runDirectory === undefined || !(scale >= 1)) {
 const realNow = Date.now
 const origin = realNow()
 Date.now = () => origin + Math.floor((realNow() - origin) / scale)
-const realSetTimeout = globalThis.setTimeout as (
+/** `setTimeout` or `setInterval`, as far as this script calls them. */
+type TimerFunction = (
   callback: (...args: unknown[]) => void,
-  ms: number,
+  ms?: number,
   ...args: unknown[]
 ) => NodeJS.Timeout
-globalThis.setTimeout = ((
-  callback: (...args: unknown[]) => void,
-  ms?: number,
-  ...rest: unknown[]
-) => realSetTimeout(callback, (ms ?? 0) * scale, ...rest)) as typeof setTimeout
-const realSetInterval = globalThis.setInterval as typeof realSetTimeout
-globalThis.setInterval = ((
-  callback: (...args: unknown[]) => void,
-  ms?: number,
-  ...rest: unknown[]
-) => realSetInterval(callback, (ms ?? 0) * scale, ...rest)) as typeof setInterval
+/** `real` with its delay scaled like the clock. */
+const slowed =
+  (real: TimerFunction): TimerFunction =>
+  (callback, ms, ...rest) =>
+    real(callback, (ms ?? 0) * scale, ...rest)
+globalThis.setTimeout = slowed(globalThis.setTimeout as TimerFunction) as typeof setTimeout
+globalThis.setInterval = slowed(globalThis.setInterval as TimerFunction) as typeof setInterval
 
 const built = await variant.build({
   redisPrefix: `portcullis-bench-http-instructions:${process.pid}:`,
